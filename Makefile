@@ -1,0 +1,34 @@
+# Every target sets up what it needs: `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip install --quiet --constraint constraints.txt
+STAMP  := $(VENV)/.installed
+
+.PHONY: help install demo test bench lint clean
+
+help:
+	@echo "make demo    set up .venv and run the quick-start study (digits, TPE, MLflow in ./mlflow.db)"
+	@echo "make test    set up .venv and run the test suite"
+	@echo "make bench   run the benchmarks (not part of the tests)"
+	@echo "make clean   remove study outputs (.hpo, mlflow.db, mlruns)"
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PIP) -e ".[dev,bench]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/hpo run examples/digits_svc.yaml
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/overhead.py
+
+clean:
+	rm -rf .hpo mlflow.db mlflow.db-wal mlflow.db-shm mlruns mlartifacts

@@ -1,0 +1,1 @@
+"""Runnable examples; `hpo run examples/digits_svc.yaml` is the quick start."""

@@ -1,0 +1,3 @@
+from hpo._cli import main
+
+main()

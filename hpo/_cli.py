@@ -1,0 +1,414 @@
+"""The ``hpo`` command line: run, resume, show, best, ui, spaces.
+
+Each study run from the CLI keeps a folder ``.hpo/NAME/`` (or ``$HPO_HOME/NAME/``) holding its
+Optuna journal (``study.journal``, unless the config names another storage) and ``study.yaml``,
+an index with the config text, the storage and the tracking URI, so ``hpo resume NAME`` needs
+nothing else. Heavy imports (optuna, mlflow, rich) happen inside the commands, to keep
+``hpo --help`` fast.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hpo._exceptions import AllTrialsFailedError, ConfigError, HPOError, StudyNotFoundError
+
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 130, 143
+INDEX = "study.yaml"
+_OVERRIDES = ("n_trials", "searcher", "pruner", "seed", "timeout", "tracking", "storage")
+
+
+def _home(directory: str | None) -> Path:
+    return Path(directory or os.environ.get("HPO_HOME") or ".hpo")
+
+
+def _tracking_option(value: str | None) -> Any:
+    if value is None:
+        return None
+    return None if value.lower() in ("none", "off", "null") else value
+
+
+def _read_index(name: str, directory: str | None) -> dict[str, Any]:
+    import yaml
+
+    file = _home(directory) / name / INDEX
+    if not file.is_file():
+        home = _home(directory)
+        known = sorted(p.parent.name for p in home.glob(f"*/{INDEX}")) if home.is_dir() else []
+        hint = f"; known studies: {', '.join(known)}" if known else ""
+        raise StudyNotFoundError(f"study: no study named {name!r} in {str(home)!r}{hint}")
+    return yaml.safe_load(file.read_text())
+
+
+def _write_index(name: str, directory: str | None, index: dict[str, Any]) -> None:
+    import yaml
+
+    folder = _home(directory) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / (INDEX + ".tmp")
+    tmp.write_text(yaml.safe_dump(index, sort_keys=False))
+    tmp.replace(folder / INDEX)  # atomic: a crash never leaves half an index
+
+
+def _execute(config: Any, overrides: dict[str, Any], directory: str | None, quiet: bool) -> None:
+    """Plan (validate everything), write the index, run with a progress bar, print a summary."""
+    from hpo._config import import_objective
+    from hpo._tracking import resolve_tracking_uri
+    from hpo._tune import plan_study, run_plan
+
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    objective = import_objective(config.objective, config.search_path)
+    plan = plan_study(
+        objective,
+        config.space,
+        n_trials=config.n_trials,
+        direction=config.direction,
+        searcher=config.searcher,
+        pruner=config.pruner,
+        seed=config.seed,
+        storage=config.storage,
+        study_name=config.name,
+        tracking=config.tracking,
+        executor=config.executor,
+        timeout=config.timeout,
+    )
+    folder = _home(directory).resolve() / config.name
+    if config.storage is None:
+        plan.storage = folder / "study.journal"
+    folder.mkdir(parents=True, exist_ok=True)
+    index = {
+        "name": config.name,
+        "config": config.text,
+        "search_path": config.search_path,
+        "overrides": {k: v for k, v in overrides.items() if k != "tracking"},
+        "storage": str(plan.storage),
+        "tracking": resolve_tracking_uri(config.tracking),
+    }
+    _write_index(config.name, directory, index)
+
+    progress = _Progress(quiet)
+    started = time.monotonic()
+    try:
+        study = run_plan(
+            plan,
+            callbacks=[progress.on_trial],
+            texts={"config.yaml": config.text},
+            on_start=progress.on_start,
+        )
+    except AllTrialsFailedError as err:
+        progress.stop()
+        if err.study is not None and err.study.mlflow_run_id:
+            index["mlflow"] = {"experiment_id": err.study.mlflow_experiment_id, "run_id": err.study.mlflow_run_id}
+            _write_index(config.name, directory, index)
+        raise
+    except KeyboardInterrupt:
+        progress.stop()
+        click.echo(
+            f"\nstudy {config.name!r} interrupted; running trials were marked interrupted and "
+            f"will run again. Resume with: hpo resume {config.name}",
+            err=True,
+        )
+        raise
+    progress.stop()
+    if study.mlflow_run_id:
+        index["mlflow"] = {"experiment_id": study.mlflow_experiment_id, "run_id": study.mlflow_run_id}
+        _write_index(config.name, directory, index)
+    _print_summary(study, time.monotonic() - started)
+
+
+class _Progress:
+    """A live bar on stderr: trials ended, best so far, elapsed and ETA."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet or not sys.stderr.isatty()
+        self.bar: Any = None
+        self.best: float | None = None
+        self.maximize = False
+
+    def on_start(self, study: Any, already: int) -> None:
+        if self.quiet:
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.maximize = study.direction == "maximize"
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("trials  best {task.fields[best]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        self.task = self.bar.add_task(study.name, total=study.n_trials, completed=already, best="-")
+        self.bar.start()
+
+    def on_trial(self, study: Any, trial: Any) -> None:
+        if self.bar is None:
+            return
+        from hpo._study import trial_state
+
+        state = trial_state(trial)
+        if state == "complete" and (
+            self.best is None or (trial.value > self.best if self.maximize else trial.value < self.best)
+        ):
+            self.best = trial.value
+        advance = 1 if state in ("complete", "pruned", "failed") else 0
+        self.bar.update(self.task, advance=advance, best=f"{self.best:.6g}" if self.best is not None else "-")
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+def _print_summary(study: Any, seconds: float) -> None:
+    import yaml
+
+    counts = study.counts()
+    parts = ", ".join(f"{counts[s]} {s}" for s in ("complete", "pruned", "failed") if counts[s])
+    click.echo(f"study {study.name!r}: {parts} in {seconds:.1f} s")
+    try:
+        best = study.best_trial
+    except HPOError:
+        click.echo("no trial completed")
+    else:
+        click.echo(f"best value: {best.value:.6g} (trial {best.number})")
+        click.echo("best params:\n" + _indent(yaml.safe_dump(best.params, sort_keys=False)).rstrip("\n"))
+    if study.tracking_uri:
+        click.echo(f"MLflow: {study.tracking_uri} (experiment {study.name!r}, run {study.mlflow_run_id})")
+        click.echo(f"browse it with: hpo ui {study.name}")
+    for number in study.unrecorded_trials:
+        click.echo(f"warning: trial {number} could not be written to MLflow", err=True)
+
+
+def _indent(text: str) -> str:
+    return "".join(f"  {line}\n" for line in text.splitlines())
+
+
+def _load_study(name: str, directory: str | None, storage: str | None) -> Any:
+    """An :class:`hpo.Study` read from its storage (the index's, or ``storage``)."""
+    import optuna
+
+    from hpo._storage import check_storage, open_storage
+    from hpo._study import Study
+
+    index: dict[str, Any] = {}
+    if storage is None:
+        index = _read_index(name, directory)
+        storage = index["storage"]
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=name, storage=open_storage(check_storage(storage)))
+    except KeyError:
+        raise StudyNotFoundError(f"study: no study named {name!r} in storage {storage!r}") from None
+    mlflow = index.get("mlflow", {})
+    return Study(
+        study,
+        tracking_uri=index.get("tracking"),
+        mlflow_run_id=mlflow.get("run_id"),
+        mlflow_experiment_id=mlflow.get("experiment_id"),
+    )
+
+
+# -- commands ------------------------------------------------------------------------------
+
+_dir_option = click.option(
+    "--dir", "directory", metavar="DIR", help="Study folder (default: $HPO_HOME or ./.hpo)."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hpo", prog_name="hpo")
+def cli() -> None:
+    """Hyperparameter optimization with Optuna's searchers and MLflow tracking.
+
+    Start with `hpo run study.yaml`, then browse the runs with `hpo ui NAME`.
+    """
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--trials", "n_trials", type=click.IntRange(min=1), help="Trials to run (ended on their own).")
+@click.option("--searcher", help="grid, random or tpe.")
+@click.option("--pruner", help="none, median, successive_halving or hyperband.")
+@click.option("--seed", type=int, help="Seed of the searcher.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Stop starting trials after SECONDS.")
+@click.option("--tracking", metavar="URI", help="MLflow tracking URI, or 'none' to turn tracking off.")
+@click.option("--storage", metavar="URL", help="Optuna storage URL or journal file (default: the study folder).")
+@click.option("--name", help="Study name (default: the config's name).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_dir_option
+def run(config: str, name: str | None, quiet: bool, directory: str | None, **options: Any) -> None:
+    """Run the study described by CONFIG (a YAML file). Running it again resumes it."""
+    from hpo._config import load_config
+
+    study_config = load_config(config)
+    if name is not None:
+        from hpo._config import _NAME
+
+        if not _NAME.match(name):
+            raise ConfigError(f"name: expected letters, digits, '.', '_' or '-', got {name!r}")
+        study_config.name = name
+    overrides = {k: v for k, v in options.items() if v is not None}
+    if "tracking" in overrides:
+        overrides["tracking"] = _tracking_option(overrides["tracking"])
+    _execute(study_config, overrides, directory, quiet)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--trials", "n_trials", type=click.IntRange(min=1), help="Raise the number of trials.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_dir_option
+def resume(name: str, n_trials: int | None, quiet: bool, directory: str | None) -> None:
+    """Resume the study NAME: finish its trials, rerun those a crash cut short."""
+    from hpo._config import parse_config
+
+    index = _read_index(name, directory)
+    config = parse_config(index["config"], base=Path(index["search_path"][0]), default_name=name)
+    config.name = name
+    config.search_path = index["search_path"]
+    overrides = dict(index.get("overrides") or {})
+    overrides["tracking"] = index.get("tracking")
+    overrides["storage"] = index["storage"]
+    if n_trials is not None:
+        overrides["n_trials"] = n_trials
+    _execute(config, overrides, directory, quiet)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--storage", metavar="URL", help="Read the study from this storage instead.")
+@click.option("--limit", type=click.IntRange(min=1), help="Show only the best LIMIT trials.")
+@_dir_option
+def show(name: str, storage: str | None, limit: int | None, directory: str | None) -> None:
+    """Show the trials of the study NAME as a table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    study = _load_study(name, directory, storage)
+    df = study.trials_df()
+    counts = study.counts()
+    table = Table(title=f"study {name!r} ({study.direction})")
+    if df.empty:
+        Console().print(f"study {name!r} has no trials yet")
+        return
+    if limit is not None:
+        df = df.sort_values("value", ascending=study.direction == "minimize", na_position="last").head(limit)
+    columns = ["number", "state", "value"] + [c for c in df.columns if c.startswith("params.")] + ["duration_s"]
+    for column in columns:
+        table.add_column(column.removeprefix("params."), justify="right" if column != "state" else "left")
+    for _, row in df.iterrows():
+        table.add_row(*(_cell(row[c]) for c in columns))
+    console = Console(width=max(120, shutil.get_terminal_size().columns))
+    console.print(table)
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    console.print(summary)
+
+
+def _cell(value: Any) -> str:
+    import math
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--storage", metavar="URL", help="Read the study from this storage instead.")
+@_dir_option
+def best(name: str, storage: str | None, directory: str | None) -> None:
+    """Print the best params of the study NAME as YAML, ready to reuse."""
+    import yaml
+
+    study = _load_study(name, directory, storage)
+    click.echo(yaml.safe_dump(study.best_params, sort_keys=False), nl=False)
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--tracking", metavar="URI", help="The tracking store (default: the study's, else the default store).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; keep 127.0.0.1 unless you mean to share it.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@_dir_option
+def ui(name: str | None, tracking: str | None, host: str, port: int, directory: str | None) -> None:
+    """Open the MLflow UI on a study's tracking store (bound to 127.0.0.1)."""
+    from hpo._tracking import DEFAULT, resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking) if tracking else None
+    url = f"http://{host}:{port}"
+    if name is not None:
+        index = _read_index(name, directory)
+        uri = uri or index.get("tracking")
+        if uri is None:
+            raise ConfigError(f"tracking: study {name!r} ran with tracking off; nothing to show")
+        mlflow = index.get("mlflow") or {}
+        if mlflow.get("run_id"):
+            url += f"/#/experiments/{mlflow['experiment_id']}/runs/{mlflow['run_id']}"
+    uri = uri or resolve_tracking_uri(DEFAULT)
+    if uri.startswith(("http://", "https://")):
+        raise ConfigError(f"tracking: {uri!r} is a server already; open it in a browser")
+    click.echo(f"MLflow UI for {uri}\nopen {url}  (Ctrl-C to stop)", err=True)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+    try:
+        sys.exit(subprocess.call(command))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+@cli.command()
+def spaces() -> None:
+    """List the ready-made search spaces (usable as `space: NAME`)."""
+    import search_spaces
+
+    for name in search_spaces.available():
+        first = search_spaces.path(name).read_text().splitlines()[0].lstrip("# ")
+        click.echo(f"{name:24} {first}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``hpo`` script: exit 2 on bad input, 130/143 on interrupts."""
+    from hpo._tune import Terminated
+
+    try:
+        code = cli.main(args=argv, prog_name="hpo", standalone_mode=False)
+    except click.exceptions.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except click.exceptions.Exit as err:
+        sys.exit(err.exit_code)
+    except click.exceptions.Abort as err:
+        sys.exit(EXIT_TERMINATED if isinstance(err.__context__, Terminated) else EXIT_INTERRUPTED)
+    except AllTrialsFailedError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(EXIT_FAILED)
+    except HPOError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(EXIT_USAGE)
+    except Terminated:
+        sys.exit(EXIT_TERMINATED)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,169 @@
+"""Study configs (``study.yaml``): read safely, validated once, with one-line errors.
+
+A config is code: ``objective: package.module:function`` imports and runs that function. Read
+configs you trust only (see the README's trust boundary).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpo._exceptions import ConfigError
+from hpo._space import Space
+from hpo._tracking import DEFAULT
+
+KEYS = (
+    "name",
+    "objective",
+    "space",
+    "direction",
+    "n_trials",
+    "searcher",
+    "pruner",
+    "seed",
+    "timeout",
+    "tracking",
+    "storage",
+    "executor",
+)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass
+class StudyConfig:
+    """A config file, read and checked; the keyword arguments of :func:`hpo.tune`."""
+
+    name: str
+    objective: str
+    space: Space
+    direction: str | None = None
+    n_trials: int | None = None
+    searcher: Any = "tpe"
+    pruner: Any = "median"
+    seed: int | None = None
+    timeout: float | None = None
+    tracking: Any = DEFAULT
+    storage: Any = None
+    executor: Any = "inline"
+    #: Folders the objective's module is imported from: the config's folder and the cwd.
+    search_path: list[str] = field(default_factory=list)
+    #: The YAML text the study runs with, logged to MLflow and kept for ``hpo resume``.
+    text: str = ""
+
+
+def read_yaml(text: str, where: str) -> Any:
+    """Parse YAML with the safe loader; a one-line error naming the line on failure."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML{line}: {problem}") from None
+
+
+def load_config(path: str | Path) -> StudyConfig:
+    """Read and validate a study config file.
+
+    Raises:
+        ConfigError: The file is missing or unreadable, or a key is unknown or has a bad value.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config: file {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config: cannot read {str(path)!r}: {err}") from None
+    return parse_config(text, base=path.resolve().parent, default_name=path.stem)
+
+
+def parse_config(text: str, *, base: Path, default_name: str) -> StudyConfig:
+    """Validate config ``text``; relative paths in it are taken from ``base``."""
+    data = read_yaml(text, "config")
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"config: expected a mapping of keys (name, objective, space, ...), got {data!r:.60}")
+    for key in data:
+        if key not in KEYS:
+            close = difflib.get_close_matches(str(key), KEYS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(KEYS)}"
+            raise ConfigError(f"config: unknown key {key!r}{hint}")
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError(
+            f"name: expected letters, digits, '.', '_' or '-' (a folder name), got {name!r}"
+        )
+    if "objective" not in data:
+        raise ConfigError("objective: missing key; name the function as package.module:function")
+    objective = data["objective"]
+    if not isinstance(objective, str) or not re.match(r"^[\w.]+:[\w.]+$", objective):
+        raise ConfigError(f"objective: expected package.module:function, got {objective!r}")
+    if "space" not in data:
+        raise ConfigError("space: missing key; give a mapping of parameters or a ready-made space name")
+    config = StudyConfig(
+        name=name,
+        objective=objective,
+        space=_space(data["space"], base),
+        search_path=[str(base), str(Path.cwd())],
+        text=text,
+    )
+    for key in ("direction", "n_trials", "searcher", "pruner", "seed", "timeout", "executor"):
+        if key in data:
+            setattr(config, key, data[key])
+    if "tracking" in data:
+        config.tracking = data["tracking"]
+    if data.get("storage") is not None:
+        storage = data["storage"]
+        if isinstance(storage, str) and "://" not in storage and not Path(storage).is_absolute():
+            storage = str(base / storage)
+        config.storage = storage
+    return config
+
+
+def _space(spec: Any, base: Path) -> Space:
+    if isinstance(spec, str):
+        if spec.endswith((".yaml", ".yml")):
+            file = Path(spec) if Path(spec).is_absolute() else base / spec
+            try:
+                return Space.from_yaml(file.read_text())
+            except FileNotFoundError:
+                raise ConfigError(f"space: file {str(file)!r} does not exist") from None
+        import search_spaces
+
+        return search_spaces.load(spec)
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"space: expected a mapping or a ready-made space name, got {spec!r}")
+    return Space.from_dict(spec)
+
+
+def import_objective(dotted: str, search_path: list[str]) -> Any:
+    """Import ``package.module:attribute`` (the config's folder and the cwd on ``sys.path``).
+
+    Raises:
+        ConfigError: The module cannot be imported or has no such attribute.
+    """
+    module_name, _, attr = dotted.partition(":")
+    for folder in reversed(search_path):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ConfigError(f"objective: cannot import module {module_name!r}: {err}") from None
+    target: Any = module
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise ConfigError(f"objective: module {module_name!r} has no attribute {attr!r}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise ConfigError(f"objective: {dotted!r} is not callable, got {type(target).__name__}")
+    return target

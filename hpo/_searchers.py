@@ -1,0 +1,150 @@
+"""Searchers and pruners by name, mapped onto Optuna's samplers and pruners.
+
+Nothing is re-implemented here: each name picks an Optuna class and our defaults for it.
+Optuna sampler and pruner objects are accepted as they are.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import inspect
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Union
+
+from hpo._exceptions import ConfigError
+from hpo._space import Space
+
+if TYPE_CHECKING:
+    import optuna
+
+SEARCHERS = ("grid", "random", "tpe")
+PRUNERS = ("none", "median", "successive_halving", "hyperband")
+_PRUNER_ALIASES = {"asha": "successive_halving", "sha": "successive_halving", "nop": "none"}
+
+SearcherLike = Union[str, Mapping[str, Any], "optuna.samplers.BaseSampler"]
+PrunerLike = Union[str, Mapping[str, Any], None, "optuna.pruners.BasePruner"]
+
+
+def _split(spec: Any, field: str, names: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+    """Read ``"tpe"`` or ``{name: tpe, n_startup_trials: 5}`` into (name, options)."""
+    if isinstance(spec, Mapping):
+        options = dict(spec)
+        if "name" not in options:
+            raise ConfigError(f"{field}: missing key 'name' in {dict(spec)!r}")
+        name = options.pop("name")
+    else:
+        name, options = spec, {}
+    if not isinstance(name, str):
+        raise ConfigError(f"{field}: expected one of {', '.join(names)}, got {name!r}")
+    key = name.lower().replace("-", "_")
+    key = _PRUNER_ALIASES.get(key, key) if field == "pruner" else key
+    if key not in names:
+        close = difflib.get_close_matches(key, names, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"{field}: unknown {field} {name!r}, expected one of {', '.join(names)}{hint}")
+    return key, options
+
+
+def searcher_name(spec: SearcherLike) -> str:
+    """The searcher's name (``grid``, ``random``, ``tpe``) or the sampler's class name."""
+    if isinstance(spec, (str, Mapping)):
+        return _split(spec, "searcher", SEARCHERS)[0]
+    return type(spec).__name__
+
+
+def pruner_name(spec: PrunerLike) -> str:
+    """The pruner's name or the pruner's class name."""
+    if spec is None:
+        return "none"
+    if isinstance(spec, (str, Mapping)):
+        return _split(spec, "pruner", PRUNERS)[0]
+    return type(spec).__name__
+
+
+def validate_searcher(spec: SearcherLike, space: Space) -> str:
+    """Check a searcher spec without building it; returns its name."""
+    name = searcher_name(spec)
+    if name == "grid":
+        space.grid_values()  # raises for a continuous domain
+    return name
+
+
+def _build(cls: type, options: dict[str, Any], field: str) -> Any:
+    accepted = inspect.signature(cls).parameters
+    for key in options:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, list(accepted), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{field}: unknown option {key!r} for {cls.__name__}{hint}")
+    try:
+        return cls(**options)
+    except TypeError as err:
+        raise ConfigError(f"{field}: bad options {options!r} for {cls.__name__}: {err}") from None
+    except ValueError as err:
+        raise ConfigError(f"{field}: {err}") from None
+
+
+def make_sampler(
+    spec: SearcherLike, space: Space, *, seed: int | None, concurrent: bool = False
+) -> optuna.samplers.BaseSampler:
+    """Build the Optuna sampler for a searcher name or spec.
+
+    Args:
+        spec: ``"grid"``, ``"random"``, ``"tpe"``, a mapping ``{name: ..., **options}`` whose
+            options go to the Optuna class, or an Optuna sampler (returned as is).
+        space: The search space (the grid sampler enumerates it).
+        seed: Seed for reproducible sampling.
+        concurrent: Whether several trials run at once (TPE then uses ``constant_liar``).
+    """
+    import optuna
+
+    if isinstance(spec, optuna.samplers.BaseSampler):
+        return spec
+    name, options = _split(spec, "searcher", SEARCHERS)
+    options.setdefault("seed", seed)
+    if name == "grid":
+        return _build(_grid_sampler_class(), {"search_space": space.grid_values(), **options}, "searcher")
+    if name == "random":
+        return _build(optuna.samplers.RandomSampler, options, "searcher")
+    # TPE: multivariate modelling captures interactions between parameters; the constant liar
+    # keeps concurrent workers from sampling the same point while trials are still running.
+    options.setdefault("multivariate", True)
+    options.setdefault("constant_liar", concurrent)
+    return _build(optuna.samplers.TPESampler, options, "searcher")
+
+
+def make_pruner(spec: PrunerLike) -> optuna.pruners.BasePruner:
+    """Build the Optuna pruner for a pruner name or spec (``None`` means no pruning)."""
+    import optuna
+
+    if spec is None:
+        return optuna.pruners.NopPruner()
+    if isinstance(spec, optuna.pruners.BasePruner):
+        return spec
+    name, options = _split(spec, "pruner", PRUNERS)
+    classes = {
+        "none": optuna.pruners.NopPruner,
+        "median": optuna.pruners.MedianPruner,
+        "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+        "hyperband": optuna.pruners.HyperbandPruner,
+    }
+    return _build(classes[name], options, "pruner")
+
+
+@functools.cache
+def _grid_sampler_class() -> type:
+    import optuna
+
+    class AskTellGridSampler(optuna.samplers.GridSampler):
+        """Optuna's GridSampler for an ask/tell loop.
+
+        Its ``after_trial`` calls ``study.stop()``, which raises outside ``study.optimize``; our
+        driver counts the grid itself, so the stop signal is not needed.
+        """
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            return None
+
+    return AskTellGridSampler
+

@@ -1,0 +1,435 @@
+"""Search spaces: :class:`Float`, :class:`Int`, :class:`Categorical` and :class:`Space`.
+
+A space is built from Python or from a YAML mapping (see :meth:`Space.from_dict`), validated
+once, converted to Optuna distributions for sampling, and enumerated exactly for grid search.
+Nothing here imports Optuna until a conversion asks for it, so ``import hpo`` stays fast.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Union
+
+from hpo._exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
+
+__all__ = ["Categorical", "Domain", "Float", "Int", "Space"]
+
+ChoiceType = Union[None, bool, int, float, str]
+
+
+def _fmt(value: Any) -> str:
+    return repr(value)
+
+
+class Domain:
+    """The values one hyperparameter may take."""
+
+    def to_optuna(self) -> BaseDistribution:
+        """Return the equivalent Optuna distribution."""
+        raise NotImplementedError
+
+    def grid(self) -> list[Any]:
+        """Every value of the domain, in order, for grid search.
+
+        Raises:
+            ConfigError: The domain is continuous and cannot be enumerated.
+        """
+        raise NotImplementedError
+
+    def contains(self, value: Any) -> bool:
+        """Whether ``value`` lies in the domain (bounds, step, int-ness, choices)."""
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        """The compact YAML form accepted by :meth:`Space.from_dict`."""
+        raise NotImplementedError
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _on_step(low: float, high: float, step: float) -> bool:
+    n = (high - low) / step
+    return abs(n - round(n)) <= 1e-9 * max(1.0, abs(n))
+
+
+@dataclass(frozen=True)
+class Float(Domain):
+    """A real-valued hyperparameter in ``[low, high]``.
+
+    Args:
+        low: Lower bound, inclusive.
+        high: Upper bound, inclusive; must be greater than ``low``.
+        log: Sample on a log scale (needs ``low > 0``).
+        step: Discretize to ``low + k * step``; must divide ``high - low``. A Float needs a
+            step to take part in grid search.
+    """
+
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+
+    def __post_init__(self) -> None:
+        problem = self._problem()
+        if problem:
+            raise ConfigError(f"{self!r}: {problem}")
+        object.__setattr__(self, "low", float(self.low))
+        object.__setattr__(self, "high", float(self.high))
+        if self.step is not None:
+            object.__setattr__(self, "step", float(self.step))
+
+    def _problem(self) -> str | None:
+        if not _is_real(self.low) or not math.isfinite(self.low):
+            return f"low must be a finite number, got {self.low!r}"
+        if not _is_real(self.high) or not math.isfinite(self.high):
+            return f"high must be a finite number, got {self.high!r}"
+        if not isinstance(self.log, bool):
+            return f"log must be true or false, got {self.log!r}"
+        if self.low >= self.high:
+            return f"low must be < high, got low={self.low!r}, high={self.high!r}"
+        if self.log and self.low <= 0:
+            return f"log=True needs low > 0, got low={self.low!r}"
+        if self.step is not None:
+            if not _is_real(self.step) or not self.step > 0:
+                return f"step must be a positive number, got {self.step!r}"
+            if self.log:
+                return "step cannot be combined with log=True"
+            if not _on_step(self.low, self.high, self.step):
+                return (
+                    f"step={self.step!r} does not divide the range "
+                    f"[{self.low!r}, {self.high!r}]"
+                )
+        return None
+
+    def to_optuna(self) -> BaseDistribution:
+        from optuna.distributions import FloatDistribution
+
+        return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
+
+    def grid(self) -> list[float]:
+        if self.step is None:
+            raise ConfigError(
+                f"{self!r} is continuous and cannot be enumerated for the grid searcher; "
+                "give it a step or use the random or tpe searcher"
+            )
+        n = round((self.high - self.low) / self.step)
+        # Rounding to 12 significant digits removes the float noise of low + k * step.
+        return [float(f"{self.low + k * self.step:.12g}") for k in range(n + 1)]
+
+    def contains(self, value: Any) -> bool:
+        if not _is_real(value) or not self.low <= value <= self.high:
+            return False
+        return self.step is None or _on_step(self.low, value, self.step)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"float": [self.low, self.high]}
+        if self.log:
+            out["log"] = True
+        if self.step is not None:
+            out["step"] = self.step
+        return out
+
+
+@dataclass(frozen=True)
+class Int(Domain):
+    """An integer hyperparameter in ``[low, high]``.
+
+    Args:
+        low: Lower bound, inclusive.
+        high: Upper bound, inclusive; must be greater than ``low``.
+        log: Sample on a log scale (needs ``low >= 1`` and ``step == 1``).
+        step: Take only ``low + k * step``; must divide ``high - low``.
+    """
+
+    low: int
+    high: int
+    log: bool = False
+    step: int = 1
+
+    def __post_init__(self) -> None:
+        problem = self._problem()
+        if problem:
+            raise ConfigError(f"{self!r}: {problem}")
+        object.__setattr__(self, "low", int(self.low))
+        object.__setattr__(self, "high", int(self.high))
+        object.__setattr__(self, "step", int(self.step))
+
+    def _problem(self) -> str | None:
+        for field in ("low", "high"):
+            value = getattr(self, field)
+            if not _is_real(value) or not float(value).is_integer():
+                return f"{field} must be an integer, got {value!r}"
+        if not isinstance(self.log, bool):
+            return f"log must be true or false, got {self.log!r}"
+        if self.low >= self.high:
+            return f"low must be < high, got low={self.low!r}, high={self.high!r}"
+        if not _is_real(self.step) or not float(self.step).is_integer() or self.step < 1:
+            return f"step must be a positive integer, got {self.step!r}"
+        if self.log and self.low < 1:
+            return f"log=True needs low >= 1, got low={self.low!r}"
+        if self.log and self.step != 1:
+            return f"step={self.step!r} cannot be combined with log=True"
+        if (self.high - self.low) % self.step:
+            return f"step={self.step!r} does not divide the range [{self.low!r}, {self.high!r}]"
+        return None
+
+    def to_optuna(self) -> BaseDistribution:
+        from optuna.distributions import IntDistribution
+
+        return IntDistribution(self.low, self.high, log=self.log, step=self.step)
+
+    def grid(self) -> list[int]:
+        return list(range(self.low, self.high + 1, self.step))
+
+    def contains(self, value: Any) -> bool:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return False
+        return self.low <= value <= self.high and (value - self.low) % self.step == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"int": [self.low, self.high]}
+        if self.log:
+            out["log"] = True
+        if self.step != 1:
+            out["step"] = self.step
+        return out
+
+
+@dataclass(frozen=True, init=False)
+class Categorical(Domain):
+    """A hyperparameter that takes one of a list of choices.
+
+    Args:
+        choices: The values, each ``None``, a bool, int, float or str (what Optuna can store);
+            at least one, no repeats.
+    """
+
+    choices: tuple[ChoiceType, ...]
+
+    def __init__(self, choices: Sequence[ChoiceType]) -> None:
+        if isinstance(choices, (str, bytes)) or not isinstance(choices, Sequence):
+            raise ConfigError(f"Categorical: choices must be a list, got {choices!r}")
+        object.__setattr__(self, "choices", tuple(choices))
+        if not self.choices:
+            raise ConfigError("Categorical: choices must not be empty, got []")
+        for choice in self.choices:
+            if choice is not None and not isinstance(choice, (bool, int, float, str)):
+                raise ConfigError(
+                    f"Categorical: choices must be None, bool, int, float or str, got {choice!r}"
+                )
+        seen: list[Any] = []
+        for choice in self.choices:
+            # ``1 == True`` in Python, so compare with the type too.
+            key = (type(choice), choice)
+            if key in seen:
+                raise ConfigError(f"Categorical: choice {choice!r} is repeated in {list(choices)!r}")
+            seen.append(key)
+
+    def to_optuna(self) -> BaseDistribution:
+        from optuna.distributions import CategoricalDistribution
+
+        return CategoricalDistribution(self.choices)
+
+    def grid(self) -> list[ChoiceType]:
+        return list(self.choices)
+
+    def contains(self, value: Any) -> bool:
+        return any(type(value) is type(c) and value == c for c in self.choices)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"categorical": list(self.choices)}
+
+
+_COMPACT_KEYS = {"float": {"log", "step"}, "int": {"log", "step"}, "categorical": set()}
+_LONG_KEYS = {
+    "float": {"type", "low", "high", "log", "step"},
+    "int": {"type", "low", "high", "log", "step"},
+    "categorical": {"type", "choices"},
+}
+_FORMS = "{float: [low, high]}, {int: [low, high]}, {categorical: [...]} or a list of choices"
+
+
+def _unknown(key: str, allowed: set[str], where: str) -> ConfigError:
+    close = difflib.get_close_matches(key, sorted(allowed), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(sorted(allowed))}"
+    return ConfigError(f"{where}: unknown key {key!r}{hint}")
+
+
+def _number(value: Any, where: str) -> Any:
+    # YAML 1.1 reads 1e-3 (no dot) as a string; accept it as the number it plainly is.
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    return value
+
+
+def _domain_from_spec(spec: Any, where: str) -> Domain:
+    if isinstance(spec, Domain):
+        return spec
+    if isinstance(spec, list):
+        spec = {"categorical": spec}
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{where}: expected {_FORMS}, got {spec!r}")
+    spec = dict(spec)
+    if "type" in spec:
+        kind = spec["type"]
+        if kind not in _LONG_KEYS:
+            raise ConfigError(f"{where}.type: expected float, int or categorical, got {kind!r}")
+        for key in spec:
+            if key not in _LONG_KEYS[kind]:
+                raise _unknown(key, _LONG_KEYS[kind], where)
+        if kind == "categorical":
+            if "choices" not in spec:
+                raise ConfigError(f"{where}: missing key 'choices'")
+            args: dict[str, Any] = {"choices": spec["choices"]}
+        else:
+            for key in ("low", "high"):
+                if key not in spec:
+                    raise ConfigError(f"{where}: missing key {key!r}")
+            args = {k: v for k, v in spec.items() if k != "type"}
+    else:
+        kinds = [k for k in spec if k in _COMPACT_KEYS]
+        if len(kinds) != 1:
+            if not kinds:
+                for key in spec:
+                    if key not in {"log", "step"}:
+                        raise _unknown(str(key), set(_COMPACT_KEYS) | {"type"}, where)
+            raise ConfigError(f"{where}: expected {_FORMS}, got {spec!r}")
+        kind = kinds[0]
+        for key in spec:
+            if key != kind and key not in _COMPACT_KEYS[kind]:
+                raise _unknown(str(key), _COMPACT_KEYS[kind] | {kind}, where)
+        if kind == "categorical":
+            args = {"choices": spec[kind]}
+        else:
+            bounds = spec[kind]
+            if not isinstance(bounds, list) or len(bounds) != 2:
+                raise ConfigError(f"{where}.{kind}: expected [low, high], got {bounds!r}")
+            args = {"low": bounds[0], "high": bounds[1]}
+            args.update({k: spec[k] for k in ("log", "step") if k in spec})
+    for key in ("low", "high", "step"):
+        if key in args:
+            args[key] = _number(args[key], f"{where}.{key}")
+    try:
+        if kind == "categorical":
+            return Categorical(args["choices"])
+        return (Float if kind == "float" else Int)(**args)
+    except ConfigError as err:
+        # Replace the repr prefix ("Float(low=...)") by the parameter's name.
+        raise ConfigError(f"{where}: {str(err).split(': ', 1)[-1]}") from None
+
+
+class Space(Mapping[str, Domain]):
+    """A search space: an ordered mapping from hyperparameter name to :class:`Domain`.
+
+    Example:
+        >>> space = Space({"lr": Float(1e-4, 1e-1, log=True), "depth": Int(2, 8)})
+        >>> space = Space.from_dict({"lr": {"float": [1e-4, 1e-1], "log": True}, "k": [1, 3]})
+    """
+
+    def __init__(self, domains: Mapping[str, Domain | Mapping[str, Any] | list[Any]] | None = None):
+        if isinstance(domains, Space):
+            self._domains: dict[str, Domain] = dict(domains._domains)
+            return
+        if domains is None:
+            domains = {}
+        if not isinstance(domains, Mapping):
+            raise ConfigError(f"space: expected a mapping of name to domain, got {domains!r}")
+        if not domains:
+            raise ConfigError("space: must define at least one hyperparameter, got {}")
+        self._domains = {}
+        for name, spec in domains.items():
+            if not isinstance(name, str) or not name:
+                raise ConfigError(f"space: parameter names must be non-empty strings, got {name!r}")
+            self._domains[name] = _domain_from_spec(spec, f"space.{name}")
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> Space:
+        """Build a space from its YAML/dict form.
+
+        Each entry is one of::
+
+            lr:      {float: [1.0e-4, 1.0e-1], log: true}     # step: 0.1 for a discrete float
+            depth:   {int: [2, 8]}                            # log: true, step: 2 also allowed
+            kernel:  {categorical: [rbf, linear]}
+            kernel:  [rbf, linear]                            # a plain list is categorical
+            lr:      {type: float, low: 1.0e-4, high: 0.1, log: true}   # the long form
+
+        Raises:
+            ConfigError: One line naming the parameter and the bad value.
+        """
+        return cls(spec)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> Space:
+        """Build a space from YAML text holding the mapping of :meth:`from_dict`."""
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"space: invalid YAML: {str(err).splitlines()[0]}") from None
+        return cls(data)
+
+    def __getitem__(self, name: str) -> Domain:
+        return self._domains[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._domains)
+
+    def __len__(self) -> int:
+        return len(self._domains)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Space) and self._domains == other._domains
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._domains.items()))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k!r}: {v!r}" for k, v in self._domains.items())
+        return f"Space({{{inner}}})"
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """The compact YAML/dict form; ``Space.from_dict(s.to_dict()) == s``."""
+        return {name: domain.to_dict() for name, domain in self._domains.items()}
+
+    def to_optuna(self) -> dict[str, BaseDistribution]:
+        """The Optuna distributions, by name."""
+        return {name: domain.to_optuna() for name, domain in self._domains.items()}
+
+    def grid_values(self) -> dict[str, list[Any]]:
+        """Each parameter's grid values; raises :class:`ConfigError` for a continuous one."""
+        values = {}
+        for name, domain in self._domains.items():
+            try:
+                values[name] = domain.grid()
+            except ConfigError as err:
+                raise ConfigError(f"space.{name}: {err}") from None
+        return values
+
+    def grid_size(self) -> int:
+        """The number of points of the full grid."""
+        return math.prod(len(v) for v in self.grid_values().values())
+
+    def grid(self) -> list[dict[str, Any]]:
+        """Every point of the grid exactly once, as a list of param dicts."""
+        values = self.grid_values()
+        return [dict(zip(values, point)) for point in itertools.product(*values.values())]
+
+    def contains(self, params: Mapping[str, Any]) -> bool:
+        """Whether ``params`` has exactly this space's names, each value in its domain."""
+        return set(params) == set(self._domains) and all(
+            self._domains[k].contains(v) for k, v in params.items()
+        )

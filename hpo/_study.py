@@ -1,0 +1,136 @@
+"""The result of a study: best trial, trials table, MLflow ids, on top of the Optuna study."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from hpo._exceptions import HPOError
+
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+
+FAIL_REASON = "hpo:fail_reason"
+ERROR = "hpo:error"
+
+_STATES = ("complete", "pruned", "failed", "interrupted", "running", "waiting")
+
+
+def trial_state(trial: optuna.trial.FrozenTrial) -> str:
+    """``complete``, ``pruned``, ``failed``, ``interrupted``, ``running`` or ``waiting``.
+
+    ``interrupted`` is a failed trial that a crash or an interrupt cut short, not the
+    objective: it does not count towards ``n_trials`` and its configuration is run again.
+    """
+    name = trial.state.name
+    if name == "FAIL":
+        return "interrupted" if trial.user_attrs.get(FAIL_REASON) == "interrupted" else "failed"
+    return {"COMPLETE": "complete", "PRUNED": "pruned", "RUNNING": "running"}.get(name, "waiting")
+
+
+def count_states(trials: list[optuna.trial.FrozenTrial]) -> dict[str, int]:
+    """The number of trials in each state, every state listed."""
+    counts = Counter(trial_state(t) for t in trials)
+    return {state: counts.get(state, 0) for state in _STATES}
+
+
+def n_ended(counts: dict[str, int]) -> int:
+    """Trials that ended on their own: what ``n_trials`` counts."""
+    return counts["complete"] + counts["pruned"] + counts["failed"]
+
+
+class Study:
+    """A finished (or resumable) study.
+
+    Attributes:
+        optuna_study: The underlying :class:`optuna.study.Study`, the source of truth.
+        n_trials: The number of trials asked for (ended on their own), if one was given.
+        tracking_uri: The MLflow tracking URI, or ``None`` when tracking was off.
+        mlflow_run_id: The MLflow parent run of the study, or ``None``.
+        mlflow_experiment_id: The MLflow experiment of the study, or ``None``.
+        unrecorded_trials: Numbers of trials whose MLflow records could not be written.
+    """
+
+    def __init__(
+        self,
+        optuna_study: optuna.study.Study,
+        *,
+        n_trials: int | None = None,
+        tracking_uri: str | None = None,
+        mlflow_run_id: str | None = None,
+        mlflow_experiment_id: str | None = None,
+        unrecorded_trials: list[int] | None = None,
+    ) -> None:
+        self.optuna_study = optuna_study
+        self.n_trials = n_trials
+        self.tracking_uri = tracking_uri
+        self.mlflow_run_id = mlflow_run_id
+        self.mlflow_experiment_id = mlflow_experiment_id
+        self.unrecorded_trials = unrecorded_trials or []
+
+    @property
+    def name(self) -> str:
+        """The study name (also its MLflow experiment name)."""
+        return self.optuna_study.study_name
+
+    @property
+    def direction(self) -> str:
+        """``"minimize"`` or ``"maximize"``."""
+        return self.optuna_study.direction.name.lower()
+
+    @property
+    def trials(self) -> list[optuna.trial.FrozenTrial]:
+        """Every trial, in order of number."""
+        return self.optuna_study.get_trials(deepcopy=False)
+
+    def counts(self) -> dict[str, int]:
+        """The number of trials in each state (see :func:`trial_state`)."""
+        return count_states(self.trials)
+
+    @property
+    def best_trial(self) -> optuna.trial.FrozenTrial:
+        """The best completed trial.
+
+        Raises:
+            HPOError: No trial has completed.
+        """
+        complete = [t for t in self.trials if t.state.name == "COMPLETE"]
+        if not complete:
+            raise HPOError(f"study {self.name!r} has no completed trial yet")
+        return self.optuna_study.best_trial
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        """The hyperparameters of the best trial."""
+        return dict(self.best_trial.params)
+
+    @property
+    def best_value(self) -> float:
+        """The objective value of the best trial."""
+        value = self.best_trial.value
+        assert value is not None
+        return value
+
+    def trials_df(self) -> pd.DataFrame:
+        """One row per trial: number, state, value, one ``params.NAME`` column per
+        hyperparameter, duration in seconds, start time and the error of failed trials."""
+        import pandas as pd
+
+        rows = []
+        for t in self.trials:
+            row: dict[str, Any] = {
+                "number": t.number,
+                "state": trial_state(t),
+                "value": t.value if t.state.name == "COMPLETE" else None,
+            }
+            row.update({f"params.{k}": v for k, v in t.params.items()})
+            row["duration_s"] = t.duration.total_seconds() if t.duration else None
+            row["datetime_start"] = t.datetime_start
+            row["error"] = t.user_attrs.get(ERROR) or t.user_attrs.get(FAIL_REASON)
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={v}" for k, v in self.counts().items() if v)
+        return f"Study(name={self.name!r}, direction={self.direction!r}, {counts})"

@@ -1,0 +1,350 @@
+"""The MLflow writer process (``python -m hpo._tracking_writer``), started by ``hpo._tracking``.
+
+It reads framed, pickled events from stdin and writes them with as few MLflow calls as it can:
+for a trial whose start and end arrive together, one ``create_run`` carrying every tag, one
+``log_batch`` and one ``set_terminated``. Whatever arrives while a call is under way is taken
+as one batch. Replies (ready, warnings, closed) go back on the original stdout; MLflow's own
+prints are sent to stderr so they cannot corrupt that channel.
+
+On a ``close`` event the parent run ends with the driver's status. On EOF without one (the
+driver died) every open run ends as KILLED, tagged ``hpo.fail_reason=interrupted``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import queue
+import signal
+import sqlite3
+import struct
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+_HEADER = struct.Struct(">I")
+_MAX_PARAM = 6000
+_MAX_TAG = 5000
+_STATUS = {"complete": "FINISHED", "pruned": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
+
+
+@dataclass
+class _TrialRecord:
+    number: int
+    start_ms: int
+    params: dict[str, Any]
+    run_id: str | None = None
+    metrics: list[Any] = field(default_factory=list)
+    artifacts: list[tuple[str, str | None]] = field(default_factory=list)
+    end: tuple[int, str, float | None, str | None, float] | None = None
+    dirty: bool = True
+
+
+def _state_tags(state: str, error: str | None) -> dict[str, str]:
+    tags = {"hpo.state": "failed" if state == "interrupted" else state}
+    if state == "interrupted":
+        tags["hpo.fail_reason"] = "interrupted"
+    if error:
+        tags["hpo.error"] = error[:_MAX_TAG]
+    return tags
+
+
+class Writer:
+    """Holds the MLflow client and the open runs of one study."""
+
+    def __init__(self, config: dict[str, Any], send: Any) -> None:
+        self.config = config
+        self.send = send
+        self.trials: dict[int, _TrialRecord] = {}
+        self.parent_metrics: list[Any] = []
+        self.unrecorded: set[int] = set()
+        self.parent_run_id = ""
+        self.experiment_id = ""
+
+    # -- opening ---------------------------------------------------------------------------
+
+    def open(self) -> None:
+        from mlflow import MlflowClient
+        from mlflow.entities import Param
+
+        # MLflow sets its loggers up on import; quiet its per-call INFO lines afterwards.
+        for name in ("mlflow", "alembic"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        uri = self.config["uri"]
+        self.client = MlflowClient(uri)
+        if uri.startswith("sqlite:///"):
+            self.client.search_experiments(max_results=1)  # creates the schema on first use
+            # WAL lets `mlflow ui` read while a study writes, and makes each commit cheaper.
+            with sqlite3.connect(uri[len("sqlite:///") :]) as con:
+                con.execute("PRAGMA journal_mode=WAL")
+        name = self.config["experiment"]
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is None:
+            try:
+                self.experiment_id = self.client.create_experiment(name)
+            except Exception:  # created meanwhile by a concurrent study process
+                experiment = self.client.get_experiment_by_name(name)
+                if experiment is None:
+                    raise
+        if experiment is not None:
+            if experiment.lifecycle_stage == "deleted":
+                raise RuntimeError(
+                    f"MLflow experiment {name!r} is deleted; restore it in the MLflow UI or use "
+                    "another study name"
+                )
+            self.experiment_id = experiment.experiment_id
+        uid = self.config["study_uid"]
+        found = self.client.search_runs(
+            [self.experiment_id], f"tags.`hpo.study_uid` = '{uid}'", max_results=1
+        )
+        if found:
+            # A resumed study: reopen its parent run, end the children a crash left running.
+            self.parent_run_id = found[0].info.run_id
+            self.client.update_run(self.parent_run_id, status="RUNNING")
+            self._end_stale_children()
+        else:
+            tags = {"hpo.study_uid": uid, "hpo.role": "study", **self.config["tags"]}
+            run = self.client.create_run(
+                self.experiment_id, tags=tags, run_name=self.config["run_name"]
+            )
+            self.parent_run_id = run.info.run_id
+            params = [Param(k, str(v)[:_MAX_PARAM]) for k, v in self.config["params"].items()]
+            self._log_batch(self.parent_run_id, params=params)
+            for artifact_file, text in self.config["texts"].items():
+                self.client.log_text(self.parent_run_id, text, artifact_file)
+
+    def _end_stale_children(self) -> None:
+        from mlflow.entities import RunTag
+
+        query = (
+            f"tags.`mlflow.parentRunId` = '{self.parent_run_id}' and attributes.status = 'RUNNING'"
+        )
+        token = None
+        while True:
+            page = self.client.search_runs([self.experiment_id], query, page_token=token)
+            for run in page:
+                tags = [RunTag(k, v) for k, v in _state_tags("interrupted", None).items()]
+                self._log_batch(run.info.run_id, tags=tags)
+                self.client.set_terminated(run.info.run_id, "KILLED")
+            token = page.token
+            if not token:
+                return
+
+    # -- events ----------------------------------------------------------------------------
+
+    def handle(self, msg: tuple[Any, ...]) -> None:
+        from mlflow.entities import Metric
+
+        kind = msg[0]
+        if kind == "trial_start":
+            _, number, start_ms, params = msg
+            self.trials[number] = _TrialRecord(number, start_ms, params)
+        elif kind == "metrics":
+            _, number, ts, step, metrics = msg
+            rec = self._record(number, ts)
+            rec.metrics += [Metric(k, v, ts, step or 0) for k, v in metrics.items()]
+            rec.dirty = True
+        elif kind == "artifact":
+            _, number, path, artifact_path = msg
+            if number is None:
+                self._guard(None, lambda: self.client.log_artifact(self.parent_run_id, path, artifact_path))
+            else:
+                rec = self._record(number, int(time.time() * 1000))
+                rec.artifacts.append((path, artifact_path))
+                rec.dirty = True
+        elif kind == "trial_end":
+            _, number, end_ms, state, value, error, duration = msg
+            rec = self._record(number, end_ms)
+            rec.end = (end_ms, state, value, error, duration)
+            if value is not None:
+                rec.metrics.append(Metric("value", value, end_ms, 0))
+            rec.metrics.append(Metric("duration_s", duration, end_ms, 0))
+            rec.dirty = True
+        elif kind == "best":
+            _, number, ts, value = msg
+            self.parent_metrics.append(Metric("best_value", value, ts, number))
+
+    def _record(self, number: int, ts: int) -> _TrialRecord:
+        rec = self.trials.get(number)
+        if rec is None:  # an event for a trial whose start we never saw
+            rec = self.trials[number] = _TrialRecord(number, ts, {})
+        return rec
+
+    def flush(self) -> None:
+        from mlflow.entities import Param, RunTag
+
+        for number, rec in list(self.trials.items()):
+            if not rec.dirty:
+                continue
+
+            def write(rec: _TrialRecord = rec) -> None:
+                end_tags = _state_tags(rec.end[1], rec.end[3]) if rec.end else {}
+                params: list[Any] = []
+                tags: list[Any] = []
+                if rec.run_id is None:
+                    run_tags = {
+                        "mlflow.parentRunId": self.parent_run_id,
+                        "hpo.trial_number": str(rec.number),
+                        "hpo.study": self.config["experiment"],
+                        "hpo.state": "running",
+                        **end_tags,
+                    }
+                    run = self.client.create_run(
+                        self.experiment_id,
+                        start_time=rec.start_ms,
+                        tags=run_tags,
+                        run_name=f"trial-{rec.number}",
+                    )
+                    rec.run_id = run.info.run_id
+                    params = [Param(k, str(v)[:_MAX_PARAM]) for k, v in rec.params.items()]
+                else:
+                    tags = [RunTag(k, v) for k, v in end_tags.items()]
+                self._log_batch(rec.run_id, rec.metrics, params, tags)
+                rec.metrics = []
+                for path, artifact_path in rec.artifacts:
+                    self.client.log_artifact(rec.run_id, path, artifact_path)
+                rec.artifacts = []
+                if rec.end:
+                    self.client.set_terminated(rec.run_id, _STATUS[rec.end[1]], rec.end[0])
+
+            self._guard(number, write)
+            rec.dirty = False
+            if rec.end:
+                del self.trials[number]
+        if self.parent_metrics:
+            metrics, self.parent_metrics = self.parent_metrics, []
+            self._guard(None, lambda: self._log_batch(self.parent_run_id, metrics))
+
+    def _guard(self, number: int | None, write: Any) -> None:
+        try:
+            write()
+        except Exception as err:  # keep the study going; say what was lost
+            if number is not None:
+                self.unrecorded.add(number)
+            what = f"trial {number}" if number is not None else "the study run"
+            self.send(("warn", f"MLflow write for {what} failed: {type(err).__name__}: {err}"))
+
+    def _log_batch(self, run_id: str, metrics: Any = (), params: Any = (), tags: Any = ()) -> None:
+        # MLflow takes at most 1000 metrics and 100 params + tags per call.
+        metrics, params, tags = list(metrics), list(params), list(tags)
+        while metrics or params or tags:
+            self.client.log_batch(run_id, metrics=metrics[:1000], params=params[:100], tags=tags[:100])
+            metrics, params, tags = metrics[1000:], params[100:], tags[100:]
+
+    # -- closing ---------------------------------------------------------------------------
+
+    def finish(self, status: str, summary: dict[str, Any]) -> None:
+        """End the parent run: summary tags, best params as YAML, the final status."""
+        from mlflow.entities import Metric, RunTag
+
+        self.flush()
+        for rec in list(self.trials.values()):  # trials the driver never ended: killed
+            self.handle(("trial_end", rec.number, int(time.time() * 1000), "interrupted", None, None, 0.0))
+        self.flush()
+
+        def write() -> None:
+            import yaml
+
+            now = int(time.time() * 1000)
+            counts = summary.get("counts", {})
+            metrics = [
+                Metric(f"n_{state}", float(counts[state]), now, 0)
+                for state in ("complete", "pruned", "failed", "interrupted")
+                if state in counts
+            ]
+            tags = [RunTag("hpo.status", status.lower())]
+            best_params = summary.get("best_params")
+            if summary.get("best_value") is not None:
+                tags.append(RunTag("hpo.best_value", repr(summary["best_value"])))
+                tags.append(RunTag("hpo.best_trial", str(summary["best_trial"])))
+            self._log_batch(self.parent_run_id, metrics, tags=tags)
+            if best_params is not None:
+                text = yaml.safe_dump(best_params, sort_keys=False)
+                self.client.log_text(self.parent_run_id, text, "best_params.yaml")
+            self.client.set_terminated(self.parent_run_id, status)
+
+        self._guard(None, write)
+
+    def abandon(self) -> None:
+        """The driver died: end every open run as KILLED."""
+        self.finish("KILLED", {})
+
+
+def _reader(stream: BinaryIO, inbox: queue.SimpleQueue[Any]) -> None:
+    while True:
+        header = stream.read(_HEADER.size)
+        if len(header) < _HEADER.size:
+            inbox.put(None)
+            return
+        (size,) = _HEADER.unpack(header)
+        inbox.put(pickle.loads(stream.read(size)))
+
+
+def main() -> int:
+    # Own session already keeps the terminal's Ctrl-C away; ignore a stray SIGINT all the same.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    channel = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    lock = threading.Lock()
+
+    def send(msg: tuple[Any, ...]) -> None:
+        data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+        with lock:
+            try:
+                channel.write(_HEADER.pack(len(data)) + data)
+            except OSError:
+                pass  # the driver is gone; keep writing MLflow all the same
+
+    inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    threading.Thread(target=_reader, args=(sys.stdin.buffer, inbox), daemon=True).start()
+    first = inbox.get()
+    if first is None or first[0] != "start":
+        return 2
+    writer = Writer(first[1], send)
+    try:
+        writer.open()
+    except Exception as err:
+        uri = first[1]["uri"]
+        send(("fatal", f"tracking: cannot open MLflow store {uri!r}: {type(err).__name__}: {err}"))
+        return 1
+    send(("ready", {"parent_run_id": writer.parent_run_id, "experiment_id": writer.experiment_id}))
+    while True:
+        batch = [inbox.get()]
+        while True:
+            try:
+                batch.append(inbox.get_nowait())
+            except queue.Empty:
+                break
+        close = None
+        eof = False
+        for msg in batch:
+            if msg is None:
+                eof = True
+            elif msg[0] == "close":
+                close = msg
+            else:
+                writer.handle(msg)
+        writer.flush()
+        if close is not None:
+            writer.finish(close[1], close[2])
+            send(
+                (
+                    "closed",
+                    {
+                        "parent_run_id": writer.parent_run_id,
+                        "experiment_id": writer.experiment_id,
+                        "unrecorded": sorted(writer.unrecorded),
+                    },
+                )
+            )
+            return 0
+        if eof:
+            writer.abandon()
+            return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

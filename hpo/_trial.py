@@ -1,0 +1,177 @@
+"""The trial handle an objective receives, and the one place an objective is run.
+
+``run_objective`` is shared by every executor: wherever a trial runs (inline, on a Ray worker),
+its outcome is classified the same way -- complete, pruned, or failed with a reason.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["Trial", "TrialResult"]
+
+COMPLETE, PRUNED, FAILED, INTERRUPTED = "complete", "pruned", "failed", "interrupted"
+
+
+class Reporter(Protocol):
+    """Where a trial's reports go: the driver's study and tracker (or a proxy for them)."""
+
+    def report(self, number: int, value: float, step: int) -> bool:
+        """Record an intermediate value; return whether the pruner stops the trial."""
+
+    def should_prune(self, number: int) -> bool:
+        """Whether the pruner would stop the trial now."""
+
+    def log_metrics(self, number: int, metrics: Mapping[str, float], step: int | None) -> None:
+        """Log extra metrics to the trial's run."""
+
+    def log_artifact(self, number: int, path: str, artifact_path: str | None) -> None:
+        """Log a local file or folder to the trial's run."""
+
+    def set_user_attr(self, number: int, key: str, value: Any) -> None:
+        """Store a JSON-serializable attribute with the trial."""
+
+
+class Trial:
+    """The handle passed to ``objective(params, trial)``.
+
+    Attributes:
+        number: The trial's number in the study, from 0.
+        params: The hyperparameters of this trial.
+    """
+
+    def __init__(self, number: int, params: dict[str, Any], reporter: Reporter) -> None:
+        self.number = number
+        self.params = params
+        self._reporter = reporter
+        self.last_step: int | None = None
+
+    def report(self, value: float, step: int) -> None:
+        """Report an intermediate value (e.g. a fold's score or an epoch's metric).
+
+        It is logged as the MLflow metric ``intermediate_value`` at ``step`` and shown to the
+        study's pruner.
+
+        Raises:
+            hpo.TrialPruned: The pruner stops this trial; let it propagate.
+        """
+        import optuna
+
+        value = float(value)
+        step = int(step)
+        self.last_step = step
+        if self._reporter.report(self.number, value, step):
+            raise optuna.TrialPruned(f"trial {self.number} pruned at step {step}")
+
+    def should_prune(self) -> bool:
+        """Whether the pruner would stop this trial after its last report."""
+        return self._reporter.should_prune(self.number)
+
+    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
+        """Log one extra metric to the trial's MLflow run."""
+        self._reporter.log_metrics(self.number, {key: float(value)}, step)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Log several extra metrics to the trial's MLflow run at one step."""
+        self._reporter.log_metrics(self.number, {k: float(v) for k, v in metrics.items()}, step)
+
+    def log_artifact(self, path: str, artifact_path: str | None = None) -> None:
+        """Log a local file or folder to the trial's MLflow run."""
+        self._reporter.log_artifact(self.number, str(path), artifact_path)
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        """Store a JSON-serializable attribute with the trial in the study storage."""
+        self._reporter.set_user_attr(self.number, key, value)
+
+    def __repr__(self) -> str:
+        return f"Trial(number={self.number}, params={self.params!r})"
+
+
+@dataclass
+class TrialResult:
+    """How one trial ended, as the executor hands it back to the driver."""
+
+    number: int
+    state: str
+    value: float | None = None
+    error: str | None = None
+    duration: float = 0.0
+    exception: BaseException | None = field(default=None, repr=False)
+
+
+ObjectiveCall = Callable[[dict[str, Any], Trial], Any]
+
+
+def as_two_argument(objective: Callable[..., Any]) -> ObjectiveCall:
+    """Accept ``objective(params, trial)`` and ``objective(params)`` alike."""
+    if not callable(objective):
+        raise TypeError(f"objective must be callable, got {objective!r}")
+    try:
+        signature = inspect.signature(objective)
+    except (TypeError, ValueError):  # some builtins and C callables
+        return objective
+    positional = [
+        p
+        for p in signature.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    varargs = any(p.kind is p.VAR_POSITIONAL for p in signature.parameters.values())
+    if len(positional) == 1 and not varargs:
+        return lambda params, trial: objective(params)
+    return objective
+
+
+def _value_problem(value: Any) -> tuple[float | None, str | None]:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        # numpy scalars are numbers.Real; tensors with one element have __float__.
+        if hasattr(value, "__float__") and not isinstance(value, (str, bytes)):
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                pass
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return None, f"objective returned {type(value).__name__} {value!r:.80}, expected a float"
+    value = float(value)
+    if not math.isfinite(value):
+        return None, f"objective returned {value}"
+    return value, None
+
+
+def run_objective(
+    objective: ObjectiveCall,
+    trial: Trial,
+    catch: tuple[type[BaseException], ...],
+) -> TrialResult:
+    """Run one trial and classify its outcome.
+
+    Any exception fails the trial. One not listed in ``catch`` is also attached to the result
+    as ``exception``, for the driver to raise after recording the failure. ``KeyboardInterrupt``
+    and other ``BaseException`` subclasses propagate: the trial was interrupted, not failed.
+    """
+    import optuna
+
+    start = time.perf_counter()
+    try:
+        raw = objective(trial.params, trial)
+    except optuna.TrialPruned:
+        return TrialResult(trial.number, PRUNED, duration=time.perf_counter() - start)
+    except Exception as err:
+        # The trial fails either way; an exception not in ``catch`` also ends the study,
+        # raised by the driver once the failure is recorded.
+        message = f"{type(err).__name__}: {err}".strip().rstrip(":")
+        return TrialResult(
+            trial.number,
+            FAILED,
+            error=message,
+            duration=time.perf_counter() - start,
+            exception=None if isinstance(err, catch) else err,
+        )
+    value, problem = _value_problem(raw)
+    state = FAILED if problem else COMPLETE
+    return TrialResult(trial.number, state, value, problem, time.perf_counter() - start)

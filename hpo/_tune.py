@@ -1,0 +1,541 @@
+"""``tune()``: the driver loop that joins Optuna (ask/tell), an executor and the MLflow tracker.
+
+The driver alone asks Optuna for trials and tells it the results, so the study storage stays
+the single source of truth for trial state. Executors only run trials; the tracker only writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hpo._exceptions import AllTrialsFailedError, ConfigError
+from hpo._executors import Executor, ExecutorLike, TrialJob, make_executor
+from hpo._searchers import (
+    PrunerLike,
+    SearcherLike,
+    make_pruner,
+    make_sampler,
+    pruner_name,
+    validate_searcher,
+)
+from hpo._space import Space
+from hpo._storage import check_storage, mark_interrupted, open_storage, recover_interrupted
+from hpo._study import ERROR, Study, count_states, n_ended, trial_state
+from hpo._tracking import DEFAULT, Tracker, check_reachable, resolve_tracking_uri
+from hpo._trial import COMPLETE, FAILED, INTERRUPTED, PRUNED, TrialResult, as_two_argument
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["StudyPlan", "plan_study", "run_plan", "tune"]
+
+_logger = logging.getLogger("hpo")
+
+Callback = Callable[[Study, "optuna.trial.FrozenTrial"], None]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, delivered as an interrupt so the study ends its runs before exiting."""
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Any:
+    # Only where we may (main thread) and where the user has not set a handler of their own.
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous not in (signal.SIG_DFL, None):
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated("SIGTERM")
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _quiet_optuna() -> Any:
+    # Optuna logs a line per trial at INFO and each failure at WARNING; hpo says it instead.
+    import optuna
+
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+class _Driver:
+    """Holds the running Optuna trials; the inline executor's ``Reporter``."""
+
+    def __init__(self, study: optuna.study.Study, tracker: Tracker | None) -> None:
+        self.study = study
+        self.tracker = tracker
+        self.running: dict[int, optuna.trial.Trial] = {}
+
+    def report(self, number: int, value: float, step: int) -> bool:
+        trial = self.running[number]
+        trial.report(value, step)
+        if self.tracker is not None:
+            self.tracker.log_metrics(number, {"intermediate_value": value}, step)
+        return trial.should_prune()
+
+    def should_prune(self, number: int) -> bool:
+        return self.running[number].should_prune()
+
+    def log_metrics(self, number: int, metrics: Mapping[str, float], step: int | None) -> None:
+        if self.tracker is not None:
+            self.tracker.log_metrics(number, metrics, step)
+
+    def log_artifact(self, number: int, path: str, artifact_path: str | None) -> None:
+        if self.tracker is not None:
+            self.tracker.log_artifact(number, path, artifact_path)
+
+    def set_user_attr(self, number: int, key: str, value: Any) -> None:
+        self.running[number].set_user_attr(key, value)
+
+
+def _check_n_trials(n_trials: Any, searcher: str, space: Space, timeout: Any) -> int | None:
+    if n_trials is not None and (
+        isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1
+    ):
+        raise ConfigError(f"n_trials: expected a positive integer, got {n_trials!r}")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+    ):
+        raise ConfigError(f"timeout: expected a positive number of seconds, got {timeout!r}")
+    if searcher == "grid":
+        size = space.grid_size()
+        if n_trials is None:
+            return size
+        if n_trials > size:
+            raise ConfigError(
+                f"n_trials: {n_trials} exceeds the {size} points of the grid; "
+                "the grid searcher runs each point once"
+            )
+        return n_trials
+    if n_trials is None and timeout is None:
+        raise ConfigError(f"n_trials: required for searcher {searcher!r} unless a timeout is given")
+    return n_trials
+
+
+def _check_direction(direction: Any, objective: Any) -> str:
+    if direction is None:
+        direction = getattr(objective, "direction", None) or "minimize"
+    if direction not in ("minimize", "maximize"):
+        raise ConfigError(f"direction: expected 'minimize' or 'maximize', got {direction!r}")
+    return direction
+
+
+def _check_catch(catch: Any) -> tuple[type[BaseException], ...]:
+    if isinstance(catch, type):
+        catch = (catch,)
+    catch = tuple(catch)
+    for exc in catch:
+        if not (isinstance(exc, type) and issubclass(exc, Exception)):
+            raise ConfigError(f"catch: expected Exception subclasses, got {exc!r}")
+    return catch
+
+
+def as_space(space: Any) -> Space:
+    """A :class:`Space` from a Space, a mapping, or the name of a ready-made space."""
+    if isinstance(space, Space):
+        return space
+    if isinstance(space, str):
+        import search_spaces
+
+        return search_spaces.load(space)
+    if isinstance(space, Mapping):
+        return Space.from_dict(space)
+    raise ConfigError(f"space: expected a Space, a mapping or a search_spaces name, got {space!r}")
+
+
+def _failure_summary(study: optuna.study.Study) -> str:
+    errors: dict[str, int] = {}
+    failed = [t for t in study.get_trials(deepcopy=False) if trial_state(t) == "failed"]
+    for t in failed:
+        error = t.user_attrs.get(ERROR, "unknown error")
+        errors[error] = errors.get(error, 0) + 1
+    lines = [f"All {len(failed)} trials of study {study.study_name!r} failed."]
+    lines.append("Below are more details about the failures:")
+    for error, n in sorted(errors.items(), key=lambda kv: -kv[1]):
+        lines.append("-" * 40)
+        lines.append(f"{n} trial{'s' if n > 1 else ''} failed with the error:\n{error}")
+    return "\n".join(lines)
+
+
+def tune(
+    objective: Callable[..., Any],
+    space: Space | Mapping[str, Any] | str,
+    *,
+    n_trials: int | None = None,
+    direction: str | None = None,
+    searcher: SearcherLike = "tpe",
+    pruner: PrunerLike = "median",
+    seed: int | None = None,
+    storage: Any = None,
+    study_name: str | None = None,
+    tracking: Any = DEFAULT,
+    executor: ExecutorLike = "inline",
+    timeout: float | None = None,
+    catch: Iterable[type[Exception]] | type[Exception] = (Exception,),
+    callbacks: Iterable[Callback] = (),
+) -> Study:
+    """Search ``space`` for the hyperparameters that optimize ``objective``.
+
+    Args:
+        objective: ``objective(params, trial) -> float`` (or ``objective(params)``). ``params``
+            is a dict; ``trial.report(value, step)`` reports intermediate values and raises
+            :class:`hpo.TrialPruned` when the pruner stops the trial. A trainer is such a callable.
+        space: A :class:`Space`, its dict form, or the name of a ready-made space in
+            ``search_spaces``.
+        n_trials: Trials to end on their own (complete, pruned or failed) -- counted over the
+            whole study, so running the same call on a persistent storage again resumes it.
+            Optional for ``grid`` (defaults to the grid size) or with a ``timeout``.
+        direction: ``"minimize"`` or ``"maximize"``; by default the objective's own
+            ``direction`` attribute (trainers have one), else ``"minimize"``.
+        searcher: ``"tpe"``, ``"random"``, ``"grid"``, ``{"name": ..., **options}`` with options
+            for the Optuna sampler, or an Optuna sampler.
+        pruner: ``"median"``, ``"successive_halving"``, ``"hyperband"``, ``"none"`` (or
+            ``None``), a mapping with options, or an Optuna pruner.
+        seed: Seed of the searcher.
+        storage: Where trials are kept: ``None`` (in memory), an RDB URL, a journal file path,
+            or an Optuna storage. With a persistent storage and a ``study_name``, a study that
+            exists is resumed.
+        study_name: The study's name, also its MLflow experiment; generated when omitted.
+        tracking: MLflow tracking URI; by default ``$MLFLOW_TRACKING_URI`` or
+            ``sqlite:///mlflow.db`` in the working directory; ``None`` turns tracking off.
+        executor: ``"inline"`` (trials one after another in this process) or an executor.
+        timeout: Stop starting new trials after this many seconds.
+        catch: Exceptions of the objective that fail the trial and let the study go on; any
+            other exception fails the trial and ends the study with it.
+        callbacks: ``callback(study, frozen_trial)`` after each trial ends.
+
+    Returns:
+        The :class:`Study`.
+
+    Raises:
+        ConfigError: A bad argument; nothing was run or written.
+        AllTrialsFailedError: Every trial failed (``err.study`` holds them).
+    """
+    plan = plan_study(
+        objective,
+        space,
+        n_trials=n_trials,
+        direction=direction,
+        searcher=searcher,
+        pruner=pruner,
+        seed=seed,
+        storage=storage,
+        study_name=study_name,
+        tracking=tracking,
+        executor=executor,
+        timeout=timeout,
+        catch=catch,
+    )
+    return run_plan(plan, callbacks=callbacks)
+
+
+@dataclass
+class StudyPlan:
+    """A study's settings, every one validated: running it is all that is left."""
+
+    objective: Callable[..., Any]
+    space: Space
+    direction: str
+    searcher: SearcherLike
+    searcher_label: str
+    pruner: PrunerLike
+    pruner_label: str
+    n_trials: int | None
+    seed: int | None
+    storage: Any
+    study_name: str
+    tracking_uri: str | None
+    executor: Executor
+    timeout: float | None
+    catch: tuple[type[BaseException], ...]
+
+
+def plan_study(
+    objective: Callable[..., Any],
+    space: Any,
+    *,
+    n_trials: int | None = None,
+    direction: str | None = None,
+    searcher: SearcherLike = "tpe",
+    pruner: PrunerLike = "median",
+    seed: int | None = None,
+    storage: Any = None,
+    study_name: str | None = None,
+    tracking: Any = DEFAULT,
+    executor: ExecutorLike = "inline",
+    timeout: float | None = None,
+    catch: Any = (Exception,),
+) -> StudyPlan:
+    """Validate the arguments of :func:`tune` without creating or writing anything.
+
+    Raises:
+        ConfigError: One line naming the argument and its value.
+        TrackingError: The tracking store plainly cannot be reached.
+    """
+    if not callable(objective):
+        raise ConfigError(f"objective: expected a callable, got {objective!r}")
+    space = as_space(space)
+    searcher_label = validate_searcher(searcher, space)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ConfigError(f"seed: expected an integer, got {seed!r}")
+    if study_name is not None and (not isinstance(study_name, str) or not study_name.strip()):
+        raise ConfigError(f"study_name: expected a non-empty string, got {study_name!r}")
+    plan = StudyPlan(
+        objective=objective,
+        space=space,
+        direction=_check_direction(direction, objective),
+        searcher=searcher,
+        searcher_label=searcher_label,
+        pruner=pruner,
+        pruner_label=pruner_name(pruner),
+        n_trials=_check_n_trials(n_trials, searcher_label, space, timeout),
+        seed=seed,
+        storage=check_storage(storage),
+        study_name=study_name or f"study-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}",
+        tracking_uri=resolve_tracking_uri(tracking),
+        executor=make_executor(executor),
+        timeout=timeout,
+        catch=_check_catch(catch),
+    )
+    # Build the sampler and pruner once here so that bad options fail before anything runs.
+    make_sampler(searcher, space, seed=seed)
+    make_pruner(pruner)
+    if plan.tracking_uri is not None:
+        check_reachable(plan.tracking_uri)
+    return plan
+
+
+def run_plan(
+    plan: StudyPlan,
+    *,
+    callbacks: Iterable[Callback] = (),
+    texts: Mapping[str, str] | None = None,
+    on_start: Callable[[Study, int], None] | None = None,
+) -> Study:
+    """Run a planned study to its end.
+
+    Args:
+        plan: From :func:`plan_study`.
+        callbacks: ``callback(study, frozen_trial)`` after each trial ends.
+        texts: Extra text artifacts of the parent run, ``{artifact_file: text}``.
+        on_start: ``on_start(study, n_already_ended)`` once the study is loaded.
+    """
+    import optuna
+
+    executor = plan.executor
+    space = plan.space
+    sampler = make_sampler(
+        plan.searcher, space, seed=plan.seed, concurrent=executor.concurrency > 1
+    )
+    with _quiet_optuna():
+        # Create or load the Optuna study; refuse one whose space or direction differ.
+        study = optuna.create_study(
+            storage=open_storage(plan.storage),
+            sampler=sampler,
+            pruner=make_pruner(plan.pruner),
+            study_name=plan.study_name,
+            direction=plan.direction,
+            load_if_exists=True,
+        )
+        attrs = study.user_attrs
+        if "hpo:uid" in attrs:
+            if attrs.get("hpo:space") != space.to_dict():
+                raise ConfigError(
+                    f"study_name: study {plan.study_name!r} already exists in this storage with "
+                    "another search space; use a new study_name"
+                )
+            if study.direction.name.lower() != plan.direction:
+                raise ConfigError(
+                    f"direction: study {plan.study_name!r} exists with direction "
+                    f"{study.direction.name.lower()!r}, got {plan.direction!r}"
+                )
+        else:
+            study.set_user_attr("hpo:uid", uuid.uuid4().hex)
+            study.set_user_attr("hpo:space", space.to_dict())
+
+        # Resume: trials a crash left running are failed as interrupted and queued again.
+        recovered = recover_interrupted(study)
+        if recovered:
+            _logger.warning(
+                "study %r: trial(s) %s were left running by an earlier crash; marked failed "
+                "(interrupted) and queued again",
+                plan.study_name,
+                ", ".join(map(str, recovered)),
+            )
+        counts = count_states(study.get_trials(deepcopy=False))
+        remaining = math.inf if plan.n_trials is None else max(0, plan.n_trials - n_ended(counts))
+
+        tracker = None
+        if plan.tracking_uri is not None:
+            tracker = Tracker(
+                plan.tracking_uri,
+                experiment=plan.study_name,
+                study_uid=study.user_attrs["hpo:uid"],
+                run_name=plan.study_name,
+                params={
+                    "searcher": plan.searcher_label,
+                    "pruner": plan.pruner_label,
+                    "seed": plan.seed,
+                    "direction": plan.direction,
+                    "n_trials": plan.n_trials,
+                    "executor": executor.name,
+                    **{f"space.{k}": repr(v) for k, v in space.items()},
+                },
+                tags={"hpo.study": plan.study_name},
+                texts={"space.yaml": _yaml(space.to_dict()), **(texts or {})},
+            )
+        result = Study(study, n_trials=plan.n_trials, tracking_uri=plan.tracking_uri)
+        if on_start is not None:
+            on_start(result, n_ended(counts))
+        status = "FAILED"
+        try:
+            with _sigterm_as_interrupt():
+                _loop(
+                    study,
+                    result,
+                    as_two_argument(plan.objective),
+                    space,
+                    executor,
+                    tracker,
+                    remaining,
+                    plan.timeout,
+                    plan.catch,
+                    callbacks,
+                )
+            counts = count_states(study.get_trials(deepcopy=False))
+            all_failed = counts["failed"] > 0 and counts["complete"] + counts["pruned"] == 0
+            status = "FAILED" if all_failed else "FINISHED"
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:
+            executor.shutdown()
+            if tracker is not None:
+                info = tracker.close(status, _summary(result))
+                result.mlflow_run_id = info.get("parent_run_id")
+                result.mlflow_experiment_id = info.get("experiment_id")
+                result.unrecorded_trials = info.get("unrecorded", [])
+                for warning in tracker.warnings:
+                    _logger.warning("%s", warning)
+    if status == "FAILED":
+        raise AllTrialsFailedError(_failure_summary(study), study=result)
+    return result
+
+
+def _loop(
+    study: optuna.study.Study,
+    result: Study,
+    call: Any,
+    space: Space,
+    executor: Any,
+    tracker: Tracker | None,
+    remaining: float,
+    timeout: float | None,
+    catch: tuple[type[BaseException], ...],
+    callbacks: Iterable[Callback],
+) -> None:
+    """Ask, run, tell until ``remaining`` trials have ended or the timeout has passed."""
+    from optuna.trial import TrialState
+
+    driver = _Driver(study, tracker)
+    executor.start(call, driver, catch)
+    distributions = space.to_optuna()
+    deadline = math.inf if timeout is None else time.monotonic() + timeout
+    maximize = study.direction.name == "MAXIMIZE"
+    complete = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    best = (max if maximize else min)(complete) if complete else None
+    asked = 0
+    try:
+        while True:
+            while (
+                len(driver.running) < executor.concurrency
+                and asked < remaining
+                and time.monotonic() < deadline
+            ):
+                trial = study.ask(distributions)
+                driver.running[trial.number] = trial
+                if tracker is not None:
+                    tracker.trial_started(trial.number, trial.params)
+                executor.submit(TrialJob(trial.number, dict(trial.params)))
+                asked += 1
+            if not driver.running:
+                return
+            for res in executor.wait():
+                trial = driver.running.pop(res.number)
+                frozen = _tell(study, trial, res)
+                improved = res.state == COMPLETE and (
+                    best is None or (res.value > best if maximize else res.value < best)
+                )
+                if improved:
+                    best = res.value
+                if tracker is not None:
+                    tracker.trial_finished(res.number, res.state, res.value, res.error, res.duration)
+                    if improved:
+                        tracker.best(res.number, res.value)
+                if res.state == FAILED:
+                    _logger.warning("trial %d failed: %s", res.number, res.error)
+                for callback in callbacks:
+                    callback(result, frozen)
+                if res.exception is not None:
+                    raise res.exception
+                if tracker is not None:
+                    tracker.check()
+    except BaseException:
+        # Whatever stopped the loop (Ctrl-C, SIGTERM, an uncaught objective error, a tracking
+        # failure), trials still running are interrupted: failed, and queued to run again.
+        for number, trial in list(driver.running.items()):
+            mark_interrupted(study, trial._trial_id, number, dict(trial.params))
+            if tracker is not None:
+                tracker.trial_finished(number, INTERRUPTED, None, None, 0.0)
+        driver.running.clear()
+        raise
+
+
+def _tell(study: optuna.study.Study, trial: optuna.trial.Trial, res: TrialResult) -> Any:
+    from optuna.trial import TrialState
+
+    if res.state == COMPLETE:
+        return study.tell(trial, res.value)
+    if res.state == PRUNED:
+        return study.tell(trial, state=TrialState.PRUNED)
+    trial.set_user_attr(ERROR, res.error)
+    return study.tell(trial, state=TrialState.FAIL)
+
+
+def _summary(result: Study) -> dict[str, Any]:
+    summary: dict[str, Any] = {"counts": result.counts()}
+    try:
+        best = result.best_trial
+    except Exception:
+        return summary
+    summary.update(best_value=best.value, best_params=dict(best.params), best_trial=best.number)
+    return summary
+
+
+def _yaml(data: Any) -> str:
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False)

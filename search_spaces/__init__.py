@@ -1,0 +1,45 @@
+"""Ready-made search spaces, one YAML file each, loadable by name.
+
+Example:
+    >>> import search_spaces
+    >>> space = search_spaces.load("svc")
+    >>> sorted(search_spaces.available())[:1]
+    ['svc']
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from hpo._exceptions import ConfigError
+from hpo._space import Space
+
+__all__ = ["available", "load", "path"]
+
+_HERE = Path(__file__).resolve().parent
+
+
+def available() -> list[str]:
+    """The names of the ready-made spaces."""
+    return sorted(p.stem for p in _HERE.glob("*.yaml"))
+
+
+def path(name: str) -> Path:
+    """The YAML file of the space ``name``.
+
+    Raises:
+        ConfigError: No space of that name.
+    """
+    file = _HERE / f"{name}.yaml"
+    if not isinstance(name, str) or "/" in name or not file.is_file():
+        names = available()
+        close = difflib.get_close_matches(str(name), names, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; available: {', '.join(names)}"
+        raise ConfigError(f"space: no ready-made space named {name!r}{hint}")
+    return file
+
+
+def load(name: str) -> Space:
+    """Load the ready-made space ``name`` (see :func:`available`)."""
+    return Space.from_yaml(path(name).read_text())

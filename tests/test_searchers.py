@@ -1,0 +1,105 @@
+"""Searchers and pruners by name, mapped onto Optuna."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+import hpo
+from hpo import ConfigError, Float, Int, Space
+from hpo._searchers import make_pruner, make_sampler
+
+SPACE = Space({"x": Float(-5.0, 5.0), "n": Int(1, 4)})
+
+
+def test_names_map_onto_optuna():
+    assert isinstance(make_sampler("random", SPACE, seed=0), optuna.samplers.RandomSampler)
+    tpe = make_sampler("tpe", SPACE, seed=0)
+    assert isinstance(tpe, optuna.samplers.TPESampler)
+    assert tpe._constant_liar is False and tpe._multivariate is True
+    assert make_sampler("tpe", SPACE, seed=0, concurrent=True)._constant_liar is True
+    assert make_sampler({"name": "tpe", "n_startup_trials": 3}, SPACE, seed=0)._n_startup_trials == 3
+    grid = Space({"k": ["a", "b"], "n": Int(1, 3)})
+    assert isinstance(make_sampler("grid", grid, seed=0), optuna.samplers.GridSampler)
+    for name, cls in [
+        ("none", optuna.pruners.NopPruner),
+        ("median", optuna.pruners.MedianPruner),
+        ("successive_halving", optuna.pruners.SuccessiveHalvingPruner),
+        ("asha", optuna.pruners.SuccessiveHalvingPruner),
+        ("hyperband", optuna.pruners.HyperbandPruner),
+    ]:
+        assert isinstance(make_pruner(name), cls)
+    assert isinstance(make_pruner(None), optuna.pruners.NopPruner)
+    assert make_pruner({"name": "median", "n_warmup_steps": 3})._n_warmup_steps == 3
+
+
+def test_optuna_objects_are_accepted_as_they_are():
+    sampler = optuna.samplers.QMCSampler(seed=1)
+    pruner = optuna.pruners.PercentilePruner(25.0)
+    assert make_sampler(sampler, SPACE, seed=0) is sampler
+    assert make_pruner(pruner) is pruner
+    study = hpo.tune(lambda p: p["x"] ** 2, SPACE, n_trials=4, searcher=sampler, pruner=pruner, tracking=None)
+    assert study.optuna_study.sampler is sampler
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"searcher": "tpee"}, "searcher: unknown searcher 'tpee', expected one of grid, random, tpe; did you mean 'tpe'?"),
+        ({"pruner": "medain"}, "pruner: unknown pruner 'medain', expected one of none, median, successive_halving, hyperband; did you mean 'median'?"),
+        ({"searcher": {"n_startup_trials": 3}}, "searcher: missing key 'name'"),
+        ({"searcher": {"name": "tpe", "bogus": 1}}, "searcher: unknown option 'bogus' for TPESampler"),
+        ({"searcher": {"name": "tpe", "n_startup_trails": 1}}, "searcher: unknown option 'n_startup_trails' for TPESampler; did you mean 'n_startup_trials'?"),
+        ({"pruner": {"name": "median", "n_warmup_steps": -1}}, "pruner: "),
+    ],
+)
+def test_bad_names_and_options(kwargs, message):
+    with pytest.raises(ConfigError) as info:
+        hpo.tune(lambda p: 0.0, SPACE, n_trials=2, tracking=None, **kwargs)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_grid_runs_every_point_exactly_once():
+    space = Space({"x": Float(0.0, 1.0, step=0.25), "n": Int(1, 3), "k": ["a", "b"]})
+    seen = []
+    study = hpo.tune(lambda p: seen.append(p) or 0.0, space, searcher="grid", seed=3, tracking=None)
+    expected = {tuple(sorted(p.items())) for p in space.grid()}
+    assert len(seen) == len(expected) == space.grid_size() == 30
+    assert {tuple(sorted(p.items())) for p in seen} == expected
+    assert study.n_trials == 30
+
+
+def test_grid_refuses_more_trials_than_points():
+    with pytest.raises(ConfigError, match="n_trials: 7 exceeds the 6 points of the grid"):
+        hpo.tune(lambda p: 0.0, {"n": {"int": [1, 3]}, "k": ["a", "b"]}, searcher="grid", n_trials=7, tracking=None)
+
+
+@pytest.mark.parametrize("searcher", ["random", "tpe", "grid"])
+def test_same_seed_same_trials(searcher):
+    space = Space({"x": Float(-5.0, 5.0, step=0.5), "k": ["a", "b", "c"]})
+
+    def params_of(seed):
+        study = hpo.tune(lambda p: p["x"] ** 2, space, n_trials=15, searcher=searcher, seed=seed, tracking=None)
+        return [t.params for t in study.trials]
+
+    assert params_of(7) == params_of(7)
+    assert params_of(7) != params_of(8)
+
+
+@pytest.mark.parametrize("pruner", ["median", "successive_halving", "hyperband"])
+def test_pruners_stop_hopeless_trials(pruner):
+    # Trials with a large x are hopeless from the first step; the pruner must stop some.
+    def objective(params, trial):
+        for step in range(10):
+            trial.report(params["x"] + step * 0.01, step)
+        return params["x"]
+
+    study = hpo.tune(
+        objective, {"x": {"float": [0, 10]}}, n_trials=30, pruner=pruner, searcher="random", seed=0, tracking=None
+    )
+    counts = study.counts()
+    assert counts["pruned"] > 0
+    assert counts["complete"] + counts["pruned"] == 30
+    pruned = [t for t in study.trials if t.state.name == "PRUNED"]
+    # Pruning saves work: some trials stopped before their last step.
+    assert any(len(t.intermediate_values) < 10 for t in pruned)

@@ -1,0 +1,198 @@
+"""tune(): the objective contract, failed and pruned trials, timeouts, callbacks, results."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pandas as pd
+import pytest
+
+import hpo
+from hpo import AllTrialsFailedError, ConfigError, Float, Int, Space
+
+SPACE = Space({"x": Float(-3.0, 3.0), "n": Int(0, 5)})
+
+
+def test_two_and_one_argument_objectives():
+    two = hpo.tune(lambda params, trial: params["x"] ** 2, SPACE, n_trials=10, seed=0, tracking=None)
+    one = hpo.tune(lambda params: params["x"] ** 2, SPACE, n_trials=10, seed=0, tracking=None)
+    assert two.best_params == one.best_params
+    assert two.best_value == pytest.approx(min(t.value for t in two.trials))
+    assert two.best_trial.number == min(two.trials, key=lambda t: t.value).number
+
+
+def test_direction_comes_from_the_objective():
+    class Scorer:
+        direction = "maximize"
+
+        def __call__(self, params, trial):
+            return params["x"]
+
+    study = hpo.tune(Scorer(), SPACE, n_trials=12, seed=0, tracking=None)
+    assert study.direction == "maximize"
+    assert study.best_value == max(t.value for t in study.trials)
+
+
+@pytest.mark.parametrize(
+    ("returned", "error"),
+    [
+        (float("nan"), "objective returned nan"),
+        (float("inf"), "objective returned inf"),
+        ("0.5", "objective returned str '0.5', expected a float"),
+        (None, "objective returned NoneType None, expected a float"),
+    ],
+)
+def test_bad_return_values_fail_the_trial_with_a_reason(returned, error):
+    def objective(params):
+        return returned if params["n"] == 0 else params["x"]
+
+    study = hpo.tune(objective, {"x": {"float": [0, 1]}, "n": [0, 1]}, n_trials=20, seed=1, tracking=None)
+    failed = study.trials_df().query("state == 'failed'")
+    assert len(failed) > 0
+    assert set(failed["error"]) == {error}
+    assert study.counts()["complete"] == 20 - len(failed)
+
+
+def test_numpy_scalars_are_accepted():
+    import numpy as np
+
+    study = hpo.tune(lambda p: np.float32(p["x"]), SPACE, n_trials=3, tracking=None)
+    assert study.counts()["complete"] == 3
+
+
+def test_exceptions_fail_the_trial_and_the_study_goes_on():
+    def objective(params):
+        if params["n"] % 2:
+            raise ValueError(f"odd n={params['n']}")
+        return params["x"]
+
+    study = hpo.tune(objective, SPACE, n_trials=20, seed=0, tracking=None)
+    df = study.trials_df()
+    assert len(df) == 20
+    failed = df[df.state == "failed"]
+    assert len(failed) > 0 and all(e.startswith("ValueError: odd n=") for e in failed.error)
+    assert (df.state == "complete").sum() == 20 - len(failed)
+
+
+def test_all_trials_failed_is_one_clear_error():
+    def objective(params):
+        raise RuntimeError("no GPU")
+
+    with pytest.raises(AllTrialsFailedError) as info:
+        hpo.tune(objective, SPACE, n_trials=5, tracking=None)
+    message = str(info.value)
+    assert message.startswith("All 5 trials of study")
+    assert "5 trials failed with the error:\nRuntimeError: no GPU" in message
+    assert info.value.study.counts()["failed"] == 5
+
+
+def test_exception_outside_catch_ends_the_study_after_recording_it():
+    calls = []
+
+    def objective(params):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyError("boom")
+        return 0.0
+
+    with pytest.raises(KeyError, match="boom"):
+        hpo.tune(objective, SPACE, n_trials=10, catch=(ValueError,), tracking=None, study_name="s")
+    assert len(calls) == 3
+
+
+def test_pruned_trials_are_recorded_as_pruned():
+    def objective(params, trial):
+        for step in range(5):
+            trial.report(params["x"], step)
+        return params["x"]
+
+    study = hpo.tune(objective, SPACE, n_trials=25, seed=0, pruner={"name": "median", "n_startup_trials": 3}, tracking=None)
+    counts = study.counts()
+    assert counts["pruned"] > 0 and counts["complete"] + counts["pruned"] == 25
+    pruned = study.trials_df().query("state == 'pruned'")
+    assert pruned["value"].isna().all()
+
+
+def test_trial_handle():
+    seen = {}
+
+    def objective(params, trial):
+        seen["number"] = trial.number
+        assert trial.params == params
+        trial.set_user_attr("note", "hello")
+        trial.log_metrics({"extra": 1.0}, step=0)
+        trial.report(1.0, 0)
+        assert trial.should_prune() is False
+        return 1.0
+
+    study = hpo.tune(objective, SPACE, n_trials=1, pruner="none", tracking=None)
+    assert seen["number"] == 0
+    assert study.trials[0].user_attrs["note"] == "hello"
+    assert study.trials[0].intermediate_values == {0: 1.0}
+
+
+def test_timeout_stops_starting_trials():
+    def objective(params):
+        time.sleep(0.05)
+        return params["x"]
+
+    study = hpo.tune(objective, SPACE, timeout=0.5, tracking=None)
+    assert 2 <= len(study.trials) < 40
+
+
+def test_callbacks_see_every_trial():
+    seen = []
+    hpo.tune(lambda p: p["x"], SPACE, n_trials=6, callbacks=[lambda s, t: seen.append(t.number)], tracking=None)
+    assert seen == list(range(6))
+
+
+def test_trials_df():
+    study = hpo.tune(lambda p: p["x"] + p["n"], SPACE, n_trials=5, seed=0, tracking=None)
+    df = study.trials_df()
+    assert isinstance(df, pd.DataFrame)
+    assert list(df.columns) == ["number", "state", "value", "params.x", "params.n", "duration_s", "datetime_start", "error"]
+    assert list(df.number) == [0, 1, 2, 3, 4]
+    assert all(math.isclose(v, x + n) for v, x, n in zip(df.value, df["params.x"], df["params.n"]))
+
+
+def test_study_by_space_name_and_dict():
+    study = hpo.tune(lambda p: p["C"], "svc", n_trials=3, tracking=None)
+    assert set(study.best_params) == {"C", "gamma"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_trials": 0}, "n_trials: expected a positive integer, got 0"),
+        ({"n_trials": 2.5}, "n_trials: expected a positive integer, got 2.5"),
+        ({}, "n_trials: required for searcher 'tpe' unless a timeout is given"),
+        ({"n_trials": 2, "direction": "up"}, "direction: expected 'minimize' or 'maximize', got 'up'"),
+        ({"n_trials": 2, "timeout": -1}, "timeout: expected a positive number of seconds, got -1"),
+        ({"n_trials": 2, "seed": "x"}, "seed: expected an integer, got 'x'"),
+        ({"n_trials": 2, "executor": "gpu"}, "executor: unknown executor 'gpu'"),
+        ({"n_trials": 2, "storage": "study.txt"}, "storage: expected an RDB URL"),
+        ({"n_trials": 2, "tracking": "mlruns"}, "tracking: MLflow 3 refuses its old file store"),
+        ({"n_trials": 2, "catch": (int,)}, "catch: expected Exception subclasses, got <class 'int'>"),
+        ({"n_trials": 2, "study_name": ""}, "study_name: expected a non-empty string, got ''"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs, message, workdir):
+    kwargs.setdefault("tracking", None)
+    with pytest.raises(ConfigError) as info:
+        hpo.tune(lambda p: 0.0, SPACE, **kwargs)
+    assert str(info.value).startswith(message), str(info.value)
+    assert list(workdir.iterdir()) == []  # nothing written
+
+
+def test_import_hpo_stays_light():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, hpo, hpo._cli; "
+        "heavy = [m for m in ('torch', 'ray', 'mlflow', 'optuna', 'sklearn', 'pandas') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

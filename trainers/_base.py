@@ -1,0 +1,26 @@
+"""The trainer protocol: the one small interface every trainer implements."""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+from hpo._trial import Trial
+
+
+class Trainer(abc.ABC):
+    """Base class of trainers.
+
+    A trainer is an objective that knows its data and model: ``trainer(params, trial)`` trains
+    with ``params``, reports intermediate scores through ``trial.report(value, step)`` (so the
+    study's pruner can stop it early), and returns the score to optimize. Its ``direction``
+    tells the study whether that score is minimized or maximized.
+    """
+
+    #: ``"minimize"`` or ``"maximize"``: how the study treats the returned score.
+    direction: str = "minimize"
+
+    @abc.abstractmethod
+    def __call__(self, params: dict[str, Any], trial: Trial) -> float:
+        """Train and evaluate one configuration; return its score."""
+
