@@ -63,7 +63,7 @@ def open_storage(storage: Any) -> optuna.storages.BaseStorage | str | None:
     return storage
 
 
-def recover_interrupted(study: optuna.study.Study) -> list[int]:
+def recover_interrupted(study: optuna.study.Study) -> list[optuna.trial.FrozenTrial]:
     """Fail the trials a crash left running, and queue their configurations again.
 
     Each such trial becomes FAIL with the user attribute ``hpo:fail_reason = interrupted``
@@ -71,14 +71,14 @@ def recover_interrupted(study: optuna.study.Study) -> list[int]:
     configuration is run again instead of being skipped.
 
     Returns:
-        The numbers of the trials recovered.
+        The trials recovered, as they were before.
     """
     from optuna.trial import TrialState
 
     recovered = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         mark_interrupted(study, trial._trial_id, trial.number, trial.params)
-        recovered.append(trial.number)
+        recovered.append(trial)
     return recovered
 
 

@@ -228,6 +228,11 @@ class Tracker:
     ) -> None:
         self._outbox.put(("trial_end", number, _now_ms(), state, value, error, duration))
 
+    def trial_recovered(self, number: int, params: Mapping[str, Any], started: Any) -> None:
+        """A trial an earlier crash cut short: its run ends as KILLED, created if it never was."""
+        start_ms = int(started.timestamp() * 1000) if started is not None else _now_ms()
+        self._outbox.put(("recovered", number, start_ms, dict(params)))
+
     def best(self, number: int, value: float) -> None:
         """A new best value, logged to the parent run as ``best_value`` at step ``number``."""
         self._outbox.put(("best", number, _now_ms(), value))

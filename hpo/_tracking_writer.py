@@ -163,6 +163,16 @@ class Writer:
                 rec.metrics.append(Metric("value", value, end_ms, 0))
             rec.metrics.append(Metric("duration_s", duration, end_ms, 0))
             rec.dirty = True
+        elif kind == "recovered":
+            # The crash may have come before the trial's start reached us: create its run then.
+            _, number, start_ms, params = msg
+            query = (
+                f"tags.`mlflow.parentRunId` = '{self.parent_run_id}' "
+                f"and tags.`hpo.trial_number` = '{number}'"
+            )
+            if not self.client.search_runs([self.experiment_id], query, max_results=1):
+                self.trials[number] = _TrialRecord(number, start_ms, params)
+                self.handle(("trial_end", number, start_ms, "interrupted", None, None, 0.0))
         elif kind == "best":
             _, number, ts, value = msg
             self.parent_metrics.append(Metric("best_value", value, ts, number))

@@ -375,6 +375,17 @@ def run_plan(
         else:
             study.set_user_attr("hpo:uid", uuid.uuid4().hex)
             study.set_user_attr("hpo:space", space.to_dict())
+        existing = len(study.get_trials(deepcopy=False))
+        if existing and plan.seed is not None and plan.searcher_label in ("random", "tpe"):
+            # A resumed study must not replay the sampler's sequence from the start (that would
+            # run the first configurations again): seed it from the seed and the trials so far.
+            # Not the grid: its seed fixes the order that maps trial numbers to grid points.
+            study.sampler = make_sampler(
+                plan.searcher,
+                space,
+                seed=_resume_seed(plan.seed, existing),
+                concurrent=executor.concurrency > 1,
+            )
 
         # Resume: trials a crash left running are failed as interrupted and queued again.
         recovered = recover_interrupted(study)
@@ -383,7 +394,7 @@ def run_plan(
                 "study %r: trial(s) %s were left running by an earlier crash; marked failed "
                 "(interrupted) and queued again",
                 plan.study_name,
-                ", ".join(map(str, recovered)),
+                ", ".join(str(t.number) for t in recovered),
             )
         counts = count_states(study.get_trials(deepcopy=False))
         remaining = math.inf if plan.n_trials is None else max(0, plan.n_trials - n_ended(counts))
@@ -407,6 +418,8 @@ def run_plan(
                 tags={"hpo.study": plan.study_name},
                 texts={"space.yaml": _yaml(space.to_dict()), **(texts or {})},
             )
+            for trial in recovered:
+                tracker.trial_recovered(trial.number, trial.params, trial.datetime_start)
         result = Study(study, n_trials=plan.n_trials, tracking_uri=plan.tracking_uri)
         if on_start is not None:
             on_start(result, n_ended(counts))
@@ -523,6 +536,11 @@ def _tell(study: optuna.study.Study, trial: optuna.trial.Trial, res: TrialResult
         return study.tell(trial, state=TrialState.PRUNED)
     trial.set_user_attr(ERROR, res.error)
     return study.tell(trial, state=TrialState.FAIL)
+
+
+def _resume_seed(seed: int, n_existing: int) -> int:
+    """A seed for a resumed study: deterministic, and different for each resume point."""
+    return (seed * 1_000_003 + n_existing) % 2**32
 
 
 def _summary(result: Study) -> dict[str, Any]:

@@ -1,0 +1,135 @@
+"""Persistent storages and resume: no trial lost, none doubled, one MLflow parent run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import optuna
+import pytest
+
+import hpo
+from hpo import ConfigError
+from tests.conftest import hpo_env, study_runs
+
+CRASHING = """
+import os, signal, sys
+from pathlib import Path
+import hpo
+
+def objective(params, trial):
+    marker = Path("crashed")
+    trial.report(float(next(iter(params.values()))), 0)
+    if trial.number == 5 and not marker.exists():
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)   # a real crash mid-trial
+    return params["x"] ** 2 if "x" in params else float(params["n"])
+
+space = {"x": {"float": [-2, 2]}} if sys.argv[3] == "tpe" else {"n": {"int": [0, 9]}}
+tracking = None if sys.argv[2] == "none" else sys.argv[2]
+study = hpo.tune(objective, space, n_trials=int(sys.argv[4]), searcher=sys.argv[3], seed=0,
+                 storage=sys.argv[1], study_name="crashy", tracking=tracking, pruner="none")
+print("DONE", study.mlflow_run_id)
+"""
+
+
+def _run(workdir, storage, tracking, searcher, n):
+    (workdir / "crashing.py").write_text(CRASHING)
+    return subprocess.run(
+        [sys.executable, "crashing.py", storage, tracking, searcher, str(n)],
+        env=hpo_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def _counted(study):
+    return [t for t in study.trials if hpo._study.trial_state(t) in ("complete", "pruned", "failed")]
+
+
+@pytest.mark.parametrize("storage_kind", ["journal", "sqlite"])
+def test_resume_after_a_crash_reaches_exactly_n(workdir, tracking_uri, mlflow_client, storage_kind):
+    storage = str(workdir / "study.journal") if storage_kind == "journal" else f"sqlite:///{workdir / 'optuna.db'}"
+    first = _run(workdir, storage, tracking_uri, "tpe", 12)
+    assert first.returncode == -9, first.stderr
+    second = _run(workdir, storage, tracking_uri, "tpe", 12)
+    assert second.returncode == 0, second.stderr
+    assert "left running by an earlier crash" in second.stderr
+
+    study = optuna.load_study(study_name="crashy", storage=hpo._storage.open_storage(hpo._storage.check_storage(storage)))
+    wrapped = hpo.Study(study)
+    counts = wrapped.counts()
+    assert counts["complete"] == 12 and counts["interrupted"] == 1 and counts["running"] == 0
+    interrupted = [t for t in study.trials if hpo._study.trial_state(t) == "interrupted"][0]
+    assert interrupted.number == 5
+    rerun = [t for t in study.trials if t.user_attrs.get("hpo:retry_of") == 5]
+    assert len(rerun) == 1 and rerun[0].params == interrupted.params and rerun[0].state.name == "COMPLETE"
+    params = [t.params["x"] for t in _counted(wrapped)]
+    assert len(set(params)) == 12  # none doubled
+
+    parents, children = study_runs(mlflow_client, "crashy")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert second.stdout.split()[-1] == parents[0].info.run_id
+    assert len(children) == 13
+    assert all(r.info.status != "RUNNING" for r in children)
+    killed = [r for r in children if r.info.status == "KILLED"]
+    assert len(killed) == 1 and killed[0].data.tags["hpo.fail_reason"] == "interrupted"
+    assert killed[0].data.tags["hpo.trial_number"] == "5"
+
+
+def test_grid_resumed_after_a_crash_runs_every_point_once(workdir):
+    storage = str(workdir / "grid.journal")
+    assert _run(workdir, storage, "none", "grid", 10).returncode == -9
+    second = _run(workdir, storage, "none", "grid", 10)
+    assert second.returncode == 0, second.stderr
+    study = hpo.Study(optuna.load_study(study_name="crashy", storage=hpo._storage.open_storage(hpo._storage.check_storage(storage))))
+    counted = _counted(study)
+    assert sorted(t.params["n"] for t in counted) == list(range(10))
+
+
+def test_same_call_again_resumes_and_extends(workdir):
+    storage = str(workdir / "s.journal")
+    space = {"x": {"float": [0, 1]}}
+    first = hpo.tune(lambda p: p["x"], space, n_trials=5, storage=storage, study_name="again", tracking=None)
+    assert len(first.trials) == 5
+    same = hpo.tune(lambda p: p["x"], space, n_trials=5, storage=storage, study_name="again", tracking=None)
+    assert len(same.trials) == 5  # already done: nothing more runs
+    more = hpo.tune(lambda p: p["x"], space, n_trials=8, storage=storage, study_name="again", tracking=None)
+    assert len(more.trials) == 8
+
+
+def test_keyboard_interrupt_marks_the_trial_and_resume_reruns_it(workdir, tracking_uri, mlflow_client):
+    storage = str(workdir / "ki.journal")
+    space = {"x": {"float": [0, 1]}}
+    state = {"interrupt": True}
+
+    def objective(params, trial):
+        if trial.number == 3 and state["interrupt"]:
+            raise KeyboardInterrupt
+        return params["x"]
+
+    with pytest.raises(KeyboardInterrupt):
+        hpo.tune(objective, space, n_trials=6, storage=storage, study_name="ki", tracking=tracking_uri)
+    parents, children = study_runs(mlflow_client, "ki")
+    assert parents[0].info.status == "KILLED"
+    assert {r.data.tags["hpo.trial_number"]: r.info.status for r in children} == {
+        "0": "FINISHED", "1": "FINISHED", "2": "FINISHED", "3": "KILLED"
+    }
+    state["interrupt"] = False
+    study = hpo.tune(objective, space, n_trials=6, storage=storage, study_name="ki", tracking=tracking_uri)
+    assert study.counts()["complete"] == 6 and study.counts()["interrupted"] == 1
+    assert study.trials[4].params == study.trials[3].params  # the interrupted configuration, run again
+    parents, children = study_runs(mlflow_client, "ki")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert parents[0].info.run_id == study.mlflow_run_id
+    assert len(children) == 7
+
+
+def test_resume_refuses_another_space(workdir):
+    storage = str(workdir / "s.journal")
+    hpo.tune(lambda p: p["x"], {"x": {"float": [0, 1]}}, n_trials=2, storage=storage, study_name="s", tracking=None)
+    with pytest.raises(ConfigError, match="study_name: study 's' already exists in this storage with another search space"):
+        hpo.tune(lambda p: p["x"], {"x": {"float": [0, 2]}}, n_trials=2, storage=storage, study_name="s", tracking=None)
+    with pytest.raises(ConfigError, match="direction: study 's' exists with direction 'minimize', got 'maximize'"):
+        hpo.tune(lambda p: p["x"], {"x": {"float": [0, 1]}}, n_trials=2, storage=storage, study_name="s", direction="maximize", tracking=None)

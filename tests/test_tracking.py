@@ -1,0 +1,161 @@
+"""MLflow tracking: one parent run, one nested child per trial, states, steps, artifacts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+import hpo
+from hpo import ConfigError, TrackingError
+from tests.conftest import hpo_env, study_runs
+
+SPACE = {"x": {"float": [0.0, 10.0]}, "n": {"int": [1, 3]}}
+
+
+def objective(params, trial):
+    if params["n"] == 3 and params["x"] > 7:
+        raise ValueError("x too large for n=3")
+    for step in range(4):
+        trial.report(params["x"] + step, step)
+    trial.log_metrics({"extra": params["x"] * 2}, step=0)
+    return params["x"]
+
+
+def test_parent_and_exactly_n_children(tracking_uri, mlflow_client):
+    study = hpo.tune(
+        objective,
+        SPACE,
+        n_trials=20,
+        seed=0,
+        searcher="random",
+        pruner={"name": "median", "n_startup_trials": 3},
+        study_name="tracked",
+        tracking=tracking_uri,
+    )
+    parents, children = study_runs(mlflow_client, "tracked")
+    assert len(parents) == 1 and len(children) == 20
+    parent = parents[0]
+    assert parent.info.run_id == study.mlflow_run_id
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params["searcher"] == "random"
+    assert parent.data.params["pruner"] == "median"
+    assert parent.data.params["seed"] == "0"
+    assert parent.data.params["n_trials"] == "20"
+    assert parent.data.params["space.x"].startswith("Float(low=0.0, high=10.0")
+    assert parent.data.metrics["best_value"] == pytest.approx(study.best_value)
+    artifacts = {a.path for a in mlflow_client.list_artifacts(parent.info.run_id)}
+    assert {"space.yaml", "best_params.yaml"} <= artifacts
+
+    by_number = {int(r.data.tags["hpo.trial_number"]): r for r in children}
+    assert sorted(by_number) == list(range(20))
+    states = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}
+    seen_states = set()
+    for trial in study.trials:
+        run = by_number[trial.number]
+        state = states[trial.state.name]
+        seen_states.add(state)
+        assert run.data.tags["hpo.state"] == state
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert run.info.status == ("FAILED" if state == "failed" else "FINISHED")
+        assert run.data.params == {"x": str(trial.params["x"]), "n": str(trial.params["n"])}
+        assert "duration_s" in run.data.metrics
+        if state == "failed":
+            assert run.data.tags["hpo.error"] == "ValueError: x too large for n=3"
+            continue
+        history = mlflow_client.get_metric_history(run.info.run_id, "intermediate_value")
+        assert sorted((m.step, m.value) for m in history) == sorted(trial.intermediate_values.items())
+        if state == "complete":
+            assert run.data.metrics["value"] == pytest.approx(trial.value)
+            assert run.data.metrics["extra"] == pytest.approx(trial.params["x"] * 2)
+    assert seen_states == {"complete", "pruned", "failed"}
+
+
+def test_tracking_off_writes_nothing(workdir):
+    hpo.tune(lambda p: p["x"], SPACE, n_trials=3, tracking=None)
+    assert list(workdir.iterdir()) == []
+
+
+def test_default_store_is_sqlite_in_the_working_directory(workdir):
+    study = hpo.tune(lambda p: p["x"], SPACE, n_trials=2, study_name="default-store")
+    assert study.tracking_uri == f"sqlite:///{workdir / 'mlflow.db'}"
+    assert (workdir / "mlflow.db").is_file()
+
+
+def test_mlflow_tracking_uri_is_respected(workdir, tracking_uri, monkeypatch):
+    other = workdir / "mlflow.db"
+    (workdir / "other.db").write_bytes(other.read_bytes())
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workdir / 'other.db'}")
+    study = hpo.tune(lambda p: p["x"], SPACE, n_trials=2, study_name="env-store")
+    assert study.tracking_uri == f"sqlite:///{workdir / 'other.db'}"
+    from mlflow import MlflowClient
+
+    assert MlflowClient(study.tracking_uri).get_experiment_by_name("env-store") is not None
+    assert MlflowClient(tracking_uri).get_experiment_by_name("env-store") is None
+
+
+def test_artifacts_logged_by_a_trial_land_in_its_run(tracking_uri, mlflow_client, workdir):
+    def objective(params, trial):
+        path = workdir / f"model-{trial.number}.txt"
+        path.write_text(f"x={params['x']}")
+        trial.log_artifact(str(path), "model")
+        return params["x"]
+
+    hpo.tune(objective, SPACE, n_trials=2, study_name="artifacts", tracking=tracking_uri)
+    _, children = study_runs(mlflow_client, "artifacts")
+    for run in children:
+        number = run.data.tags["hpo.trial_number"]
+        files = [a.path for a in mlflow_client.list_artifacts(run.info.run_id, "model")]
+        assert files == [f"model/model-{number}.txt"]
+
+
+def test_unreachable_server_is_a_clear_error_before_any_trial(workdir):
+    calls = []
+    with pytest.raises(TrackingError, match=r"cannot reach the MLflow server at 'http://127.0.0.1:9'"):
+        hpo.tune(lambda p: calls.append(p) or 0.0, SPACE, n_trials=2, tracking="http://127.0.0.1:9")
+    assert calls == []
+    with pytest.raises(TrackingError, match="does not exist"):
+        hpo.tune(lambda p: 0.0, SPACE, n_trials=2, tracking=f"sqlite:///{workdir}/missing/m.db")
+    with pytest.raises(ConfigError, match="MLflow 3 refuses its old file store"):
+        hpo.tune(lambda p: 0.0, SPACE, n_trials=2, tracking="file:///tmp/mlruns")
+
+
+KILLED_DRIVER = """
+import os, signal, sys
+import hpo
+
+def objective(params, trial):
+    trial.report(params["x"], 0)
+    if trial.number == 4:
+        os.kill(os.getpid(), signal.SIGKILL)   # the driver dies mid-trial, no cleanup at all
+    return params["x"]
+
+hpo.tune(objective, {"x": {"float": [0, 1]}}, n_trials=10, study_name="killed",
+         tracking=sys.argv[1], pruner="none")
+"""
+
+
+def test_driver_killed_writer_ends_every_run(tracking_uri, mlflow_client, workdir):
+    (workdir / "killed.py").write_text(KILLED_DRIVER)
+    proc = subprocess.run([sys.executable, "killed.py", tracking_uri], env=hpo_env(), capture_output=True, timeout=120)
+    assert proc.returncode == -9
+    deadline = time.monotonic() + 60
+    while True:  # the writer finishes on its own after the driver is gone
+        parents, children = study_runs(mlflow_client, "killed") if mlflow_client.get_experiment_by_name("killed") else ([], [])
+        if parents and parents[0].info.status != "RUNNING":
+            break
+        assert time.monotonic() < deadline, "the writer did not end the parent run"
+        time.sleep(0.5)
+    assert parents[0].info.status == "KILLED"
+    assert all(r.info.status in ("FINISHED", "KILLED") for r in children)
+    by_number = {r.data.tags["hpo.trial_number"]: r for r in children}
+    assert all(by_number[str(n)].info.status == "FINISHED" for n in range(4))
+    # Trial 4 reaches MLflow if its start left the driver before the SIGKILL; then it is killed.
+    # (Otherwise the resume creates its run: see test_storage.)
+    assert set(by_number) <= {"0", "1", "2", "3", "4"}
+    if "4" in by_number:
+        assert by_number["4"].info.status == "KILLED"
+        assert by_number["4"].data.tags["hpo.fail_reason"] == "interrupted"
+        assert by_number["4"].data.tags["hpo.state"] == "failed"
