@@ -1,0 +1,208 @@
+"""The hpo command line, end to end in subprocesses: run, show, best, resume, ui, errors, signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import optuna
+import pytest
+import yaml
+
+import hpo
+from tests.conftest import hpo_env, study_runs
+
+OBJECTIVE = """
+import time
+from pathlib import Path
+
+def quadratic(params, trial):
+    for step in range(3):
+        trial.report((params["x"] - 1) ** 2 + step, step)
+    return (params["x"] - 1) ** 2 + params["n"]
+
+def slow(params, trial):
+    Path(f"started-{trial.number}").touch()
+    time.sleep(0.4)
+    return params["x"]
+"""
+
+CONFIG = """
+name: {name}
+objective: cli_objectives:{function}
+space:
+  x: {{float: [-3, 3]}}
+  n: {{int: [0, 2]}}
+n_trials: {n}
+seed: 0
+tracking: {tracking}
+"""
+
+
+def hpo_cli(*args, cwd, timeout=180):
+    return subprocess.run(
+        [sys.executable, "-m", "hpo", *args], cwd=cwd, env=hpo_env(), capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture
+def project(workdir, tracking_uri):
+    (workdir / "cli_objectives.py").write_text(OBJECTIVE)
+
+    def config(name="cli", function="quadratic", n=5, tracking=tracking_uri):
+        path = workdir / f"{name}.yaml"
+        path.write_text(CONFIG.format(name=name, function=function, n=n, tracking=tracking))
+        return path.name
+
+    return config
+
+
+def test_run_show_best_resume(project, workdir, mlflow_client):
+    config = project(n=5)
+    result = hpo_cli("run", config, cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "study 'cli': 5 complete" in result.stdout or "study 'cli':" in result.stdout
+    assert "hpo ui cli" in result.stdout
+    index = yaml.safe_load((workdir / ".hpo" / "cli" / "study.yaml").read_text())
+    assert index["storage"] == str(workdir / ".hpo" / "cli" / "study.journal")
+    assert index["mlflow"]["run_id"]
+
+    shown = hpo_cli("show", "cli", cwd=workdir)
+    assert shown.returncode == 0, shown.stderr
+    assert "study 'cli' (minimize)" in shown.stdout
+    assert len([line for line in shown.stdout.splitlines() if line.startswith("│")]) == 5
+
+    best = hpo_cli("best", "cli", cwd=workdir)
+    assert best.returncode == 0, best.stderr
+    params = yaml.safe_load(best.stdout)
+    assert set(params) == {"x", "n"}
+
+    resumed = hpo_cli("resume", "cli", "--trials", "8", cwd=workdir)
+    assert resumed.returncode == 0, resumed.stderr
+    study = optuna.load_study(study_name="cli", storage=hpo._storage.open_storage(workdir / ".hpo" / "cli" / "study.journal"))
+    assert len(study.trials) == 8
+    parents, children = study_runs(mlflow_client, "cli")
+    assert len(parents) == 1 and len(children) == 8
+    assert parents[0].info.run_id == index["mlflow"]["run_id"]
+    artifacts = {a.path for a in mlflow_client.list_artifacts(parents[0].info.run_id)}
+    assert {"config.yaml", "space.yaml", "best_params.yaml"} <= artifacts
+
+
+def test_overrides(project, workdir):
+    config = project(name="over", n=50)
+    result = hpo_cli("run", config, "--trials", "3", "--searcher", "random", "--pruner", "none", "--tracking", "none", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "MLflow" not in result.stdout
+    study = optuna.load_study(study_name="over", storage=hpo._storage.open_storage(workdir / ".hpo" / "over" / "study.journal"))
+    assert len(study.trials) == 3
+    index = yaml.safe_load((workdir / ".hpo" / "over" / "study.yaml").read_text())
+    assert index["overrides"] == {"n_trials": 3, "searcher": "random", "pruner": "none"}
+    assert index["tracking"] is None
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        ("objective: cli_objectives:quadratic\nspace: {x: {float: [3, -3]}}\n", [], "error: space.x: low must be < high, got low=3, high=-3"),
+        ("objective: cli_objectives:quadratic\nspace: svc\nsearcher: bayes\n", [], "error: searcher: unknown searcher 'bayes'"),
+        ("objective: cli_objectives:nope\nspace: svc\nn_trials: 2\n", [], "error: objective: module 'cli_objectives' has no attribute 'nope'"),
+        ("objective: cli_objectives:quadratic\nspace: svc\nn_trials: 2\ntracking: mlruns\n", [], "error: tracking: MLflow 3 refuses its old file store"),
+        ("objective: cli_objectives:quadratic\nspace: {x: {float: [0, 1]}}\nn_trials: 2\n", ["--searcher", "grid"], "error: space.x: "),
+        ("objective: cli_objectives:quadratic\nspace: {x: {float: [0, 1]}}\nn_trials: 2\nexecutor: {kind: inline, workers: 2}\n", [], "error: executor: unknown option(s) ['workers']"),
+    ],
+)
+def test_bad_config_exit_2_one_line_nothing_written(project, workdir, content, args, message):
+    (workdir / "bad.yaml").write_text(content)
+    before = sorted(p.name for p in workdir.iterdir())
+    result = hpo_cli("run", "bad.yaml", *args, cwd=workdir)
+    assert result.returncode == 2
+    assert result.stderr.startswith(message), result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert sorted(p.name for p in workdir.iterdir()) == before  # no .hpo, no new store
+
+
+def test_unknown_study_and_missing_config(workdir):
+    result = hpo_cli("show", "nope", cwd=workdir)
+    assert result.returncode == 2 and result.stderr.startswith("error: study: no study named 'nope'")
+    result = hpo_cli("run", "missing.yaml", cwd=workdir)
+    assert result.returncode == 2 and result.stderr == "error: config: file 'missing.yaml' does not exist\n"
+    result = hpo_cli("run", cwd=workdir)
+    assert result.returncode == 2 and "Missing argument 'CONFIG'" in result.stderr
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_ends_every_run_and_resume_finishes(project, workdir, mlflow_client, signum, code):
+    config = project(name="sig", function="slow", n=6)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hpo", "run", config], cwd=workdir, env=hpo_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while not (workdir / "started-2").exists():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert "Resume with: hpo resume sig" in err
+    parents, children = study_runs(mlflow_client, "sig")
+    assert parents[0].info.status == "KILLED"
+    assert all(r.info.status in ("FINISHED", "KILLED") for r in children)
+    assert [r.data.tags["hpo.fail_reason"] for r in children if r.info.status == "KILLED"] == ["interrupted"]
+
+    resumed = hpo_cli("resume", "sig", cwd=workdir)
+    assert resumed.returncode == 0, resumed.stderr
+    study = hpo.Study(optuna.load_study(study_name="sig", storage=hpo._storage.open_storage(workdir / ".hpo" / "sig" / "study.journal")))
+    assert study.counts()["complete"] == 6 and study.counts()["interrupted"] == 1
+    parents, children = study_runs(mlflow_client, "sig")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(children) == 7
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ui_serves_the_study_on_loopback(project, workdir):
+    config = project(name="uistudy", n=2)
+    assert hpo_cli("run", config, cwd=workdir).returncode == 0
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hpo", "ui", "uistudy", "--port", str(port)],
+        cwd=workdir, env=hpo_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read()
+                assert time.monotonic() < deadline, "the MLflow UI did not come up"
+                time.sleep(0.5)
+        index = yaml.safe_load((workdir / ".hpo" / "uistudy" / "study.yaml").read_text())
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/get?run_id={index['mlflow']['run_id']}"
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert b"uistudy" in response.read()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    run_id = index["mlflow"]["run_id"]
+    assert f"open http://127.0.0.1:{port}/#/experiments/{index['mlflow']['experiment_id']}/runs/{run_id}" in err
+
+
+def test_help_and_spaces(workdir):
+    result = hpo_cli("--help", cwd=workdir)
+    assert result.returncode == 0 and "run" in result.stdout and "resume" in result.stdout
+    spaces = hpo_cli("spaces", cwd=workdir)
+    assert spaces.returncode == 0 and spaces.stdout.startswith("svc ")
