@@ -97,27 +97,14 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
 class Tracker:
     """Logs a study to MLflow through the writer process. Every method returns at once.
 
+    The writer process starts (and imports MLflow) as soon as the tracker is made; call
+    :meth:`start` once the study is known. Events sent before that wait in the queue.
+
     Args:
         uri: The tracking URI.
-        experiment: The MLflow experiment (the study name).
-        study_uid: The study's unique id; the parent run is found again by it on resume.
-        run_name: The parent run's name.
-        params: Parent-run params, logged when the parent run is created.
-        tags: Parent-run tags.
-        texts: Parent-run text artifacts, ``{artifact_file: text}``.
     """
 
-    def __init__(
-        self,
-        uri: str,
-        *,
-        experiment: str,
-        study_uid: str,
-        run_name: str,
-        params: Mapping[str, Any],
-        tags: Mapping[str, str],
-        texts: Mapping[str, str],
-    ) -> None:
+    def __init__(self, uri: str) -> None:
         self.uri = uri
         self._outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._replies: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
@@ -129,7 +116,7 @@ class Tracker:
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "hpo._tracking_writer"],
+            [sys.executable, "-m", "hpo._tracking_writer", uri],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -137,20 +124,43 @@ class Tracker:
         )
         threading.Thread(target=self._feed, name="hpo-tracking-feed", daemon=True).start()
         threading.Thread(target=self._read, name="hpo-tracking-read", daemon=True).start()
-        self._outbox.put(
-            (
-                "start",
-                {
-                    "uri": uri,
-                    "experiment": experiment,
-                    "study_uid": study_uid,
-                    "run_name": run_name,
-                    "params": dict(params),
-                    "tags": dict(tags),
-                    "texts": dict(texts),
-                },
-            )
-        )
+
+    def start(
+        self,
+        *,
+        experiment: str,
+        study_uid: str,
+        run_name: str,
+        params: Mapping[str, Any],
+        tags: Mapping[str, str],
+        texts: Mapping[str, str],
+    ) -> None:
+        """Open (or, on resume, reopen) the study's parent run.
+
+        Args:
+            experiment: The MLflow experiment (the study name).
+            study_uid: The study's unique id; the parent run is found again by it on resume.
+            run_name: The parent run's name.
+            params: Parent-run params, logged when the parent run is created.
+            tags: Parent-run tags.
+            texts: Parent-run text artifacts, ``{artifact_file: text}``.
+        """
+        config = {
+            "uri": self.uri,
+            "experiment": experiment,
+            "study_uid": study_uid,
+            "run_name": run_name,
+            "params": dict(params),
+            "tags": dict(tags),
+            "texts": dict(texts),
+        }
+        self._outbox.put(("start", config))
+
+    def abort(self) -> None:
+        """Stop the writer before :meth:`start` (the study could not be set up)."""
+        self._closed = True
+        self._outbox.put(None)
+        self._proc.wait()
 
     # -- transport -------------------------------------------------------------------------
 

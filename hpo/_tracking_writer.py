@@ -161,7 +161,6 @@ class Writer:
             rec.end = (end_ms, state, value, error, duration)
             if value is not None:
                 rec.metrics.append(Metric("value", value, end_ms, 0))
-            rec.metrics.append(Metric("duration_s", duration, end_ms, 0))
             rec.dirty = True
         elif kind == "recovered":
             # The crash may have come before the trial's start reached us: create its run then.
@@ -310,6 +309,13 @@ def main() -> int:
 
     inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
     threading.Thread(target=_reader, args=(sys.stdin.buffer, inbox), daemon=True).start()
+    # The driver starts us before it has set its study up: import MLflow (~2 s) meanwhile,
+    # and the database store (~1 s more) when the tracking URI (argv[1]) names a database.
+    import mlflow.tracking  # noqa: F401
+
+    if len(sys.argv) > 1 and not sys.argv[1].startswith(("http:", "https:", "databricks")):
+        import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+
     first = inbox.get()
     if first is None or first[0] != "start":
         return 2
@@ -356,5 +362,12 @@ def main() -> int:
             return 0
 
 
+def _exit_now(code: int) -> None:
+    # Every write is committed by now. Skip the interpreter's shutdown, which with MLflow
+    # loaded spends most of a second in atexit hooks the driver would otherwise wait for.
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit_now(main())

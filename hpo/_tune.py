@@ -343,6 +343,80 @@ def run_plan(
         texts: Extra text artifacts of the parent run, ``{artifact_file: text}``.
         on_start: ``on_start(study, n_already_ended)`` once the study is loaded.
     """
+    # Start the MLflow writer first: its imports take seconds and overlap our set-up.
+    tracker = Tracker(plan.tracking_uri) if plan.tracking_uri is not None else None
+    try:
+        study, remaining, recovered = _open_study(plan)
+    except BaseException:
+        if tracker is not None:
+            tracker.abort()
+        raise
+    executor = plan.executor
+    space = plan.space
+    with _quiet_optuna():
+        if tracker is not None:
+            tracker.start(
+                experiment=plan.study_name,
+                study_uid=study.user_attrs["hpo:uid"],
+                run_name=plan.study_name,
+                params={
+                    "searcher": plan.searcher_label,
+                    "pruner": plan.pruner_label,
+                    "seed": plan.seed,
+                    "direction": plan.direction,
+                    "n_trials": plan.n_trials,
+                    "executor": executor.name,
+                    **{f"space.{k}": repr(v) for k, v in space.items()},
+                },
+                tags={"hpo.study": plan.study_name},
+                texts={"space.yaml": _yaml(space.to_dict()), **(texts or {})},
+            )
+            for trial in recovered:
+                tracker.trial_recovered(trial.number, trial.params, trial.datetime_start)
+        result = Study(study, n_trials=plan.n_trials, tracking_uri=plan.tracking_uri)
+        if on_start is not None:
+            on_start(result, n_ended(count_states(study.get_trials(deepcopy=False))))
+        status = "FAILED"
+        try:
+            with _sigterm_as_interrupt():
+                _loop(
+                    study,
+                    result,
+                    as_two_argument(plan.objective),
+                    space,
+                    executor,
+                    tracker,
+                    remaining,
+                    plan.timeout,
+                    plan.catch,
+                    callbacks,
+                )
+            counts = count_states(study.get_trials(deepcopy=False))
+            all_failed = counts["failed"] > 0 and counts["complete"] + counts["pruned"] == 0
+            status = "FAILED" if all_failed else "FINISHED"
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:
+            executor.shutdown()
+            if tracker is not None:
+                info = tracker.close(status, _summary(result))
+                result.mlflow_run_id = info.get("parent_run_id")
+                result.mlflow_experiment_id = info.get("experiment_id")
+                result.unrecorded_trials = info.get("unrecorded", [])
+                for warning in tracker.warnings:
+                    _logger.warning("%s", warning)
+    if status == "FAILED":
+        raise AllTrialsFailedError(_failure_summary(study), study=result)
+    return result
+
+
+def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, float, list[Any]]:
+    """Create or load the Optuna study, recover trials a crash left running.
+
+    Returns:
+        The study, the number of trials still to end, and the trials recovered.
+    """
     import optuna
 
     executor = plan.executor
@@ -398,64 +472,7 @@ def run_plan(
             )
         counts = count_states(study.get_trials(deepcopy=False))
         remaining = math.inf if plan.n_trials is None else max(0, plan.n_trials - n_ended(counts))
-
-        tracker = None
-        if plan.tracking_uri is not None:
-            tracker = Tracker(
-                plan.tracking_uri,
-                experiment=plan.study_name,
-                study_uid=study.user_attrs["hpo:uid"],
-                run_name=plan.study_name,
-                params={
-                    "searcher": plan.searcher_label,
-                    "pruner": plan.pruner_label,
-                    "seed": plan.seed,
-                    "direction": plan.direction,
-                    "n_trials": plan.n_trials,
-                    "executor": executor.name,
-                    **{f"space.{k}": repr(v) for k, v in space.items()},
-                },
-                tags={"hpo.study": plan.study_name},
-                texts={"space.yaml": _yaml(space.to_dict()), **(texts or {})},
-            )
-            for trial in recovered:
-                tracker.trial_recovered(trial.number, trial.params, trial.datetime_start)
-        result = Study(study, n_trials=plan.n_trials, tracking_uri=plan.tracking_uri)
-        if on_start is not None:
-            on_start(result, n_ended(counts))
-        status = "FAILED"
-        try:
-            with _sigterm_as_interrupt():
-                _loop(
-                    study,
-                    result,
-                    as_two_argument(plan.objective),
-                    space,
-                    executor,
-                    tracker,
-                    remaining,
-                    plan.timeout,
-                    plan.catch,
-                    callbacks,
-                )
-            counts = count_states(study.get_trials(deepcopy=False))
-            all_failed = counts["failed"] > 0 and counts["complete"] + counts["pruned"] == 0
-            status = "FAILED" if all_failed else "FINISHED"
-        except KeyboardInterrupt:
-            status = "KILLED"
-            raise
-        finally:
-            executor.shutdown()
-            if tracker is not None:
-                info = tracker.close(status, _summary(result))
-                result.mlflow_run_id = info.get("parent_run_id")
-                result.mlflow_experiment_id = info.get("experiment_id")
-                result.unrecorded_trials = info.get("unrecorded", [])
-                for warning in tracker.warnings:
-                    _logger.warning("%s", warning)
-    if status == "FAILED":
-        raise AllTrialsFailedError(_failure_summary(study), study=result)
-    return result
+    return study, remaining, recovered
 
 
 def _loop(

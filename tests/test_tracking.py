@@ -61,7 +61,7 @@ def test_parent_and_exactly_n_children(tracking_uri, mlflow_client):
         assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert run.info.status == ("FAILED" if state == "failed" else "FINISHED")
         assert run.data.params == {"x": str(trial.params["x"]), "n": str(trial.params["n"])}
-        assert "duration_s" in run.data.metrics
+        assert run.info.end_time >= run.info.start_time  # the UI's Duration column
         if state == "failed":
             assert run.data.tags["hpo.error"] == "ValueError: x too large for n=3"
             continue

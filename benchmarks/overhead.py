@@ -1,0 +1,127 @@
+"""Per-trial overhead of hpo on a trivial objective, against Optuna alone and Optuna + MLflowCallback.
+
+Every side runs the same study -- TPE (seed 0), a two-parameter quadratic, N trials -- in a
+fresh Python process started by this script, so interpreter start, imports, the MLflow store's
+set-up and the final flush count for every side alike. The MLflow sides each get a copy of the
+same already-migrated sqlite store (creating the schema is not what is measured).
+
+Printed per side, in ms per trial:
+  end-to-end   the whole process (start, imports, study, every MLflow write done) / N
+  loop         from the study call to the end of the last trial / N (hpo's MLflow writes
+               finish after this, in the writer process; Optuna's callback writes inside it)
+
+Targets (issue 2): hpo with tracking at most 0.5x the end-to-end time of Optuna + MLflowCallback,
+and at most 5 ms per trial added to the trial loop over Optuna alone.
+
+Usage: python benchmarks/overhead.py [--trials 200] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+CHILD = r"""
+import json, sys, time, warnings
+t_process = float(sys.argv[1]); side = sys.argv[2]; n = int(sys.argv[3]); uri = sys.argv[4]
+warnings.filterwarnings("ignore")
+ends = []
+
+if side.startswith("optuna"):
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    callbacks = [lambda study, trial: ends.append(time.perf_counter())]
+    if side == "optuna+mlflowcallback":
+        from optuna_integration.mlflow import MLflowCallback
+        callbacks.insert(0, MLflowCallback(tracking_uri=uri, metric_name="value"))
+
+    def objective(trial):
+        x = trial.suggest_float("x", -10, 10)
+        y = trial.suggest_float("y", -10, 10)
+        return x * x + y * y
+
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    t0 = time.perf_counter()
+    study.optimize(objective, n_trials=n, callbacks=callbacks)
+else:
+    import hpo
+    tracking = uri if side == "hpo tracking on" else None
+
+    def objective(params):
+        return params["x"] * params["x"] + params["y"] * params["y"]
+
+    space = {"x": hpo.Float(-10, 10), "y": hpo.Float(-10, 10)}
+    t0 = time.perf_counter()
+    hpo.tune(objective, space, n_trials=n, seed=0, searcher="tpe", pruner="none",
+             tracking=tracking, study_name="overhead",
+             callbacks=[lambda study, trial: ends.append(time.perf_counter())])
+t_end = time.perf_counter()
+print(json.dumps({"loop": ends[-1] - t0, "call": t_end - t0, "end_to_end": time.time() - t_process}))
+"""
+
+SIDES = ("optuna", "optuna+mlflowcallback", "hpo tracking off", "hpo tracking on")
+
+
+def _template_store(folder: Path) -> Path:
+    path = folder / "template.db"
+    code = "import sys; from mlflow import MlflowClient; MlflowClient('sqlite:///' + sys.argv[1]).search_experiments()"
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True)
+    return path
+
+
+def measure(side: str, n: int, template: Path, folder: Path, repeat: int) -> dict[str, float]:
+    store = folder / f"{side.replace(' ', '_').replace('+', '_')}-{repeat}.db"
+    shutil.copy(template, store)
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, repr(time.time()), side, str(n), f"sqlite:///{store}"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "PYTHONPATH": str(REPO)},
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"{side} failed:\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3, help="median of this many runs per side")
+    args = parser.parse_args()
+    n = args.trials
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        template = _template_store(folder)
+        runs: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
+        for repeat in range(args.repeats):  # interleaved, so drifts in machine load hit every side
+            for side in SIDES:
+                runs[side].append(measure(side, n, template, folder, repeat))
+    med = {
+        side: {k: statistics.median(r[k] for r in rs) * 1000 / n for k in ("end_to_end", "loop")}
+        for side, rs in runs.items()
+    }
+    print(f"{n} trials of a trivial objective, TPE seed 0, median of {args.repeats} runs; ms per trial")
+    print(f"{'side':24} {'end-to-end':>11} {'loop':>8}")
+    for side in SIDES:
+        print(f"{side:24} {med[side]['end_to_end']:11.2f} {med[side]['loop']:8.2f}")
+    anchor = med["optuna+mlflowcallback"]["end_to_end"]
+    ours = med["hpo tracking on"]["end_to_end"]
+    added = med["hpo tracking on"]["loop"] - med["optuna"]["loop"]
+    print()
+    print(f"hpo tracking on / optuna+mlflowcallback, end-to-end: {ours:.2f} / {anchor:.2f} = {ours / anchor:.2f}x (target <= 0.50x)")
+    print(f"hpo tracking on / optuna alone, end-to-end:          {ours:.2f} / {med['optuna']['end_to_end']:.2f} = {ours / med['optuna']['end_to_end']:.2f}x")
+    print(f"added on the trial loop's path vs optuna alone:      {added:+.2f} ms/trial (target <= 5 ms)")
+
+
+if __name__ == "__main__":
+    main()
