@@ -5,10 +5,11 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --constraint constraints.txt
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install demo test bench lint clean
+.PHONY: help install demo ui test bench clean
 
 help:
 	@echo "make demo    set up .venv and run the quick-start study (digits, TPE, MLflow in ./mlflow.db)"
+	@echo "make ui      open the MLflow UI on the demo study (http://127.0.0.1:5000)"
 	@echo "make test    set up .venv and run the test suite"
 	@echo "make bench   run the benchmarks (not part of the tests)"
 	@echo "make clean   remove study outputs (.hpo, mlflow.db, mlruns)"
@@ -23,6 +24,10 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/hpo run examples/digits_svc.yaml
+	@echo "browse the runs: make ui  (or $(VENV)/bin/hpo ui digits-svc)"
+
+ui: $(STAMP)
+	$(VENV)/bin/hpo ui digits-svc
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -84,7 +84,7 @@ def _execute(config: Any, overrides: dict[str, Any], directory: str | None, quie
     folder = _home(directory).resolve() / config.name
     if config.storage is None:
         plan.storage = folder / "study.journal"
-    folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)  # the journal's folder
     index = {
         "name": config.name,
         "config": config.text,
@@ -93,16 +93,20 @@ def _execute(config: Any, overrides: dict[str, Any], directory: str | None, quie
         "storage": str(plan.storage),
         "tracking": resolve_tracking_uri(config.tracking),
     }
-    _write_index(config.name, directory, index)
-
     progress = _Progress(quiet)
+
+    def on_start(study: Any, already: int) -> None:
+        # Only once the study has opened and matched its stored space and direction.
+        _write_index(config.name, directory, index)
+        progress.on_start(study, already)
+
     started = time.monotonic()
     try:
         study = run_plan(
             plan,
             callbacks=[progress.on_trial],
             texts={"config.yaml": config.text},
-            on_start=progress.on_start,
+            on_start=on_start,
         )
     except AllTrialsFailedError as err:
         progress.stop()

@@ -126,6 +126,17 @@ def test_bad_config_exit_2_one_line_nothing_written(project, workdir, content, a
     assert sorted(p.name for p in workdir.iterdir()) == before  # no .hpo, no new store
 
 
+def test_a_changed_space_is_refused_and_the_index_kept(project, workdir):
+    config = project(name="keep", n=2, tracking="null")
+    assert hpo_cli("run", config, cwd=workdir).returncode == 0
+    index = (workdir / ".hpo" / "keep" / "study.yaml").read_text()
+    (workdir / config).write_text((workdir / config).read_text().replace("[-3, 3]", "[-4, 4]"))
+    result = hpo_cli("run", config, cwd=workdir)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: study_name: study 'keep' already exists in this storage with another search space")
+    assert (workdir / ".hpo" / "keep" / "study.yaml").read_text() == index
+
+
 def test_unknown_study_and_missing_config(workdir):
     result = hpo_cli("show", "nope", cwd=workdir)
     assert result.returncode == 2 and result.stderr.startswith("error: study: no study named 'nope'")
