@@ -220,8 +220,10 @@ def _load_study(name: str, directory: str | None, storage: str | None) -> Any:
         index = _read_index(name, directory)
         storage = index["storage"]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    opened = open_storage(check_storage(storage))
+    assert opened is not None, "a study read by name lives in a persistent storage"
     try:
-        study = optuna.load_study(study_name=name, storage=open_storage(check_storage(storage)))
+        study = optuna.load_study(study_name=name, storage=opened)
     except KeyError:
         raise StudyNotFoundError(f"study: no study named {name!r} in storage {storage!r}") from None
     mlflow = index.get("mlflow", {})
@@ -372,6 +374,7 @@ def ui(name: str | None, tracking: str | None, host: str, port: int, directory: 
         if mlflow.get("run_id"):
             url += f"/#/experiments/{mlflow['experiment_id']}/runs/{mlflow['run_id']}"
     uri = uri or resolve_tracking_uri(DEFAULT)
+    assert uri is not None, "the default tracking store is always a URI"
     if uri.startswith(("http://", "https://")):
         raise ConfigError(f"tracking: {uri!r} is a server already; open it in a browser")
     click.echo(f"MLflow UI for {uri}\nopen {url}  (Ctrl-C to stop)", err=True)

@@ -57,7 +57,7 @@ class Executor(abc.ABC):
     def wait(self) -> list[TrialResult]:
         """Block until at least one submitted trial has ended; return those that have."""
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> None:  # noqa: B027 -- optional hook, a no-op by default
         """Release workers. Trials still running are abandoned; the driver marks them."""
 
 

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -201,7 +201,7 @@ class Tracker:
             self._replies.put(pickle.loads(stdout.read(size)))
 
     def _drain_replies(self) -> list[tuple[Any, ...]]:
-        replies = []
+        replies: list[tuple[Any, ...]] = []
         while True:
             try:
                 reply = self._replies.get_nowait()
@@ -233,15 +233,32 @@ class Tracker:
     def log_artifact(self, number: int | None, path: str, artifact_path: str | None) -> None:
         self._outbox.put(("artifact", number, str(Path(path).resolve()), artifact_path))
 
-    def trial_finished(
-        self, number: int, state: str, value: float | None, error: str | None, duration: float
-    ) -> None:
-        self._outbox.put(("trial_end", number, _now_ms(), state, value, error, duration))
+    def trial_finished(self, number: int, state: str, value: float | None, error: str | None) -> None:
+        self._outbox.put(("trial_end", number, _now_ms(), state, value, error))
 
-    def trial_recovered(self, number: int, params: Mapping[str, Any], started: Any) -> None:
-        """A trial an earlier crash cut short: its run ends as KILLED, created if it never was."""
-        start_ms = int(started.timestamp() * 1000) if started is not None else _now_ms()
-        self._outbox.put(("recovered", number, start_ms, dict(params)))
+    def reconcile(self, trials: Iterable[Any]) -> None:
+        """Make sure MLflow holds every ended trial of a resumed study.
+
+        The study storage is the source of truth: a trial whose events never reached the
+        writer (the driver was killed with them still queued, or tracking was off, or the
+        store was another) gets its run now, with its state, params, value and steps.
+        """
+        from hpo._study import ERROR, trial_state
+
+        records = []
+        for t in trials:
+            state = trial_state(t)
+            if state not in ("complete", "pruned", "failed", "interrupted"):
+                continue
+            start = t.datetime_start or t.datetime_complete
+            end = t.datetime_complete or start
+            start_ms = int(start.timestamp() * 1000) if start else _now_ms()
+            end_ms = int(end.timestamp() * 1000) if end else start_ms
+            value = t.value if state == "complete" else None
+            error = t.user_attrs.get(ERROR) if state == "failed" else None
+            steps = dict(t.intermediate_values)
+            records.append((t.number, state, value, error, dict(t.params), steps, start_ms, end_ms))
+        self._outbox.put(("reconcile", records))
 
     def best(self, number: int, value: float) -> None:
         """A new best value, logged to the parent run as ``best_value`` at step ``number``."""

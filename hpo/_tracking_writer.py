@@ -39,7 +39,7 @@ class _TrialRecord:
     run_id: str | None = None
     metrics: list[Any] = field(default_factory=list)
     artifacts: list[tuple[str, str | None]] = field(default_factory=list)
-    end: tuple[int, str, float | None, str | None, float] | None = None
+    end: tuple[int, str, float | None, str | None] | None = None
     dirty: bool = True
 
 
@@ -116,6 +116,21 @@ class Writer:
             for artifact_file, text in self.config["texts"].items():
                 self.client.log_text(self.parent_run_id, text, artifact_file)
 
+    def _recorded_trials(self) -> set[int]:
+        """The trial numbers that already have a child run under the parent."""
+        numbers: set[int] = set()
+        query = f"tags.`mlflow.parentRunId` = '{self.parent_run_id}'"
+        token = None
+        while True:
+            page = self.client.search_runs([self.experiment_id], query, page_token=token)
+            for run in page:
+                number = run.data.tags.get("hpo.trial_number")
+                if number is not None and number.isdigit():
+                    numbers.add(int(number))
+            token = page.token
+            if not token:
+                return numbers
+
     def _end_stale_children(self) -> None:
         from mlflow.entities import RunTag
 
@@ -156,22 +171,24 @@ class Writer:
                 rec.artifacts.append((path, artifact_path))
                 rec.dirty = True
         elif kind == "trial_end":
-            _, number, end_ms, state, value, error, duration = msg
+            _, number, end_ms, state, value, error = msg
             rec = self._record(number, end_ms)
-            rec.end = (end_ms, state, value, error, duration)
+            rec.end = (end_ms, state, value, error)
             if value is not None:
                 rec.metrics.append(Metric("value", value, end_ms, 0))
             rec.dirty = True
-        elif kind == "recovered":
-            # The crash may have come before the trial's start reached us: create its run then.
-            _, number, start_ms, params = msg
-            query = (
-                f"tags.`mlflow.parentRunId` = '{self.parent_run_id}' "
-                f"and tags.`hpo.trial_number` = '{number}'"
-            )
-            if not self.client.search_runs([self.experiment_id], query, max_results=1):
-                self.trials[number] = _TrialRecord(number, start_ms, params)
-                self.handle(("trial_end", number, start_ms, "interrupted", None, None, 0.0))
+        elif kind == "reconcile":
+            # A resumed study: every ended trial the experiment lacks gets its run now.
+            _, records = msg
+            recorded = self._recorded_trials()
+            for number, state, value, error, params, steps, start_ms, end_ms in records:
+                if number in recorded or number in self.trials:
+                    continue
+                rec = self.trials[number] = _TrialRecord(number, start_ms, params)
+                rec.metrics += [
+                    Metric("intermediate_value", v, start_ms, step) for step, v in steps.items()
+                ]
+                self.handle(("trial_end", number, end_ms, state, value, error))
         elif kind == "best":
             _, number, ts, value = msg
             self.parent_metrics.append(Metric("best_value", value, ts, number))
@@ -251,7 +268,7 @@ class Writer:
 
         self.flush()
         for rec in list(self.trials.values()):  # trials the driver never ended: killed
-            self.handle(("trial_end", rec.number, int(time.time() * 1000), "interrupted", None, None, 0.0))
+            self.handle(("trial_end", rec.number, int(time.time() * 1000), "interrupted", None, None))
         self.flush()
 
         def write() -> None:

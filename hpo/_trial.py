@@ -9,7 +9,6 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -101,7 +100,6 @@ class TrialResult:
     state: str
     value: float | None = None
     error: str | None = None
-    duration: float = 0.0
     exception: BaseException | None = field(default=None, repr=False)
 
 
@@ -156,11 +154,10 @@ def run_objective(
     """
     import optuna
 
-    start = time.perf_counter()
     try:
         raw = objective(trial.params, trial)
     except optuna.TrialPruned:
-        return TrialResult(trial.number, PRUNED, duration=time.perf_counter() - start)
+        return TrialResult(trial.number, PRUNED)
     except Exception as err:
         # The trial fails either way; an exception not in ``catch`` also ends the study,
         # raised by the driver once the failure is recorded.
@@ -169,9 +166,7 @@ def run_objective(
             trial.number,
             FAILED,
             error=message,
-            duration=time.perf_counter() - start,
             exception=None if isinstance(err, catch) else err,
         )
     value, problem = _value_problem(raw)
-    state = FAILED if problem else COMPLETE
-    return TrialResult(trial.number, state, value, problem, time.perf_counter() - start)
+    return TrialResult(trial.number, FAILED if problem else COMPLETE, value, problem)

@@ -15,9 +15,9 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from hpo._exceptions import AllTrialsFailedError, ConfigError
+from hpo._exceptions import AllTrialsFailedError, ConfigError, HPOError
 from hpo._executors import Executor, ExecutorLike, TrialJob, make_executor
 from hpo._searchers import (
     PrunerLike,
@@ -346,7 +346,7 @@ def run_plan(
     # Start the MLflow writer first: its imports take seconds and overlap our set-up.
     tracker = Tracker(plan.tracking_uri) if plan.tracking_uri is not None else None
     try:
-        study, remaining, recovered = _open_study(plan)
+        study, remaining, existing = _open_study(plan)
     except BaseException:
         if tracker is not None:
             tracker.abort()
@@ -371,8 +371,8 @@ def run_plan(
                 tags={"hpo.study": plan.study_name},
                 texts={"space.yaml": _yaml(space.to_dict()), **(texts or {})},
             )
-            for trial in recovered:
-                tracker.trial_recovered(trial.number, trial.params, trial.datetime_start)
+            if existing:
+                tracker.reconcile(study.get_trials(deepcopy=False))
         result = Study(study, n_trials=plan.n_trials, tracking_uri=plan.tracking_uri)
         if on_start is not None:
             on_start(result, n_ended(count_states(study.get_trials(deepcopy=False))))
@@ -411,11 +411,11 @@ def run_plan(
     return result
 
 
-def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, float, list[Any]]:
+def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, float, int]:
     """Create or load the Optuna study, recover trials a crash left running.
 
     Returns:
-        The study, the number of trials still to end, and the trials recovered.
+        The study, the number of trials still to end, and how many trials it had already.
     """
     import optuna
 
@@ -431,7 +431,7 @@ def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, float, list[Any]]:
             sampler=sampler,
             pruner=make_pruner(plan.pruner),
             study_name=plan.study_name,
-            direction=plan.direction,
+            direction=cast(Literal["minimize", "maximize"], plan.direction),
             load_if_exists=True,
         )
         attrs = study.user_attrs
@@ -472,7 +472,7 @@ def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, float, list[Any]]:
             )
         counts = count_states(study.get_trials(deepcopy=False))
         remaining = math.inf if plan.n_trials is None else max(0, plan.n_trials - n_ended(counts))
-    return study, remaining, recovered
+    return study, remaining, existing
 
 
 def _loop(
@@ -480,7 +480,7 @@ def _loop(
     result: Study,
     call: Any,
     space: Space,
-    executor: Any,
+    executor: Executor,
     tracker: Tracker | None,
     remaining: float,
     timeout: float | None,
@@ -495,7 +495,11 @@ def _loop(
     distributions = space.to_optuna()
     deadline = math.inf if timeout is None else time.monotonic() + timeout
     maximize = study.direction.name == "MAXIMIZE"
-    complete = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    complete = [
+        t.value
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.value is not None
+    ]
     best = (max if maximize else min)(complete) if complete else None
     asked = 0
     try:
@@ -516,15 +520,16 @@ def _loop(
             for res in executor.wait():
                 trial = driver.running.pop(res.number)
                 frozen = _tell(study, trial, res)
-                improved = res.state == COMPLETE and (
-                    best is None or (res.value > best if maximize else res.value < best)
+                value = res.value if res.state == COMPLETE else None
+                improved = value is not None and (
+                    best is None or (value > best if maximize else value < best)
                 )
                 if improved:
-                    best = res.value
+                    best = value
                 if tracker is not None:
-                    tracker.trial_finished(res.number, res.state, res.value, res.error, res.duration)
-                    if improved:
-                        tracker.best(res.number, res.value)
+                    tracker.trial_finished(res.number, res.state, res.value, res.error)
+                    if improved and value is not None:
+                        tracker.best(res.number, value)
                 if res.state == FAILED:
                     _logger.warning("trial %d failed: %s", res.number, res.error)
                 for callback in callbacks:
@@ -539,7 +544,7 @@ def _loop(
         for number, trial in list(driver.running.items()):
             mark_interrupted(study, trial._trial_id, number, dict(trial.params))
             if tracker is not None:
-                tracker.trial_finished(number, INTERRUPTED, None, None, 0.0)
+                tracker.trial_finished(number, INTERRUPTED, None, None)
         driver.running.clear()
         raise
 
@@ -564,7 +569,7 @@ def _summary(result: Study) -> dict[str, Any]:
     summary: dict[str, Any] = {"counts": result.counts()}
     try:
         best = result.best_trial
-    except Exception:
+    except HPOError:  # no trial completed
         return summary
     summary.update(best_value=best.value, best_params=dict(best.params), best_trial=best.number)
     return summary

@@ -124,16 +124,18 @@ def test_unreachable_server_is_a_clear_error_before_any_trial(workdir):
 
 KILLED_DRIVER = """
 import os, signal, sys
+from pathlib import Path
 import hpo
 
 def objective(params, trial):
     trial.report(params["x"], 0)
-    if trial.number == 4:
+    if trial.number == 4 and not Path("killed-once").exists():
+        Path("killed-once").touch()
         os.kill(os.getpid(), signal.SIGKILL)   # the driver dies mid-trial, no cleanup at all
     return params["x"]
 
 hpo.tune(objective, {"x": {"float": [0, 1]}}, n_trials=10, study_name="killed",
-         tracking=sys.argv[1], pruner="none")
+         tracking=sys.argv[1], storage="killed.journal", pruner="none")
 """
 
 
@@ -150,12 +152,26 @@ def test_driver_killed_writer_ends_every_run(tracking_uri, mlflow_client, workdi
         time.sleep(0.5)
     assert parents[0].info.status == "KILLED"
     assert all(r.info.status in ("FINISHED", "KILLED") for r in children)
+    # Events still queued in the killed driver are lost with it: whatever reached the writer
+    # is final, the trial cut short (if it got that far) is KILLED.
     by_number = {r.data.tags["hpo.trial_number"]: r for r in children}
-    assert all(by_number[str(n)].info.status == "FINISHED" for n in range(4))
-    # Trial 4 reaches MLflow if its start left the driver before the SIGKILL; then it is killed.
-    # (Otherwise the resume creates its run: see test_storage.)
     assert set(by_number) <= {"0", "1", "2", "3", "4"}
-    if "4" in by_number:
-        assert by_number["4"].info.status == "KILLED"
-        assert by_number["4"].data.tags["hpo.fail_reason"] == "interrupted"
-        assert by_number["4"].data.tags["hpo.state"] == "failed"
+    for number, run in by_number.items():
+        assert run.info.status == ("KILLED" if number == "4" else "FINISHED")
+
+    # The resume reconciles MLflow with the study storage: every trial has its run.
+    resumed = subprocess.run([sys.executable, "killed.py", tracking_uri], env=hpo_env(), capture_output=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    parents, children = study_runs(mlflow_client, "killed")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    by_number = {int(r.data.tags["hpo.trial_number"]): r for r in children}
+    assert sorted(by_number) == list(range(11))  # 10 ended on their own + the interrupted one
+    assert by_number[4].info.status == "KILLED"
+    assert by_number[4].data.tags["hpo.fail_reason"] == "interrupted"
+    assert by_number[4].data.tags["hpo.state"] == "failed"
+    for number in range(4):
+        run = by_number[number]
+        assert run.info.status == "FINISHED" and run.data.tags["hpo.state"] == "complete"
+        assert "value" in run.data.metrics and "x" in run.data.params
+        steps = mlflow_client.get_metric_history(run.info.run_id, "intermediate_value")
+        assert [(m.step, m.value) for m in steps] == [(0, float(run.data.params["x"]))]
