@@ -138,7 +138,7 @@ def test_timeout_stops_starting_trials():
         return params["x"]
 
     study = hpo.tune(objective, SPACE, timeout=0.5, tracking=None)
-    assert 2 <= len(study.trials) < 40
+    assert 1 <= len(study.trials) < 40  # stopped by time, not by a trial count
 
 
 def test_callbacks_see_every_trial():
