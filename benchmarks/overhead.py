@@ -11,7 +11,9 @@ Printed per side, in ms per trial:
                finish after this, in the writer process; Optuna's callback writes inside it)
 
 Targets (issue 2): hpo with tracking at most 0.5x the end-to-end time of Optuna + MLflowCallback,
-and at most 5 ms per trial added to the trial loop over Optuna alone.
+and at most 5 ms per trial added to the trial loop over Optuna alone. It also times the start-up
+of `hpo --help` (target under 0.5 s) and `import hpo` against a bare `python -c pass`, and lists
+the heavy modules `import hpo` loads (target: none of torch, ray, mlflow).
 
 Usage: python benchmarks/overhead.py [--trials 200] [--repeats 3]
 """
@@ -93,6 +95,30 @@ def measure(side: str, n: int, template: Path, folder: Path, repeat: int) -> dic
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def startup(repeats: int = 7) -> None:
+    """Wall time of `python -c pass`, `import hpo` and `hpo --help`, median of ``repeats``."""
+    env = {**__import__("os").environ, "PYTHONPATH": str(REPO)}
+    commands = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "import hpo": [sys.executable, "-c", "import hpo"],
+        "hpo --help": [sys.executable, "-m", "hpo", "--help"],
+    }
+    times = {}
+    for name, command in commands.items():
+        runs = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            subprocess.run(command, env=env, check=True, capture_output=True)
+            runs.append(time.perf_counter() - t0)
+        times[name] = statistics.median(runs)
+    check = "import sys, hpo; print([m for m in ('torch', 'ray', 'mlflow', 'optuna') if m in sys.modules])"
+    heavy = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True).stdout.strip()
+    print(f"start-up, median of {repeats}: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in times.items()))
+    print(f"hpo --help: {times['hpo --help']:.2f} s (target < 0.5 s), "
+          f"{times['hpo --help'] / times['python -c pass']:.1f}x a bare interpreter; "
+          f"heavy modules after `import hpo`: {heavy} (target: [])")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=200)
@@ -121,6 +147,8 @@ def main() -> None:
     print(f"hpo tracking on / optuna+mlflowcallback, end-to-end: {ours:.2f} / {anchor:.2f} = {ours / anchor:.2f}x (target <= 0.50x)")
     print(f"hpo tracking on / optuna alone, end-to-end:          {ours:.2f} / {med['optuna']['end_to_end']:.2f} = {ours / med['optuna']['end_to_end']:.2f}x")
     print(f"added on the trial loop's path vs optuna alone:      {added:+.2f} ms/trial (target <= 5 ms)")
+    print()
+    startup()
 
 
 if __name__ == "__main__":
