@@ -20,7 +20,7 @@ from hpo._exceptions import (
 from hpo._executors import Executor, InlineExecutor, TrialJob
 from hpo._space import Categorical, Domain, Float, Int, Space
 from hpo._study import Study
-from hpo._trial import Trial, TrialResult
+from hpo._trial import StudyRun, Trial, TrialResult
 from hpo._tune import tune
 from hpo._version import __version__
 
@@ -37,6 +37,7 @@ __all__ = [
     "Space",
     "Study",
     "StudyNotFoundError",
+    "StudyRun",
     "TrackingError",
     "Trial",
     "TrialJob",

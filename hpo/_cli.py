@@ -60,13 +60,13 @@ def _write_index(name: str, directory: str | None, index: dict[str, Any]) -> Non
 
 def _execute(config: Any, overrides: dict[str, Any], directory: str | None, quiet: bool) -> None:
     """Plan (validate everything), write the index, run with a progress bar, print a summary."""
-    from hpo._config import import_objective
+    from hpo._config import build_objective
     from hpo._tracking import resolve_tracking_uri
     from hpo._tune import plan_study, run_plan
 
     for key, value in overrides.items():
         setattr(config, key, value)
-    objective = import_objective(config.objective, config.search_path)
+    objective = build_objective(config)
     plan = plan_study(
         objective,
         config.space,

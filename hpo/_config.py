@@ -22,6 +22,8 @@ from hpo._tracking import DEFAULT
 KEYS = (
     "name",
     "objective",
+    "trainer",
+    "data",
     "space",
     "direction",
     "n_trials",
@@ -41,8 +43,12 @@ class StudyConfig:
     """A config file, read and checked; the keyword arguments of :func:`hpo.tune`."""
 
     name: str
-    objective: str
+    #: ``package.module:function``, or None when a ``trainer`` block is given.
+    objective: str | None
     space: Space
+    #: The ``trainer:`` block (``kind: sklearn``, ...) and its ``data:`` block.
+    trainer: dict[str, Any] | None = None
+    data: Any = None
     direction: str | None = None
     n_trials: int | None = None
     searcher: Any = "tpe"
@@ -102,17 +108,28 @@ def parse_config(text: str, *, base: Path, default_name: str) -> StudyConfig:
         raise ConfigError(
             f"name: expected letters, digits, '.', '_' or '-' (a folder name), got {name!r}"
         )
-    if "objective" not in data:
-        raise ConfigError("objective: missing key; name the function as package.module:function")
-    objective = data["objective"]
-    if not isinstance(objective, str) or not re.match(r"^[\w.]+:[\w.]+$", objective):
+    if ("objective" in data) == ("trainer" in data):
+        raise ConfigError(
+            "objective: give either objective: package.module:function or a trainer: block, "
+            f"got {'both' if 'objective' in data else 'neither'}"
+        )
+    objective = data.get("objective")
+    if objective is not None and (
+        not isinstance(objective, str) or not re.match(r"^[\w.]+:[\w.]+$", objective)
+    ):
         raise ConfigError(f"objective: expected package.module:function, got {objective!r}")
+    if "trainer" in data and not isinstance(data["trainer"], Mapping):
+        raise ConfigError(f"trainer: expected a mapping with a kind, got {data['trainer']!r}")
+    if "data" in data and "trainer" not in data:
+        raise ConfigError("data: only used by a trainer: block; an objective loads its own data")
     if "space" not in data:
         raise ConfigError("space: missing key; give a mapping of parameters or a ready-made space name")
     config = StudyConfig(
         name=name,
         objective=objective,
         space=_space(data["space"], base),
+        trainer=dict(data["trainer"]) if "trainer" in data else None,
+        data=data.get("data"),
         search_path=[str(base), str(Path.cwd())],
         text=text,
     )
@@ -145,6 +162,27 @@ def _space(spec: Any, base: Path) -> Space:
     return Space.from_dict(spec)
 
 
+def build_objective(config: StudyConfig) -> Any:
+    """The objective of a config: the trainer its block describes, or the imported function.
+
+    Raises:
+        ConfigError: One line naming the key (``trainer.KEY``, ``data.KEY``, ``objective``).
+    """
+    _extend_path(config.search_path)
+    if config.trainer is not None:
+        import trainers
+
+        return trainers.from_config(config.trainer, config.data, base=Path(config.search_path[0]))
+    assert config.objective is not None
+    return import_objective(config.objective, config.search_path)
+
+
+def _extend_path(search_path: list[str]) -> None:
+    for folder in reversed(search_path):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+
+
 def import_objective(dotted: str, search_path: list[str]) -> Any:
     """Import ``package.module:attribute`` (the config's folder and the cwd on ``sys.path``).
 
@@ -152,9 +190,7 @@ def import_objective(dotted: str, search_path: list[str]) -> Any:
         ConfigError: The module cannot be imported or has no such attribute.
     """
     module_name, _, attr = dotted.partition(":")
-    for folder in reversed(search_path):
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
+    _extend_path(search_path)
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:

@@ -153,6 +153,8 @@ class Tracker:
             "params": dict(params),
             "tags": dict(tags),
             "texts": dict(texts),
+            # Models logged at the end are unpickled there: let it import what we import.
+            "sys_path": list(sys.path),
         }
         self._outbox.put(("start", config))
 
@@ -259,6 +261,10 @@ class Tracker:
             steps = dict(t.intermediate_values)
             records.append((t.number, state, value, error, dict(t.params), steps, start_ms, end_ms))
         self._outbox.put(("reconcile", records))
+
+    def log_model(self, flavor: str, model: Any, input_example: Any) -> None:
+        """Log a fitted model to the parent run with ``mlflow.<flavor>.log_model``."""
+        self._outbox.put(("log_model", flavor, model, input_example))
 
     def best(self, number: int, value: float) -> None:
         """A new best value, logged to the parent run as ``best_value`` at step ``number``."""

@@ -189,9 +189,36 @@ class Writer:
                     Metric("intermediate_value", v, start_ms, step) for step, v in steps.items()
                 ]
                 self.handle(("trial_end", number, end_ms, state, value, error))
+        elif kind == "log_model":
+            _, flavor, model, example = msg
+            self.flush()  # the trials' runs first
+            self._guard(None, lambda: self._log_model(flavor, model, example))
         elif kind == "best":
             _, number, ts, value = msg
             self.parent_metrics.append(Metric("best_value", value, ts, number))
+
+    def _log_model(self, flavor: str, model: Any, example: Any) -> None:
+        import importlib
+
+        import mlflow
+        from mlflow.models import infer_signature
+
+        module = importlib.import_module(f"mlflow.{flavor}")
+        signature = None
+        if example is not None and hasattr(model, "predict"):
+            signature = infer_signature(example, model.predict(example))
+        mlflow.set_tracking_uri(self.config["uri"])
+        # The fluent API attaches the model to the active run; re-entering the parent run and
+        # leaving it marks it FINISHED, and finish() then sets the study's real final status.
+        with mlflow.start_run(run_id=self.parent_run_id):
+            module.log_model(
+                model,
+                name="model",
+                signature=signature,
+                input_example=example,
+                # Skip MLflow's requirement inference: it loads the model in a subprocess.
+                pip_requirements=module.get_default_pip_requirements(),
+            )
 
     def _record(self, number: int, ts: int) -> _TrialRecord:
         rec = self.trials.get(number)
@@ -336,6 +363,7 @@ def main() -> int:
     first = inbox.get()
     if first is None or first[0] != "start":
         return 2
+    sys.path.extend(p for p in first[1].get("sys_path", []) if p not in sys.path)
     writer = Writer(first[1], send)
     try:
         writer.open()

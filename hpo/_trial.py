@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Trial", "TrialResult"]
+__all__ = ["StudyRun", "Trial", "TrialResult"]
 
 COMPLETE, PRUNED, FAILED, INTERRUPTED = "complete", "pruned", "failed", "interrupted"
 
@@ -90,6 +90,32 @@ class Trial:
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, params={self.params!r})"
+
+
+class StudyRun:
+    """What an objective's ``on_study_end(study, run)`` hook may log to the study's parent run.
+
+    Without tracking, logging does nothing.
+    """
+
+    def __init__(self, tracker: Any = None) -> None:
+        self._tracker = tracker
+
+    def log_model(self, flavor: str, model: Any, input_example: Any = None) -> None:
+        """Log ``model`` as the MLflow model ``model`` of the study's run.
+
+        Args:
+            flavor: The MLflow flavor module, e.g. ``"sklearn"`` or ``"pytorch"``.
+            model: The fitted model.
+            input_example: A few input rows; the model's signature is inferred from them.
+        """
+        if self._tracker is not None:
+            self._tracker.log_model(flavor, model, input_example)
+
+    def log_artifact(self, path: str, artifact_path: str | None = None) -> None:
+        """Log a local file or folder to the study's run."""
+        if self._tracker is not None:
+            self._tracker.log_artifact(None, str(path), artifact_path)
 
 
 @dataclass

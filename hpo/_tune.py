@@ -31,7 +31,15 @@ from hpo._space import Space
 from hpo._storage import check_storage, mark_interrupted, open_storage, recover_interrupted
 from hpo._study import ERROR, Study, count_states, n_ended, trial_state
 from hpo._tracking import DEFAULT, Tracker, check_reachable, resolve_tracking_uri
-from hpo._trial import COMPLETE, FAILED, INTERRUPTED, PRUNED, TrialResult, as_two_argument
+from hpo._trial import (
+    COMPLETE,
+    FAILED,
+    INTERRUPTED,
+    PRUNED,
+    StudyRun,
+    TrialResult,
+    as_two_argument,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -394,6 +402,14 @@ def run_plan(
             counts = count_states(study.get_trials(deepcopy=False))
             all_failed = counts["failed"] > 0 and counts["complete"] + counts["pruned"] == 0
             status = "FAILED" if all_failed else "FINISHED"
+            hook = getattr(plan.objective, "on_study_end", None)
+            if callable(hook) and counts["complete"]:
+                # E.g. a trainer refits the best configuration and logs it as the study's model.
+                # The study itself succeeded: a failure here is reported, not raised.
+                try:
+                    hook(result, StudyRun(tracker))
+                except Exception as err:
+                    _logger.warning("on_study_end of the objective failed: %s: %s", type(err).__name__, err)
         except KeyboardInterrupt:
             status = "KILLED"
             raise

@@ -50,7 +50,9 @@ def test_space_by_name_and_by_file(workdir):
     ("text", "message"),
     [
         ("objective: m:f\nspace: svc\nn_trail: 3\n", "config: unknown key 'n_trail'; did you mean 'n_trials'?"),
-        ("space: svc\n", "objective: missing key"),
+        ("space: svc\n", "objective: give either objective: package.module:function or a trainer: block, got neither"),
+        ("objective: m:f\ntrainer: {kind: sklearn}\nspace: svc\n", "objective: give either objective: package.module:function or a trainer: block, got both"),
+        ("objective: m:f\nspace: svc\ndata: {builtin: iris}\n", "data: only used by a trainer: block"),
         ("objective: m.f\nspace: svc\n", "objective: expected package.module:function, got 'm.f'"),
         ("objective: m:f\n", "space: missing key"),
         ("objective: m:f\nspace: svm\n", "space: no ready-made space named 'svm'; did you mean 'svc'?"),

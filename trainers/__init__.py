@@ -1,9 +1,40 @@
 """Pluggable trainers: ready objectives for :func:`hpo.tune` and ``hpo run``.
 
 A trainer is any callable ``trainer(params, trial) -> float`` with a ``direction`` attribute
-(``"minimize"`` or ``"maximize"``); see :class:`Trainer`.
+(``"minimize"`` or ``"maximize"``); see :class:`Trainer`. In a config, a ``trainer:`` block with a
+``kind`` builds one (see :func:`from_config`).
 """
 
-from trainers._base import Trainer
+from __future__ import annotations
 
-__all__ = ["Trainer"]
+import difflib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hpo._exceptions import ConfigError
+from trainers._base import Trainer
+from trainers._data import BUILTINS, Dataset, load_data
+from trainers._sklearn import SklearnTrainer
+from trainers._splits import make_splitter
+
+__all__ = ["BUILTINS", "Dataset", "SklearnTrainer", "Trainer", "from_config", "load_data", "make_splitter"]
+
+#: ``trainer: {kind: ...}`` -> the class whose ``from_config(block, data, base=...)`` builds it.
+KINDS: dict[str, Any] = {"sklearn": SklearnTrainer}
+
+
+def from_config(block: Any, data: Any = None, *, base: Path | None = None) -> Trainer:
+    """Build the trainer of a config's ``trainer:`` block, with its ``data:`` block.
+
+    Raises:
+        ConfigError: One line naming the key.
+    """
+    if not isinstance(block, Mapping):
+        raise ConfigError(f"trainer: expected a mapping with a kind ({', '.join(KINDS)}), got {block!r}")
+    kind = block.get("kind")
+    if kind not in KINDS:
+        close = difflib.get_close_matches(str(kind), list(KINDS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"trainer.kind: expected one of {', '.join(KINDS)}, got {kind!r}{hint}")
+    return KINDS[kind].from_config(block, data, base=base)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from typing import Any
 
-from hpo._trial import Trial
+from hpo._trial import StudyRun, Trial
 
 
 class Trainer(abc.ABC):
@@ -23,4 +23,10 @@ class Trainer(abc.ABC):
     @abc.abstractmethod
     def __call__(self, params: dict[str, Any], trial: Trial) -> float:
         """Train and evaluate one configuration; return its score."""
+
+    def on_study_end(self, study: Any, run: StudyRun) -> None:  # noqa: B027 -- optional hook
+        """Called once after a study with a completed trial, before its MLflow run ends.
+
+        Trainers refit the best configuration here and log it with ``run.log_model``.
+        """
 

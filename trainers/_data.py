@@ -1,0 +1,163 @@
+"""Data for trainers: scikit-learn's bundled sets, or a CSV/Parquet table through pandas.
+
+``data: {builtin: digits}`` (digits, breast_cancer, wine, iris, diabetes), or
+``data: {path: file.csv, target: y, time: date, groups: store, drop: [id], strict_time: false}``.
+A ``time`` column orders the rows (for time-series splits) and is not a feature: rows are sorted
+by it, or, with ``strict_time: true``, unsorted or repeated timestamps are refused.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpo._exceptions import ConfigError
+
+BUILTINS = ("digits", "breast_cancer", "wine", "iris", "diabetes")
+_TABLE_KEYS = ("path", "target", "time", "groups", "drop", "strict_time")
+
+
+@dataclass
+class Dataset:
+    """Features, target and optional groups, ready for a trainer."""
+
+    X: Any
+    y: Any
+    groups: Any = None
+    #: Where the data came from, for messages and MLflow params.
+    source: str = ""
+    feature_names: list[str] = field(default_factory=list)
+
+
+def load_data(spec: Any, *, base: Path | None = None, encoded_later: bool = False) -> Dataset:
+    """Load the ``data:`` block of a config.
+
+    Args:
+        spec: ``{builtin: NAME}`` or ``{path: FILE, target: COLUMN, ...}`` (see the module doc).
+        base: The folder relative paths are taken from (the config's).
+        encoded_later: Whether the estimator encodes non-numeric features itself (a Pipeline);
+            otherwise a non-numeric feature column is an error.
+
+    Raises:
+        ConfigError: One line naming the key: a missing file or column, a bad value.
+    """
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"data: expected {{builtin: NAME}} or {{path: FILE, target: COLUMN}}, got {spec!r}")
+    if "builtin" in spec:
+        extra = sorted(set(spec) - {"builtin"})
+        if extra:
+            raise ConfigError(f"data: unknown key {extra[0]!r} with builtin data")
+        return load_builtin(spec["builtin"])
+    for key in spec:
+        if key not in _TABLE_KEYS:
+            close = difflib.get_close_matches(str(key), _TABLE_KEYS + ("builtin",), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: builtin, {', '.join(_TABLE_KEYS)}"
+            raise ConfigError(f"data: unknown key {key!r}{hint}")
+    for key in ("path", "target"):
+        if key not in spec:
+            raise ConfigError(f"data: missing key {key!r} (or use builtin: {'|'.join(BUILTINS)})")
+    return load_table(base=base, encoded_later=encoded_later, **dict(spec))
+
+
+def load_builtin(name: Any) -> Dataset:
+    """One of scikit-learn's bundled sets, as a DataFrame and a Series."""
+    if name not in BUILTINS:
+        close = difflib.get_close_matches(str(name), BUILTINS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"data.builtin: unknown data set {name!r}, expected one of {', '.join(BUILTINS)}{hint}")
+    from sklearn import datasets
+
+    X, y = getattr(datasets, f"load_{name}")(return_X_y=True, as_frame=True)
+    return Dataset(X, y, source=f"builtin:{name}", feature_names=list(X.columns))
+
+
+def _column(frame: Any, column: Any, key: str, path: Path) -> str:
+    if not isinstance(column, str) or column not in frame.columns:
+        close = difflib.get_close_matches(str(column), [str(c) for c in frame.columns], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        columns = ", ".join(map(str, frame.columns[:20]))
+        raise ConfigError(f"data.{key}: column {column!r} is not in {path.name} (columns: {columns}){hint}")
+    return column
+
+
+def load_table(
+    *,
+    path: Any,
+    target: Any,
+    time: Any = None,
+    groups: Any = None,
+    drop: Any = None,
+    strict_time: Any = False,
+    base: Path | None = None,
+    encoded_later: bool = False,
+) -> Dataset:
+    """A CSV or Parquet table through pandas (see :func:`load_data`)."""
+    import pandas as pd
+
+    if not isinstance(path, (str, Path)) or not str(path):
+        raise ConfigError(f"data.path: expected a file path, got {path!r}")
+    file = Path(path).expanduser()
+    if not file.is_absolute() and base is not None:
+        file = base / file
+    if not file.is_file():
+        raise ConfigError(f"data.path: file {str(file)!r} does not exist")
+    suffix = file.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise ConfigError(f"data.path: expected a .csv or .parquet file, got {file.name!r}")
+    if not isinstance(strict_time, bool):
+        raise ConfigError(f"data.strict_time: expected true or false, got {strict_time!r}")
+    try:
+        frame = pd.read_csv(file) if suffix == ".csv" else pd.read_parquet(file)
+    except Exception as err:  # pandas raises many kinds; all mean "cannot read"
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"data.path: cannot read {file.name!r}: {first}") from None
+    target = _column(frame, target, "target", file)
+    if drop is None:
+        drop = []
+    if isinstance(drop, str) or not isinstance(drop, list):
+        raise ConfigError(f"data.drop: expected a list of columns, got {drop!r}")
+    for column in drop:
+        _column(frame, column, "drop", file)
+    if time is not None:
+        time = _column(frame, time, "time", file)
+        stamps = frame[time]
+        if not pd.api.types.is_numeric_dtype(stamps) and not pd.api.types.is_datetime64_any_dtype(stamps):
+            try:
+                stamps = pd.to_datetime(stamps)
+            except (ValueError, TypeError) as err:
+                raise ConfigError(f"data.time: column {time!r} is neither numeric nor dates: {err}") from None
+        if strict_time:
+            repeated = stamps[stamps.duplicated()]
+            if len(repeated):
+                raise ConfigError(f"data.time: column {time!r} repeats the timestamp {repeated.iloc[0]!s} (strict_time is on)")
+            if not stamps.is_monotonic_increasing:
+                row = int((stamps.diff() < pd.Timedelta(0) if hasattr(stamps, "dt") else stamps.diff() < 0).to_numpy().argmax())
+                raise ConfigError(
+                    f"data.time: column {time!r} is not sorted: row {row} ({stamps.iloc[row]!s}) comes "
+                    f"after {stamps.iloc[row - 1]!s} (strict_time is on)"
+                )
+        else:
+            # Time-series splits rely on row order: put the rows in time order first.
+            order = stamps.argsort(kind="stable").to_numpy()
+            frame = frame.iloc[order].reset_index(drop=True)
+    group_values = None
+    if groups is not None:
+        groups = _column(frame, groups, "groups", file)
+        group_values = frame[groups].to_numpy()
+    y = frame[target]
+    if y.isna().any():
+        raise ConfigError(f"data.target: column {target!r} has {int(y.isna().sum())} missing values")
+    features = frame.drop(columns=[c for c in [target, time, groups, *drop] if c is not None])
+    if features.shape[1] == 0:
+        raise ConfigError(f"data: no feature columns left in {file.name!r} after target, time, groups and drop")
+    if not encoded_later:
+        for column in features.columns:
+            if not (pd.api.types.is_numeric_dtype(features[column]) or pd.api.types.is_bool_dtype(features[column])):
+                raise ConfigError(
+                    f"data: feature column {column!r} is not numeric ({features[column].dtype}); drop "
+                    "it (data.drop) or use a Pipeline estimator that encodes it"
+                )
+    return Dataset(features, y, group_values, source=str(file), feature_names=[str(c) for c in features.columns])

@@ -1,0 +1,226 @@
+"""``SklearnTrainer``: cross-validation of a scikit-learn estimator, with fold-level pruning."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import statistics
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hpo._exceptions import ConfigError
+from hpo._trial import StudyRun, Trial
+from trainers._base import Trainer
+from trainers._data import load_data
+from trainers._splits import compute_folds, make_splitter
+
+_CONFIG_KEYS = ("kind", "estimator", "cv", "scoring", "fit_params", "n_jobs", "refit")
+
+
+def resolve_estimator(spec: Any, where: str = "estimator") -> Any:
+    """An estimator from an instance, a dotted path, or ``{class: PATH, params: {...}}``.
+
+    A path names a class (``sklearn.svm.SVC``) or a function returning an estimator
+    (``examples.pipelines:scaled_svc``); it is called with ``params``.
+
+    Raises:
+        ConfigError: The path cannot be imported or does not give an estimator.
+    """
+    if hasattr(spec, "fit") and hasattr(spec, "get_params"):
+        return spec
+    params: dict[str, Any] = {}
+    if isinstance(spec, Mapping):
+        extra = sorted(set(spec) - {"class", "params"})
+        if extra or "class" not in spec:
+            raise ConfigError(f"{where}: expected a dotted path or {{class: PATH, params: {{...}}}}, got {dict(spec)!r}")
+        params = dict(spec.get("params") or {})
+        spec = spec["class"]
+    if not isinstance(spec, str) or not spec:
+        raise ConfigError(f"{where}: expected an estimator or a dotted path like sklearn.svm.SVC, got {spec!r}")
+    module_name, _, attr = spec.partition(":") if ":" in spec else spec.rpartition(".")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ConfigError(f"{where}: cannot import {spec!r}: {err}") from None
+    try:
+        estimator = target(**params)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{where}: {spec}({', '.join(f'{k}={v!r}' for k, v in params.items())}): {err}") from None
+    if not (hasattr(estimator, "fit") and hasattr(estimator, "get_params")):
+        raise ConfigError(f"{where}: {spec!r} did not give a scikit-learn estimator, got {type(estimator).__name__}")
+    return estimator
+
+
+def _scorer(estimator: Any, scoring: Any) -> Any:
+    from sklearn.metrics import check_scoring, get_scorer_names
+
+    if isinstance(scoring, str) and scoring not in get_scorer_names():
+        close = difflib.get_close_matches(scoring, get_scorer_names(), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else "; see sklearn.metrics.get_scorer_names()"
+        raise ConfigError(f"scoring: unknown scorer {scoring!r}{hint}")
+    try:
+        return check_scoring(estimator, scoring=scoring)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"scoring: {err}") from None
+
+
+class SklearnTrainer(Trainer):
+    """Cross-validates a scikit-learn estimator; the objective is the mean fold score.
+
+    The folds are computed once, at construction, and every trial is scored on them. Folds run
+    in order; after each one the running mean is reported as a step, so the study's pruner can
+    stop a hopeless configuration after its first folds. With the same splitter the mean equals
+    :func:`sklearn.model_selection.cross_val_score`'s.
+
+    Args:
+        estimator: A scikit-learn estimator or Pipeline (params may address steps as
+            ``step__param``), or a dotted path to one (see :func:`resolve_estimator`).
+        X: Features (array or DataFrame).
+        y: Target.
+        cv: A splitter, an int, a name (``kfold``, ``stratified``, ``timeseries``, ``group``,
+            ``stratified_group``) or ``{name: ..., **options}``; see ``trainers._splits``.
+        scoring: A scikit-learn scorer name or callable ``scorer(estimator, X, y)``; greater is
+            better, as everywhere in scikit-learn (``neg_...`` for errors), so the study
+            maximizes. ``None`` is the estimator's own ``score``.
+        groups: Group labels for group splitters.
+        fit_params: Extra ``fit`` arguments; per-row arrays (e.g. ``sample_weight``) are split
+            with the folds.
+        n_jobs: Folds fitted at once within a trial (joblib). Reports still go in fold order,
+            after each batch, so pruning acts per batch. ``None`` fits one fold at a time.
+        refit: After the study, refit the best configuration on all the data, keep it as
+            ``best_model_`` and log it to the study's MLflow run as the model ``model``.
+
+    Attributes:
+        folds: The ``(train, test)`` index arrays every trial uses.
+        best_model_: The refit best model, after the study (with ``refit``).
+    """
+
+    direction = "maximize"
+
+    def __init__(
+        self,
+        estimator: Any,
+        X: Any,
+        y: Any,
+        *,
+        cv: Any = 5,
+        scoring: Any = None,
+        groups: Any = None,
+        fit_params: Mapping[str, Any] | None = None,
+        n_jobs: int | None = None,
+        refit: bool = True,
+    ) -> None:
+        from sklearn.base import is_classifier
+
+        self.estimator = resolve_estimator(estimator)
+        self.X, self.y, self.groups = X, y, groups
+        self.scorer = _scorer(self.estimator, scoring)
+        self.scoring = scoring
+        self.splitter = make_splitter(cv, classifier=is_classifier(self.estimator), groups=groups)
+        self.folds = compute_folds(self.splitter, X, y, groups)
+        self.fit_params = dict(fit_params or {})
+        if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0):
+            raise ConfigError(f"n_jobs: expected a non-zero integer or None, got {n_jobs!r}")
+        self.n_jobs = n_jobs
+        if not isinstance(refit, bool):
+            raise ConfigError(f"refit: expected true or false, got {refit!r}")
+        self.refit = refit
+        self.best_model_: Any = None
+
+    def _fit_params(self, indices: Any) -> dict[str, Any]:
+        from sklearn.utils import _safe_indexing
+
+        n = len(self.y)
+        return {
+            k: _safe_indexing(v, indices) if hasattr(v, "__len__") and not isinstance(v, str) and len(v) == n else v
+            for k, v in self.fit_params.items()
+        }
+
+    def _fit_and_score(self, params: dict[str, Any], train: Any, test: Any) -> tuple[float, float]:
+        from sklearn.base import clone
+        from sklearn.utils import _safe_indexing
+
+        model = clone(self.estimator).set_params(**params)
+        start = time.perf_counter()
+        model.fit(_safe_indexing(self.X, train), _safe_indexing(self.y, train), **self._fit_params(train))
+        fit_time = time.perf_counter() - start
+        score = self.scorer(model, _safe_indexing(self.X, test), _safe_indexing(self.y, test))
+        return float(score), fit_time
+
+    def __call__(self, params: dict[str, Any], trial: Trial) -> float:
+        scores: list[float] = []
+        batch = 1 if self.n_jobs in (None, 1) else self._batch_size()
+        for first in range(0, len(self.folds), batch):
+            folds = self.folds[first : first + batch]
+            if batch == 1:
+                results = [self._fit_and_score(params, *folds[0])]
+            else:
+                from joblib import Parallel, delayed
+
+                results = Parallel(n_jobs=len(folds))(
+                    delayed(self._fit_and_score)(params, train, test) for train, test in folds
+                )
+            for step, (score, fit_time) in enumerate(results, start=first):
+                scores.append(score)
+                trial.log_metrics({"fold_score": score, "fold_fit_time": fit_time}, step=step)
+                trial.report(sum(scores) / len(scores), step)  # raises TrialPruned to stop here
+        mean = sum(scores) / len(scores)
+        trial.log_metrics({"cv_mean": mean, "cv_std": statistics.pstdev(scores)})
+        return mean
+
+    def _batch_size(self) -> int:
+        from joblib import effective_n_jobs
+
+        return max(1, effective_n_jobs(self.n_jobs))
+
+    def on_study_end(self, study: Any, run: StudyRun) -> None:
+        """Refit the best configuration on all the data and log it as the study's model."""
+        if not self.refit:
+            return
+        from sklearn.base import clone
+        from sklearn.utils import _safe_indexing
+
+        model = clone(self.estimator).set_params(**study.best_params)
+        model.fit(self.X, self.y, **self.fit_params)
+        self.best_model_ = model
+        example = _safe_indexing(self.X, list(range(min(5, len(self.y)))))
+        run.log_model("sklearn", model, input_example=example)
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any], data: Any, *, base: Path | None = None) -> SklearnTrainer:
+        """Build from a config's ``trainer:`` block (``kind: sklearn``) and ``data:`` block.
+
+        Raises:
+            ConfigError: One line naming ``trainer.KEY`` or ``data.KEY``.
+        """
+        for key in block:
+            if key not in _CONFIG_KEYS:
+                close = difflib.get_close_matches(str(key), _CONFIG_KEYS, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(_CONFIG_KEYS)}"
+                raise ConfigError(f"trainer: unknown key {key!r}{hint}")
+        if "estimator" not in block:
+            raise ConfigError("trainer.estimator: missing key; e.g. estimator: sklearn.svm.SVC")
+        if data is None:
+            raise ConfigError("data: missing key; the sklearn trainer needs {builtin: NAME} or {path: FILE, target: COLUMN}")
+        from sklearn.pipeline import Pipeline
+
+        estimator = resolve_estimator(block["estimator"], "trainer.estimator")
+        dataset = load_data(data, base=base, encoded_later=isinstance(estimator, Pipeline))
+        try:
+            return cls(
+                estimator,
+                dataset.X,
+                dataset.y,
+                cv=block.get("cv", 5),
+                scoring=block.get("scoring"),
+                groups=dataset.groups,
+                fit_params=block.get("fit_params"),
+                n_jobs=block.get("n_jobs"),
+                refit=block.get("refit", True),
+            )
+        except ConfigError as err:
+            raise ConfigError(f"trainer.{err}") from None

@@ -1,0 +1,102 @@
+"""Cross-validation splitters by name, mapped onto scikit-learn's ``model_selection``.
+
+Each name builds a scikit-learn splitter (nothing is re-implemented); its folds are computed once
+per trainer, so every trial of a study is scored on the same folds.
+
+What each guarantees (scikit-learn's semantics):
+
+- ``kfold``: every row is tested exactly once; ``shuffle`` mixes rows first (seeded).
+- ``stratified``: like kfold, each fold keeps the class proportions of ``y``.
+- ``timeseries``: rows stay in their order; each fold trains only on rows *before* its test
+  window, skips ``gap`` rows between them (against leakage from lagged features), and tests on
+  the next ``test_size`` rows; ``max_train_size`` caps the training window.
+- ``group``: no group appears on both sides of a fold (needs ``groups``).
+- ``stratified_group``: like group, keeping class proportions as far as groups allow.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+from hpo._exceptions import ConfigError
+
+#: name -> (scikit-learn class, options accepted, whether it needs groups)
+_SPLITTERS: dict[str, tuple[str, tuple[str, ...], bool]] = {
+    "kfold": ("KFold", ("n_splits", "shuffle", "seed"), False),
+    "stratified": ("StratifiedKFold", ("n_splits", "shuffle", "seed"), False),
+    "timeseries": ("TimeSeriesSplit", ("n_splits", "gap", "test_size", "max_train_size"), False),
+    "group": ("GroupKFold", ("n_splits", "shuffle", "seed"), True),
+    "stratified_group": ("StratifiedGroupKFold", ("n_splits", "shuffle", "seed"), True),
+}
+
+
+def make_splitter(cv: Any, *, classifier: bool, groups: Any = None) -> Any:
+    """Build a scikit-learn splitter.
+
+    Args:
+        cv: A splitter object (anything with ``split``), an int (stratified k-fold for
+            classifiers, k-fold otherwise, as in scikit-learn), a name (``kfold``,
+            ``stratified``, ``timeseries``, ``group``, ``stratified_group``), or a mapping
+            ``{name: ..., **options}``. A shuffle without a seed uses seed 0, so a resumed study
+            sees the same folds.
+        classifier: Whether the estimator is a classifier (for an int ``cv``).
+        groups: The groups, if any (``group`` and ``stratified_group`` need them).
+
+    Raises:
+        ConfigError: An unknown name or option, a bad value, or groups missing.
+    """
+    from sklearn import model_selection
+
+    if hasattr(cv, "split"):
+        return cv
+    if isinstance(cv, int) and not isinstance(cv, bool):
+        if cv < 2:
+            raise ConfigError(f"cv: expected at least 2 folds, got {cv!r}")
+        cls = model_selection.StratifiedKFold if classifier else model_selection.KFold
+        return cls(n_splits=cv)
+    if isinstance(cv, Mapping):
+        options = dict(cv)
+        if "name" not in options:
+            raise ConfigError(f"cv: missing key 'name' in {dict(cv)!r}")
+        name = options.pop("name")
+    else:
+        name, options = cv, {}
+    if not isinstance(name, str) or name not in _SPLITTERS:
+        close = difflib.get_close_matches(str(name), list(_SPLITTERS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(
+            f"cv: unknown splitter {name!r}, expected an int, a splitter object or one of "
+            f"{', '.join(_SPLITTERS)}{hint}"
+        )
+    class_name, allowed, needs_groups = _SPLITTERS[name]
+    for key in options:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
+            raise ConfigError(f"cv.{key}: unknown option for splitter {name!r}{hint}")
+    if needs_groups and groups is None:
+        raise ConfigError(f"cv: splitter {name!r} needs groups (data: groups: COLUMN, or groups=...)")
+    kwargs = {k: v for k, v in options.items() if k != "seed"}
+    if options.get("shuffle"):
+        kwargs["random_state"] = options.get("seed", 0)
+    try:
+        return getattr(model_selection, class_name)(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"cv: {name}: {err}") from None
+
+
+def compute_folds(splitter: Any, X: Any, y: Any, groups: Any) -> list[tuple[Any, Any]]:
+    """The (train, test) index arrays of every fold, computed once.
+
+    Raises:
+        ConfigError: The splitter cannot split this data (e.g. more folds than rows).
+    """
+    try:
+        folds = list(splitter.split(X, y, groups))
+    except ValueError as err:
+        raise ConfigError(f"cv: cannot split the data with {splitter!r}: {err}") from None
+    if len(folds) < 1:
+        raise ConfigError(f"cv: {splitter!r} produced no folds")
+    return folds
