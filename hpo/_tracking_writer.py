@@ -22,6 +22,7 @@ import struct
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -218,6 +219,7 @@ class Writer:
                 input_example=example,
                 # Skip MLflow's requirement inference: it loads the model in a subprocess.
                 pip_requirements=module.get_default_pip_requirements(),
+                **_flavor_options(flavor, model),
             )
 
     def _record(self, number: int, ts: int) -> _TrialRecord:
@@ -326,6 +328,21 @@ class Writer:
         self.finish("KILLED", {})
 
 
+def _flavor_options(flavor: str, model: Any) -> dict[str, Any]:
+    """Extra ``log_model`` options a flavor needs for models fitted by the study itself."""
+    if flavor != "sklearn":
+        return {}
+    try:
+        import skops.io
+
+        # MLflow saves scikit-learn models with skops, which refuses types it does not know
+        # (e.g. the Tree of every tree ensemble). The study fitted this model a moment ago: its
+        # types are trusted by construction, so name exactly those.
+        return {"skops_trusted_types": skops.io.get_untrusted_types(data=skops.io.dumps(model))}
+    except Exception:  # skops cannot save it (custom classes): MLflow's cloudpickle format
+        return {"serialization_format": "cloudpickle"}
+
+
 def _reader(stream: BinaryIO, inbox: queue.SimpleQueue[Any]) -> None:
     while True:
         header = stream.read(_HEADER.size)
@@ -339,6 +356,8 @@ def _reader(stream: BinaryIO, inbox: queue.SimpleQueue[Any]) -> None:
 def main() -> int:
     # Own session already keeps the terminal's Ctrl-C away; ignore a stray SIGINT all the same.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # MLflow's schema-inference hints (integer columns, ...) are not actionable from a study.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.types")
     channel = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     lock = threading.Lock()

@@ -174,6 +174,43 @@ def test_interrupt_ends_every_run_and_resume_finishes(project, workdir, mlflow_c
     assert len(children) == 7
 
 
+TRAINER_CONFIG = """
+name: table
+trainer:
+  kind: sklearn
+  estimator: {class: sklearn.tree.DecisionTreeRegressor, params: {random_state: 0}}
+  cv: {name: timeseries, n_splits: 3, gap: 2}
+  scoring: neg_mean_absolute_error
+data: {path: data/table.csv, target: y, time: day}
+space: {max_depth: {int: [1, 6]}}
+n_trials: 3
+seed: 0
+tracking: TRACKING
+"""
+
+
+def test_trainer_config_runs_and_resumes(workdir, tracking_uri, mlflow_client):
+    import numpy as np
+    import pandas as pd
+
+    (workdir / "cfg" / "data").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    days = np.arange(120)
+    pd.DataFrame({"day": days[::-1], "x": rng.normal(size=120), "y": rng.normal(size=120)}).to_csv(
+        workdir / "cfg" / "data" / "table.csv", index=False
+    )
+    (workdir / "cfg" / "study.yaml").write_text(TRAINER_CONFIG.replace("TRACKING", tracking_uri))
+    result = hpo_cli("run", "cfg/study.yaml", cwd=workdir)  # the data path is relative to the config
+    assert result.returncode == 0, result.stderr
+    assert hpo_cli("resume", "table", "--trials", "5", cwd=workdir).returncode == 0
+    parents, children = study_runs(mlflow_client, "table")
+    assert len(parents) == 1 and len(children) == 5
+    for run in children:
+        assert {"fold_score", "cv_mean", "value"} <= set(run.data.metrics)
+    artifacts = {a.path for a in mlflow_client.list_artifacts(parents[0].info.run_id)}
+    assert "config.yaml" in artifacts
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -49,7 +49,7 @@ def make_splitter(cv: Any, *, classifier: bool, groups: Any = None) -> Any:
     """
     from sklearn import model_selection
 
-    if hasattr(cv, "split"):
+    if not isinstance(cv, (str, Mapping)) and hasattr(cv, "split"):  # str has .split too
         return cv
     if isinstance(cv, int) and not isinstance(cv, bool):
         if cv < 2:
