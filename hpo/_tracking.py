@@ -134,6 +134,7 @@ class Tracker:
         params: Mapping[str, Any],
         tags: Mapping[str, str],
         texts: Mapping[str, str],
+        model_flavor: str | None = None,
     ) -> None:
         """Open (or, on resume, reopen) the study's parent run.
 
@@ -144,6 +145,8 @@ class Tracker:
             params: Parent-run params, logged when the parent run is created.
             tags: Parent-run tags.
             texts: Parent-run text artifacts, ``{artifact_file: text}``.
+            model_flavor: The MLflow flavor of a model to be logged at the end, if any; the
+                writer loads it (seconds of imports) while it waits for the trials.
         """
         config = {
             "uri": self.uri,
@@ -153,6 +156,7 @@ class Tracker:
             "params": dict(params),
             "tags": dict(tags),
             "texts": dict(texts),
+            "model_flavor": model_flavor,
             # Models logged at the end are unpickled there: let it import what we import.
             "sys_path": list(sys.path),
         }

@@ -328,6 +328,38 @@ class Writer:
         self.finish("KILLED", {})
 
 
+def _warm_up(flavor: str) -> None:
+    """Load an MLflow flavor ahead of ``log_model`` (its first use costs seconds of imports).
+
+    Saving a throwaway model to a temporary folder runs the same code as logging one, without
+    touching the tracking store. Best effort: a failure here only means a slower log later.
+    """
+    import importlib
+    import tempfile
+
+    try:
+        module = importlib.import_module(f"mlflow.{flavor}")
+        from mlflow.models import infer_signature
+
+        if flavor == "sklearn":
+            import numpy as np
+            from sklearn.dummy import DummyClassifier
+
+            X = np.zeros((2, 1))
+            model = DummyClassifier().fit(X, [0, 1])
+            with tempfile.TemporaryDirectory() as folder:
+                module.save_model(
+                    model,
+                    f"{folder}/model",
+                    signature=infer_signature(X, model.predict(X)),
+                    input_example=X,
+                    pip_requirements=module.get_default_pip_requirements(),
+                    **_flavor_options(flavor, model),
+                )
+    except Exception:
+        pass
+
+
 def _flavor_options(flavor: str, model: Any) -> dict[str, Any]:
     """Extra ``log_model`` options a flavor needs for models fitted by the study itself."""
     if flavor != "sklearn":
@@ -391,8 +423,14 @@ def main() -> int:
         send(("fatal", f"tracking: cannot open MLflow store {uri!r}: {type(err).__name__}: {err}"))
         return 1
     send(("ready", {"parent_run_id": writer.parent_run_id, "experiment_id": writer.experiment_id}))
+    warm = first[1].get("model_flavor")
     while True:
-        batch = [inbox.get()]
+        try:
+            batch = [inbox.get(timeout=0.05 if warm else None)]
+        except queue.Empty:  # idle: get the model flavor ready for the end of the study
+            _warm_up(warm)
+            warm = None
+            continue
         while True:
             try:
                 batch.append(inbox.get_nowait())

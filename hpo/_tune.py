@@ -378,6 +378,7 @@ def run_plan(
                 },
                 tags={"hpo.study": plan.study_name},
                 texts={"space.yaml": _yaml(space.to_dict()), **(texts or {})},
+                model_flavor=getattr(plan.objective, "model_flavor", None),
             )
             if existing:
                 tracker.reconcile(study.get_trials(deepcopy=False))

@@ -20,6 +20,10 @@ class Trainer(abc.ABC):
     #: ``"minimize"`` or ``"maximize"``: how the study treats the returned score.
     direction: str = "minimize"
 
+    #: The MLflow flavor of the model ``on_study_end`` logs (``"sklearn"``, ...), if any: the
+    #: tracking writer loads it while trials run, so logging the model at the end is quick.
+    model_flavor: str | None = None
+
     @abc.abstractmethod
     def __call__(self, params: dict[str, Any], trial: Trial) -> float:
         """Train and evaluate one configuration; return its score."""

@@ -129,6 +129,7 @@ class SklearnTrainer(Trainer):
         if not isinstance(refit, bool):
             raise ConfigError(f"refit: expected true or false, got {refit!r}")
         self.refit = refit
+        self.model_flavor = "sklearn" if refit else None
         self.best_model_: Any = None
 
     def _fit_params(self, indices: Any) -> dict[str, Any]:
