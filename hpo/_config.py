@@ -6,7 +6,6 @@ configs you trust only (see the README's trust boundary).
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import re
 import sys
@@ -18,6 +17,7 @@ from typing import Any
 from hpo._exceptions import ConfigError
 from hpo._space import Space
 from hpo._tracking import DEFAULT
+from hpo._validation import check_keys
 
 KEYS = (
     "name",
@@ -98,11 +98,7 @@ def parse_config(text: str, *, base: Path, default_name: str) -> StudyConfig:
     data = read_yaml(text, "config")
     if not isinstance(data, Mapping):
         raise ConfigError(f"config: expected a mapping of keys (name, objective, space, ...), got {data!r:.60}")
-    for key in data:
-        if key not in KEYS:
-            close = difflib.get_close_matches(str(key), KEYS, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(KEYS)}"
-            raise ConfigError(f"config: unknown key {key!r}{hint}")
+    check_keys(data, KEYS, "config")
     name = data.get("name", default_name)
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(

@@ -15,6 +15,7 @@ from typing import Any, Union
 
 from hpo._exceptions import ConfigError
 from hpo._trial import ObjectiveCall, Reporter, Trial, TrialResult, run_objective
+from hpo._validation import name_and_options
 
 __all__ = ["Executor", "InlineExecutor", "TrialJob"]
 
@@ -98,11 +99,7 @@ def make_executor(spec: ExecutorLike) -> Executor:
     """Build an executor from a name, a ``{kind: ..., **options}`` mapping, or an instance."""
     if isinstance(spec, Executor):
         return spec
-    if isinstance(spec, Mapping):
-        options = dict(spec)
-        kind = options.pop("kind", None)
-    else:
-        kind, options = spec, {}
+    kind, options = name_and_options(spec, "executor", key="kind")
     if kind not in EXECUTORS:
         raise ConfigError(f"executor: unknown executor {kind!r}, expected one of {', '.join(EXECUTORS)}")
     if options:

@@ -6,7 +6,6 @@ Optuna sampler and pruner objects are accepted as they are.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import inspect
 from collections.abc import Mapping
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from hpo._exceptions import ConfigError
 from hpo._space import Space
+from hpo._validation import did_you_mean, name_and_options
 
 if TYPE_CHECKING:
     import optuna
@@ -28,21 +28,16 @@ PrunerLike = Union[str, Mapping[str, Any], None, "optuna.pruners.BasePruner"]
 
 def _split(spec: Any, field: str, names: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
     """Read ``"tpe"`` or ``{name: tpe, n_startup_trials: 5}`` into (name, options)."""
-    if isinstance(spec, Mapping):
-        options = dict(spec)
-        if "name" not in options:
-            raise ConfigError(f"{field}: missing key 'name' in {dict(spec)!r}")
-        name = options.pop("name")
-    else:
-        name, options = spec, {}
+    name, options = name_and_options(spec, field)
     if not isinstance(name, str):
         raise ConfigError(f"{field}: expected one of {', '.join(names)}, got {name!r}")
     key = name.lower().replace("-", "_")
     key = _PRUNER_ALIASES.get(key, key) if field == "pruner" else key
     if key not in names:
-        close = difflib.get_close_matches(key, names, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"{field}: unknown {field} {name!r}, expected one of {', '.join(names)}{hint}")
+        raise ConfigError(
+            f"{field}: unknown {field} {name!r}, expected one of {', '.join(names)}"
+            f"{did_you_mean(key, names)}"
+        )
     return key, options
 
 
@@ -74,8 +69,7 @@ def _build(cls: type, options: dict[str, Any], field: str) -> Any:
     accepted = inspect.signature(cls).parameters
     for key in options:
         if key not in accepted:
-            close = difflib.get_close_matches(key, list(accepted), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(key, accepted)
             raise ConfigError(f"{field}: unknown option {key!r} for {cls.__name__}{hint}")
     try:
         return cls(**options)

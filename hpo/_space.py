@@ -7,7 +7,6 @@ Nothing here imports Optuna until a conversion asks for it, so ``import hpo`` st
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Union
 
 from hpo._exceptions import ConfigError
+from hpo._validation import did_you_mean
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -259,8 +259,7 @@ _FORMS = "{float: [low, high]}, {int: [low, high]}, {categorical: [...]} or a li
 
 
 def _unknown(key: str, allowed: set[str], where: str) -> ConfigError:
-    close = difflib.get_close_matches(key, sorted(allowed), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(sorted(allowed))}"
+    hint = did_you_mean(key, sorted(allowed), f"; allowed: {', '.join(sorted(allowed))}")
     return ConfigError(f"{where}: unknown key {key!r}{hint}")
 
 

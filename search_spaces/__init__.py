@@ -9,11 +9,11 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 from hpo._exceptions import ConfigError
 from hpo._space import Space
+from hpo._validation import did_you_mean
 
 __all__ = ["available", "load", "path"]
 
@@ -34,8 +34,7 @@ def path(name: str) -> Path:
     file = _HERE / f"{name}.yaml"
     if not isinstance(name, str) or "/" in name or not file.is_file():
         names = available()
-        close = difflib.get_close_matches(str(name), names, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; available: {', '.join(names)}"
+        hint = did_you_mean(name, names, f"; available: {', '.join(names)}")
         raise ConfigError(f"space: no ready-made space named {name!r}{hint}")
     return file
 

@@ -124,6 +124,11 @@ def test_refit_best_model_is_in_mlflow_and_predicts(tracking_uri, mlflow_client)
 def test_bad_scoring_and_estimator():
     with pytest.raises(ConfigError, match=r"^scoring: unknown scorer 'acurracy'; did you mean 'accuracy'\?$"):
         SklearnTrainer(DecisionTreeClassifier(), X, y, scoring="acurracy")
+    from sklearn.metrics import accuracy_score, make_scorer
+
+    with pytest.raises(ConfigError, match=r"^scoring: accuracy_score is a metric\(y_true, y_pred\), not a scorer"):
+        SklearnTrainer(DecisionTreeClassifier(), X, y, scoring=accuracy_score)
+    assert SklearnTrainer(DecisionTreeClassifier(), X, y, scoring=make_scorer(accuracy_score), cv=2).scorer is not None
     with pytest.raises(ConfigError, match=r"^estimator: cannot import 'sklearn.tree.DecisionTreeClassifer'"):
         SklearnTrainer("sklearn.tree.DecisionTreeClassifer", X, y)
     with pytest.raises(ConfigError, match=r"^estimator: 'builtins.list' did not give a scikit-learn estimator, got list$"):

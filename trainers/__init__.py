@@ -7,12 +7,12 @@ A trainer is any callable ``trainer(params, trial) -> float`` with a ``direction
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from hpo._exceptions import ConfigError
+from hpo._validation import did_you_mean
 from trainers._base import Trainer
 from trainers._data import BUILTINS, Dataset, load_data
 from trainers._sklearn import SklearnTrainer
@@ -34,7 +34,7 @@ def from_config(block: Any, data: Any = None, *, base: Path | None = None) -> Tr
         raise ConfigError(f"trainer: expected a mapping with a kind ({', '.join(KINDS)}), got {block!r}")
     kind = block.get("kind")
     if kind not in KINDS:
-        close = difflib.get_close_matches(str(kind), list(KINDS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"trainer.kind: expected one of {', '.join(KINDS)}, got {kind!r}{hint}")
+        raise ConfigError(
+            f"trainer.kind: expected one of {', '.join(KINDS)}, got {kind!r}{did_you_mean(kind, KINDS)}"
+        )
     return KINDS[kind].from_config(block, data, base=base)

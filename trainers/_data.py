@@ -8,13 +8,13 @@ by it, or, with ``strict_time: true``, unsorted or repeated timestamps are refus
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hpo._exceptions import ConfigError
+from hpo._validation import check_keys, did_you_mean
 
 BUILTINS = ("digits", "breast_cancer", "wine", "iris", "diabetes")
 _TABLE_KEYS = ("path", "target", "time", "groups", "drop", "strict_time")
@@ -51,11 +51,7 @@ def load_data(spec: Any, *, base: Path | None = None, encoded_later: bool = Fals
         if extra:
             raise ConfigError(f"data: unknown key {extra[0]!r} with builtin data")
         return load_builtin(spec["builtin"])
-    for key in spec:
-        if key not in _TABLE_KEYS:
-            close = difflib.get_close_matches(str(key), _TABLE_KEYS + ("builtin",), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: builtin, {', '.join(_TABLE_KEYS)}"
-            raise ConfigError(f"data: unknown key {key!r}{hint}")
+    check_keys(spec, ("builtin",) + _TABLE_KEYS, "data")
     for key in ("path", "target"):
         if key not in spec:
             raise ConfigError(f"data: missing key {key!r} (or use builtin: {'|'.join(BUILTINS)})")
@@ -65,9 +61,10 @@ def load_data(spec: Any, *, base: Path | None = None, encoded_later: bool = Fals
 def load_builtin(name: Any) -> Dataset:
     """One of scikit-learn's bundled sets, as a DataFrame and a Series."""
     if name not in BUILTINS:
-        close = difflib.get_close_matches(str(name), BUILTINS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"data.builtin: unknown data set {name!r}, expected one of {', '.join(BUILTINS)}{hint}")
+        raise ConfigError(
+            f"data.builtin: unknown data set {name!r}, expected one of {', '.join(BUILTINS)}"
+            f"{did_you_mean(name, BUILTINS)}"
+        )
     from sklearn import datasets
 
     X, y = getattr(datasets, f"load_{name}")(return_X_y=True, as_frame=True)
@@ -76,8 +73,7 @@ def load_builtin(name: Any) -> Dataset:
 
 def _column(frame: Any, column: Any, key: str, path: Path) -> str:
     if not isinstance(column, str) or column not in frame.columns:
-        close = difflib.get_close_matches(str(column), [str(c) for c in frame.columns], n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(column, frame.columns)
         columns = ", ".join(map(str, frame.columns[:20]))
         raise ConfigError(f"data.{key}: column {column!r} is not in {path.name} (columns: {columns}){hint}")
     return column

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import statistics
 import time
@@ -12,6 +11,7 @@ from typing import Any
 
 from hpo._exceptions import ConfigError
 from hpo._trial import StudyRun, Trial
+from hpo._validation import check_keys, did_you_mean
 from trainers._base import Trainer
 from trainers._data import load_data
 from trainers._splits import compute_folds, make_splitter
@@ -58,9 +58,21 @@ def resolve_estimator(spec: Any, where: str = "estimator") -> Any:
 def _scorer(estimator: Any, scoring: Any) -> Any:
     from sklearn.metrics import check_scoring, get_scorer_names
 
+    if callable(scoring) and not hasattr(scoring, "_score_func"):
+        import inspect
+
+        try:
+            names = list(inspect.signature(scoring).parameters)
+        except (TypeError, ValueError):
+            names = []
+        if names[:2] == ["y_true", "y_pred"] or names[:2] == ["y_true", "y_score"]:
+            name = getattr(scoring, "__name__", repr(scoring))
+            raise ConfigError(
+                f"scoring: {name} is a metric(y_true, y_pred), not a scorer(estimator, X, y); wrap "
+                f"it: sklearn.metrics.make_scorer({name}, greater_is_better=...)"
+            )
     if isinstance(scoring, str) and scoring not in get_scorer_names():
-        close = difflib.get_close_matches(scoring, get_scorer_names(), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else "; see sklearn.metrics.get_scorer_names()"
+        hint = did_you_mean(scoring, get_scorer_names(), "; see sklearn.metrics.get_scorer_names()")
         raise ConfigError(f"scoring: unknown scorer {scoring!r}{hint}")
     try:
         return check_scoring(estimator, scoring=scoring)
@@ -198,11 +210,7 @@ class SklearnTrainer(Trainer):
         Raises:
             ConfigError: One line naming ``trainer.KEY`` or ``data.KEY``.
         """
-        for key in block:
-            if key not in _CONFIG_KEYS:
-                close = difflib.get_close_matches(str(key), _CONFIG_KEYS, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(_CONFIG_KEYS)}"
-                raise ConfigError(f"trainer: unknown key {key!r}{hint}")
+        check_keys(block, _CONFIG_KEYS, "trainer")
         if "estimator" not in block:
             raise ConfigError("trainer.estimator: missing key; e.g. estimator: sklearn.svm.SVC")
         if data is None:

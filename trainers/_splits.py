@@ -16,11 +16,11 @@ What each guarantees (scikit-learn's semantics):
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any
 
 from hpo._exceptions import ConfigError
+from hpo._validation import did_you_mean, name_and_options
 
 #: name -> (scikit-learn class, options accepted, whether it needs groups)
 _SPLITTERS: dict[str, tuple[str, tuple[str, ...], bool]] = {
@@ -56,25 +56,16 @@ def make_splitter(cv: Any, *, classifier: bool, groups: Any = None) -> Any:
             raise ConfigError(f"cv: expected at least 2 folds, got {cv!r}")
         cls = model_selection.StratifiedKFold if classifier else model_selection.KFold
         return cls(n_splits=cv)
-    if isinstance(cv, Mapping):
-        options = dict(cv)
-        if "name" not in options:
-            raise ConfigError(f"cv: missing key 'name' in {dict(cv)!r}")
-        name = options.pop("name")
-    else:
-        name, options = cv, {}
+    name, options = name_and_options(cv, "cv")
     if not isinstance(name, str) or name not in _SPLITTERS:
-        close = difflib.get_close_matches(str(name), list(_SPLITTERS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigError(
             f"cv: unknown splitter {name!r}, expected an int, a splitter object or one of "
-            f"{', '.join(_SPLITTERS)}{hint}"
+            f"{', '.join(_SPLITTERS)}{did_you_mean(name, _SPLITTERS)}"
         )
     class_name, allowed, needs_groups = _SPLITTERS[name]
     for key in options:
         if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
+            hint = did_you_mean(key, allowed, f"; allowed: {', '.join(allowed)}")
             raise ConfigError(f"cv.{key}: unknown option for splitter {name!r}{hint}")
     if needs_groups and groups is None:
         raise ConfigError(f"cv: splitter {name!r} needs groups (data: groups: COLUMN, or groups=...)")

@@ -1,0 +1,42 @@
+"""Helpers for the one-line errors every config check gives (``key: problem, got value``)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from hpo._exceptions import ConfigError
+
+
+def did_you_mean(value: Any, choices: Iterable[Any], otherwise: str = "") -> str:
+    """``"; did you mean 'x'?"`` for the choice closest to ``value``, else ``otherwise``."""
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+    return f"; did you mean {close[0]!r}?" if close else otherwise
+
+
+def check_keys(mapping: Mapping[Any, Any], allowed: Iterable[str], where: str) -> None:
+    """Refuse the first key of ``mapping`` not in ``allowed``, suggesting the closest.
+
+    Raises:
+        ConfigError: ``"{where}: unknown key 'k'; did you mean 'key'?"`` (or the allowed keys).
+    """
+    allowed = list(allowed)
+    for key in mapping:
+        if key not in allowed:
+            hint = did_you_mean(key, allowed, f"; allowed: {', '.join(allowed)}")
+            raise ConfigError(f"{where}: unknown key {key!r}{hint}")
+
+
+def name_and_options(spec: Any, where: str, key: str = "name") -> tuple[Any, dict[str, Any]]:
+    """Read ``NAME`` or ``{name: NAME, **options}`` into ``(NAME, options)``.
+
+    Raises:
+        ConfigError: A mapping without ``key``.
+    """
+    if isinstance(spec, Mapping):
+        options = dict(spec)
+        if key not in options:
+            raise ConfigError(f"{where}: missing key {key!r} in {dict(spec)!r}")
+        return options.pop(key), options
+    return spec, {}
