@@ -117,9 +117,9 @@ class Writer:
             for artifact_file, text in self.config["texts"].items():
                 self.client.log_text(self.parent_run_id, text, artifact_file)
 
-    def _recorded_trials(self) -> set[int]:
-        """The trial numbers that already have a child run under the parent."""
-        numbers: set[int] = set()
+    def _recorded_trials(self) -> dict[int, Any]:
+        """The child runs under the parent, by trial number."""
+        runs: dict[int, Any] = {}
         query = f"tags.`mlflow.parentRunId` = '{self.parent_run_id}'"
         token = None
         while True:
@@ -127,10 +127,27 @@ class Writer:
             for run in page:
                 number = run.data.tags.get("hpo.trial_number")
                 if number is not None and number.isdigit():
-                    numbers.add(int(number))
+                    runs[int(number)] = run
             token = page.token
             if not token:
-                return numbers
+                return runs
+
+    def _repair(
+        self, run: Any, state: str, value: float | None, error: str | None, steps: dict[int, float], end_ms: int
+    ) -> None:
+        """Give a trial's run the end the study storage knows: status, tags, value, steps."""
+        from mlflow.entities import Metric, RunTag
+
+        run_id = run.info.run_id
+        have = {m.step for m in self.client.get_metric_history(run_id, "intermediate_value")}
+        metrics = [Metric("intermediate_value", v, end_ms, s) for s, v in steps.items() if s not in have]
+        if value is not None:
+            metrics.append(Metric("value", value, end_ms, 0))
+        tags = _state_tags(state, error)
+        self._log_batch(run_id, metrics, tags=[RunTag(k, v) for k, v in tags.items()])
+        if "hpo.fail_reason" in run.data.tags and "hpo.fail_reason" not in tags:
+            self.client.delete_tag(run_id, "hpo.fail_reason")
+        self.client.set_terminated(run_id, _STATUS[state], end_ms)
 
     def _end_stale_children(self) -> None:
         from mlflow.entities import RunTag
@@ -179,17 +196,26 @@ class Writer:
                 rec.metrics.append(Metric("value", value, end_ms, 0))
             rec.dirty = True
         elif kind == "reconcile":
-            # A resumed study: every ended trial the experiment lacks gets its run now.
+            # A resumed study: MLflow is made to agree with the study storage. An ended trial
+            # without a run gets one; a run whose end never reached us (the driver died after
+            # the trial's start was sent) and was ended as KILLED is repaired.
             _, records = msg
             recorded = self._recorded_trials()
             for number, state, value, error, params, steps, start_ms, end_ms in records:
-                if number in recorded or number in self.trials:
+                if number in self.trials:
                     continue
-                rec = self.trials[number] = _TrialRecord(number, start_ms, params)
-                rec.metrics += [
-                    Metric("intermediate_value", v, start_ms, step) for step, v in steps.items()
-                ]
-                self.handle(("trial_end", number, end_ms, state, value, error))
+                run = recorded.get(number)
+                if run is None:
+                    rec = self.trials[number] = _TrialRecord(number, start_ms, params)
+                    rec.metrics += [
+                        Metric("intermediate_value", v, start_ms, step) for step, v in steps.items()
+                    ]
+                    self.handle(("trial_end", number, end_ms, state, value, error))
+                elif (run.info.status, run.data.tags.get("hpo.state")) != (
+                    _STATUS[state],
+                    _state_tags(state, error)["hpo.state"],
+                ):
+                    self._guard(number, lambda r=run, a=(state, value, error, steps, end_ms): self._repair(r, *a))
         elif kind == "log_model":
             _, flavor, model, example = msg
             self.flush()  # the trials' runs first

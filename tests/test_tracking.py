@@ -152,12 +152,13 @@ def test_driver_killed_writer_ends_every_run(tracking_uri, mlflow_client, workdi
         time.sleep(0.5)
     assert parents[0].info.status == "KILLED"
     assert all(r.info.status in ("FINISHED", "KILLED") for r in children)
-    # Events still queued in the killed driver are lost with it: whatever reached the writer
-    # is final, the trial cut short (if it got that far) is KILLED.
+    # Events still queued in the killed driver are lost with it. Whatever reached the writer is
+    # final: FINISHED where the trial's end arrived, KILLED where only its start did.
     by_number = {r.data.tags["hpo.trial_number"]: r for r in children}
     assert set(by_number) <= {"0", "1", "2", "3", "4"}
     for number, run in by_number.items():
-        assert run.info.status == ("KILLED" if number == "4" else "FINISHED")
+        expected = ("FINISHED", "complete") if run.info.status == "FINISHED" else ("KILLED", "failed")
+        assert (run.info.status, run.data.tags["hpo.state"]) == expected
 
     # The resume reconciles MLflow with the study storage: every trial has its run.
     resumed = subprocess.run([sys.executable, "killed.py", tracking_uri], env=hpo_env(), capture_output=True, timeout=120)
@@ -169,9 +170,40 @@ def test_driver_killed_writer_ends_every_run(tracking_uri, mlflow_client, workdi
     assert by_number[4].info.status == "KILLED"
     assert by_number[4].data.tags["hpo.fail_reason"] == "interrupted"
     assert by_number[4].data.tags["hpo.state"] == "failed"
-    for number in range(4):
+    for number in range(4):  # complete in the storage, so complete in MLflow, repaired if need be
         run = by_number[number]
         assert run.info.status == "FINISHED" and run.data.tags["hpo.state"] == "complete"
+        assert "hpo.fail_reason" not in run.data.tags
         assert "value" in run.data.metrics and "x" in run.data.params
         steps = mlflow_client.get_metric_history(run.info.run_id, "intermediate_value")
         assert [(m.step, m.value) for m in steps] == [(0, float(run.data.params["x"]))]
+
+
+def test_resume_makes_mlflow_agree_with_the_study_storage(tracking_uri, mlflow_client, workdir):
+    def objective(params, trial):
+        trial.report(params["x"], 0)
+        return params["x"]
+
+    kwargs = dict(n_trials=4, storage=str(workdir / "s.journal"), study_name="agree", tracking=tracking_uri, pruner="none")
+    study = hpo.tune(objective, {"x": {"float": [0, 1]}}, **kwargs)
+    _, children = study_runs(mlflow_client, "agree")
+    by_number = {int(r.data.tags["hpo.trial_number"]): r for r in children}
+    # As a killed driver leaves it: trial 1's end never arrived (the writer ended it KILLED),
+    # trial 2's run never existed.
+    mlflow_client.set_tag(by_number[1].info.run_id, "hpo.state", "failed")
+    mlflow_client.set_tag(by_number[1].info.run_id, "hpo.fail_reason", "interrupted")
+    mlflow_client.set_terminated(by_number[1].info.run_id, "KILLED")
+    mlflow_client.delete_run(by_number[2].info.run_id)
+
+    again = hpo.tune(objective, {"x": {"float": [0, 1]}}, **kwargs)  # nothing left to run
+    assert len(again.trials) == 4
+    _, children = study_runs(mlflow_client, "agree")
+    by_number = {int(r.data.tags["hpo.trial_number"]): r for r in children}
+    assert sorted(by_number) == [0, 1, 2, 3]
+    for trial in study.trials:
+        run = by_number[trial.number]
+        assert (run.info.status, run.data.tags["hpo.state"]) == ("FINISHED", "complete")
+        assert "hpo.fail_reason" not in run.data.tags
+        assert run.data.metrics["value"] == pytest.approx(trial.value)
+        history = mlflow_client.get_metric_history(run.info.run_id, "intermediate_value")
+        assert [(m.step, m.value) for m in history] == [(0, pytest.approx(trial.params["x"]))]
