@@ -51,7 +51,7 @@ def test_a_custom_executor_runs_concurrent_trials(tracking_uri, mlflow_client):
         with lock:
             active[0] += 1
             peak[0] = max(peak[0], active[0])
-        time.sleep(0.05)
+        time.sleep(0.2)  # long enough for all three threads to be in it at once, even on a busy machine
         trial.report(params["x"], 0)
         with lock:
             active[0] -= 1

@@ -156,7 +156,7 @@ def test_driver_killed_writer_ends_every_run(tracking_uri, mlflow_client, workdi
     # final: FINISHED where the trial's end arrived, KILLED where only its start did.
     by_number = {r.data.tags["hpo.trial_number"]: r for r in children}
     assert set(by_number) <= {"0", "1", "2", "3", "4"}
-    for number, run in by_number.items():
+    for run in by_number.values():
         expected = ("FINISHED", "complete") if run.info.status == "FINISHED" else ("KILLED", "failed")
         assert (run.info.status, run.data.tags["hpo.state"]) == expected
 
