@@ -74,6 +74,8 @@ class Writer:
         # MLflow sets its loggers up on import; quiet its per-call INFO lines afterwards.
         for name in ("mlflow", "alembic"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        # Its note on a local wheel's version label (torch 2.13.0+cpu) is not actionable here.
+        logging.getLogger("mlflow.utils.requirements_utils").setLevel(logging.ERROR)
         uri = self.config["uri"]
         self.client = MlflowClient(uri)
         if uri.startswith("sqlite:///"):
@@ -232,8 +234,8 @@ class Writer:
 
         module = importlib.import_module(f"mlflow.{flavor}")
         signature = None
-        if example is not None and hasattr(model, "predict"):
-            signature = infer_signature(example, model.predict(example))
+        if example is not None:
+            signature = infer_signature(example, _predict(flavor, model, example))
         mlflow.set_tracking_uri(self.config["uri"])
         # The fluent API attaches the model to the active run; re-entering the parent run and
         # leaving it marks it FINISHED, and finish() then sets the study's real final status.
@@ -352,6 +354,16 @@ class Writer:
     def abandon(self) -> None:
         """The driver died: end every open run as KILLED."""
         self.finish("KILLED", {})
+
+
+def _predict(flavor: str, model: Any, example: Any) -> Any:
+    """The model's outputs for ``example``, to infer its signature."""
+    if flavor == "pytorch":
+        import torch
+
+        with torch.no_grad():
+            return model(torch.as_tensor(example)).numpy()
+    return model.predict(example)
 
 
 def _warm_up(flavor: str) -> None:

@@ -17,11 +17,21 @@ from trainers._base import Trainer
 from trainers._data import BUILTINS, Dataset, load_data
 from trainers._sklearn import SklearnTrainer
 from trainers._splits import make_splitter
+from trainers._torch import TorchTrainer
 
-__all__ = ["BUILTINS", "Dataset", "SklearnTrainer", "Trainer", "from_config", "load_data", "make_splitter"]
+__all__ = [
+    "BUILTINS",
+    "Dataset",
+    "SklearnTrainer",
+    "TorchTrainer",
+    "Trainer",
+    "from_config",
+    "load_data",
+    "make_splitter",
+]
 
 #: ``trainer: {kind: ...}`` -> the class whose ``from_config(block, data, base=...)`` builds it.
-KINDS: dict[str, Any] = {"sklearn": SklearnTrainer}
+KINDS: dict[str, Any] = {"sklearn": SklearnTrainer, "torch": TorchTrainer}
 
 
 def from_config(block: Any, data: Any = None, *, base: Path | None = None) -> Trainer:

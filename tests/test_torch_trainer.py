@@ -1,0 +1,170 @@
+"""TorchTrainer on the CPU: every precision path trains, the scaler and clipping are right,
+pruning, NaN, early stopping and seeding behave."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+import hpo
+import trainers
+from hpo import ConfigError
+from tests.conftest import study_runs
+from trainers import TorchTrainer
+from trainers._torch import resolve_precision
+
+
+def _digits():
+    X, y = load_digits(return_X_y=True)
+    X_train, X_val, y_train, y_val = train_test_split(X / 16.0, y, test_size=0.25, random_state=0, stratify=y)
+    as_x = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
+    return (as_x(X_train), torch.tensor(y_train)), (as_x(X_val), torch.tensor(y_val))
+
+
+TRAIN, VAL = _digits()
+
+
+def mlp(params):
+    return torch.nn.Sequential(
+        torch.nn.Linear(64, params.get("hidden", 64)), torch.nn.ReLU(), torch.nn.Linear(params.get("hidden", 64), 10)
+    )
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16", "off"])
+def test_every_precision_trains_past_a_clear_bar(amp):
+    trainer = TorchTrainer(mlp, TRAIN, VAL, epochs=15, lr=1e-2, amp=amp, device="cpu", grad_clip=1.0)
+    study = hpo.tune(trainer, {"hidden": hpo.Categorical([64])}, searcher="grid", pruner="none", tracking=None)
+    assert study.direction == "maximize"
+    assert study.best_value > 0.95, (amp, study.best_value)  # chance is 0.10
+
+
+def test_gradscaler_for_fp16_only():
+    cpu = torch.device("cpu")
+    assert resolve_precision("fp16", cpu) == (torch.float16, True)
+    assert resolve_precision("bf16", cpu) == (torch.bfloat16, False)
+    assert resolve_precision("off", cpu) == (None, False)
+    assert resolve_precision("auto", cpu) == (None, False)  # fp32 on the CPU unless asked
+
+
+class RecordingSGD(torch.optim.SGD):
+    """A real SGD that records the total gradient norm it steps with."""
+
+    norms: list[float] = []
+
+    def step(self, closure=None):
+        grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
+        RecordingSGD.norms.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
+        return super().step(closure)
+
+
+def test_clipping_acts_on_unscaled_gradients():
+    # Under fp16 the loss is scaled (by 65536 at first). Clipping the *scaled* gradients to 0.05
+    # would leave true gradients of ~1e-6; clipping after unscale_ leaves norms right at 0.05.
+    RecordingSGD.norms = []
+    factory = lambda params, lr, weight_decay, momentum: RecordingSGD(params, lr=lr, momentum=momentum)  # noqa: E731
+    trainer = TorchTrainer(mlp, TRAIN, VAL, epochs=1, lr=0.1, amp="fp16", device="cpu", grad_clip=0.05, optimizer=factory)
+    hpo.tune(trainer, {"hidden": hpo.Categorical([64])}, searcher="grid", pruner="none", tracking=None)
+    finite = [n for n in RecordingSGD.norms if math.isfinite(n)]
+    assert len(finite) > 10
+    assert max(finite) <= 0.05 * 1.001
+    assert sorted(finite)[len(finite) // 2] > 0.04  # most steps are clipped at the bound, unscaled
+
+
+def test_pruned_trial_stops_at_the_reported_epoch(tracking_uri, mlflow_client):
+    trainer = TorchTrainer(mlp, TRAIN, VAL, epochs=6, device="cpu")
+    study = hpo.tune(
+        trainer,
+        {"lr": hpo.Float(1e-5, 1e-1, log=True)},
+        n_trials=10,
+        seed=0,
+        searcher="random",
+        pruner={"name": "median", "n_startup_trials": 2},
+        study_name="torchprune",
+        tracking=tracking_uri,
+    )
+    pruned = [t for t in study.trials if t.state.name == "PRUNED"]
+    assert pruned
+    for trial in pruned:
+        assert trial.user_attrs["epochs"] == len(trial.intermediate_values) < 6
+    _, children = study_runs(mlflow_client, "torchprune")
+    for run in children:  # one train_loss per epoch run, no more
+        number = int(run.data.tags["hpo.trial_number"])
+        history = mlflow_client.get_metric_history(run.info.run_id, "train_loss")
+        assert len(history) == study.trials[number].user_attrs["epochs"]
+        assert {"val_loss", "val_accuracy", "lr", "train_loss"} <= set(run.data.metrics)
+
+
+def test_nan_loss_fails_the_trial_with_its_reason():
+    trainer = TorchTrainer(mlp, TRAIN, VAL, epochs=3, device="cpu", optimizer="sgd", momentum=0.0)
+    study = hpo.tune(trainer, {"lr": hpo.Categorical([1e-2, 1e12])}, searcher="grid", pruner="none", tracking=None)
+    failed = study.trials_df().query("state == 'failed'")
+    assert list(failed["params.lr"]) == [1e12]
+    assert failed["error"].iloc[0].startswith("NonFiniteLoss: training loss is nan at epoch 0") or "inf" in failed["error"].iloc[0]
+    assert study.counts()["complete"] == 1
+
+
+def test_early_stopping_stops_and_restores_the_best_weights():
+    trainer = TorchTrainer(mlp, TRAIN, VAL, epochs=60, lr=3e-3, device="cpu", early_stopping=3)
+    study = hpo.tune(trainer, {"hidden": hpo.Categorical([32])}, searcher="grid", pruner="none", tracking=None)
+    trial = study.trials[0]
+    assert trial.user_attrs["epochs"] < 60
+    values = trial.intermediate_values
+    assert trial.value == max(values.values())
+    best_epoch = max(values, key=values.get)
+    assert trial.user_attrs["epochs"] - 1 - best_epoch == 3  # stopped after 3 epochs without gain
+    assert trainer.evaluate(trainer.last_model_, VAL)[1] == pytest.approx(trial.value)  # restored
+
+
+def test_same_seed_same_metrics_on_cpu():
+    def run():
+        trainer = TorchTrainer(mlp, TRAIN, VAL, epochs=3, device="cpu", seed=7)
+        study = hpo.tune(trainer, {"hidden": hpo.Categorical([48])}, searcher="grid", pruner="none", tracking=None)
+        return study.trials[0].intermediate_values
+
+    assert run() == run()
+
+
+def test_best_model_logged_to_mlflow_predicts(tracking_uri):
+    import mlflow.pytorch
+
+    trainer = TorchTrainer(mlp, TRAIN, VAL, epochs=3, device="cpu")
+    study = hpo.tune(trainer, {"hidden": hpo.Categorical([16, 32])}, searcher="grid", pruner="none", study_name="torchmodel", tracking=tracking_uri)
+    model = mlflow.pytorch.load_model(f"runs:/{study.mlflow_run_id}/model")
+    with torch.no_grad():
+        accuracy = (model(VAL[0]).argmax(1) == VAL[1]).float().mean().item()
+    assert accuracy == pytest.approx(study.best_value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"amp": "fp8"}, "amp: expected one of auto, bf16, fp16, off, got 'fp8'"),
+        ({"optimizer": "sgdd"}, "optimizer: expected one of adamw, adam, sgd, got 'sgdd'; did you mean 'sgd'?"),
+        ({"epochs": 0}, "epochs: expected a positive integer, got 0"),
+        ({"early_stopping": {"patiense": 2}}, "early_stopping: unknown key 'patiense'; did you mean 'patience'?"),
+        ({"metric": "f1"}, "metric: expected one of accuracy, loss, mse, mae, got 'f1'"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ConfigError) as info:
+        TorchTrainer(mlp, TRAIN, VAL, **kwargs)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_config_block(workdir):
+    trainer = trainers.from_config(
+        {"kind": "torch", "model": "examples.models:cnn", "epochs": 2, "standardize": True, "val_fraction": 0.25},
+        {"builtin": "digits"},
+    )
+    assert isinstance(trainer, TorchTrainer)
+    assert len(trainer.train_data[0]) + len(trainer.val_data[0]) == 1797
+    train_mean = trainer.train_data[0].mean(dim=0)
+    assert float(train_mean.abs().max()) < 1e-4  # standardized with the training rows only
+    with pytest.raises(ConfigError, match=r"^trainer: unknown key 'epoch'; did you mean 'epochs'\?"):
+        trainers.from_config({"kind": "torch", "model": "examples.models:cnn", "epoch": 2}, {"builtin": "digits"})
+    with pytest.raises(ConfigError, match=r"^trainer.model: module 'examples.models' has no attribute 'rnn'"):
+        trainers.from_config({"kind": "torch", "model": "examples.models:rnn"}, {"builtin": "digits"})
