@@ -11,7 +11,7 @@ help:
 	@echo "make demo    set up .venv and run the quick-start study (digits, TPE, MLflow in ./mlflow.db)"
 	@echo "make ui      open the MLflow UI on the demo study (http://127.0.0.1:5000)"
 	@echo "make test    set up .venv and run the test suite"
-	@echo "make bench   run the benchmarks (not part of the tests)"
+	@echo "make bench   run every benchmark (not part of the tests; several minutes)"
 	@echo "make clean   remove study outputs (.hpo, mlflow.db, mlruns)"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -34,6 +34,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/overhead.py
+	$(PY) benchmarks/sklearn_vs_gridsearchcv.py
+	$(PY) benchmarks/torch_loop.py
+	$(PY) benchmarks/pruning.py
 
 clean:
 	rm -rf .hpo mlflow.db mlflow.db-wal mlflow.db-shm mlruns mlartifacts

@@ -398,7 +398,8 @@ def _split_tensors(dataset: Any, fraction: Any, seed: Any, *, classification: bo
     stratify = y if classification else None
     X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=fraction, random_state=seed, stratify=stratify)
     if standardize:  # the training rows' statistics only: nothing of the validation rows leaks in
-        mean, std = X_train.mean(axis=0), X_train.std(axis=0) + 1e-8
+        mean, std = X_train.mean(axis=0), X_train.std(axis=0)
+        std = np.where(std > 1e-8, std, 1.0)  # a constant column is left unscaled (StandardScaler's rule)
         X_train, X_val = (X_train - mean) / std, (X_val - mean) / std
     target_type = torch.long if classification else torch.float32
     return (
