@@ -168,3 +168,12 @@ def test_config_block(workdir):
         trainers.from_config({"kind": "torch", "model": "examples.models:cnn", "epoch": 2}, {"builtin": "digits"})
     with pytest.raises(ConfigError, match=r"^trainer.model: module 'examples.models' has no attribute 'rnn'"):
         trainers.from_config({"kind": "torch", "model": "examples.models:rnn"}, {"builtin": "digits"})
+
+
+def test_mlp_on_breast_cancer_from_a_config():
+    trainer = trainers.from_config(
+        {"kind": "torch", "model": "examples.models:mlp", "epochs": 5, "standardize": True, "device": "cpu"},
+        {"builtin": "breast_cancer"},
+    )
+    study = hpo.tune(trainer, {"hidden": hpo.Categorical([32]), "lr": hpo.Categorical([3e-3])}, searcher="grid", pruner="none", tracking=None)
+    assert study.best_value > 0.9  # the majority class is 0.63

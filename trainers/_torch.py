@@ -157,6 +157,10 @@ class TorchTrainer(Trainer):
         self.scheduler = _choice(scheduler, SCHEDULERS, "scheduler")
         self.amp = _choice(amp, AMP, "amp")
         self.device = resolve_device(device)
+        if self.device.type == "cuda":
+            # Page-locked once, so every batch's copy to the GPU can overlap (non_blocking).
+            self.train_data = _pinned(self.train_data)
+            self.val_data = _pinned(self.val_data)
         self.defaults = {"lr": lr, "weight_decay": weight_decay, "momentum": momentum, "warmup": warmup,
                          "batch_size": batch_size, "epochs": epochs}
         self._check_loop_params(self.defaults, "")
@@ -381,6 +385,13 @@ class TorchTrainer(Trainer):
             raise ConfigError(f"trainer.{err}") from None
         except TypeError as err:
             raise ConfigError(f"trainer: {err}") from None
+
+
+def _pinned(data: Any) -> Any:
+    """Tensor data in page-locked memory (other datasets: the DataLoader pins each batch)."""
+    if isinstance(data, tuple):
+        return tuple(t if t.is_cuda or t.is_pinned() else t.pin_memory() for t in data)
+    return data
 
 
 def _split_tensors(dataset: Any, fraction: Any, seed: Any, *, classification: bool, standardize: Any) -> tuple[Any, Any]:
