@@ -177,3 +177,23 @@ def test_mlp_on_breast_cancer_from_a_config():
     )
     study = hpo.tune(trainer, {"hidden": hpo.Categorical([32]), "lr": hpo.Categorical([3e-3])}, searcher="grid", pruner="none", tracking=None)
     assert study.best_value > 0.9  # the majority class is 0.63
+
+
+def test_a_diverged_validation_fails_with_its_reason():
+    def broken(params):  # trains fine, but its evaluation blows up to inf
+        class Net(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = mlp(params)
+
+            def forward(self, x):
+                out = self.body(x)
+                return out if self.training else out * float("inf")
+
+        return Net()
+
+    trainer = TorchTrainer(broken, TRAIN, VAL, epochs=2, device="cpu")
+    with pytest.raises(hpo.AllTrialsFailedError) as info:
+        hpo.tune(trainer, {"hidden": hpo.Categorical([16, 32])}, searcher="grid", pruner="none", tracking=None)
+    errors = list(info.value.study.trials_df()["error"])
+    assert len(errors) == 2 and all(e.startswith("NonFiniteLoss: validation loss is nan") for e in errors)

@@ -312,6 +312,8 @@ class TorchTrainer(Trainer):
                 if not math.isfinite(train_loss):
                     raise NonFiniteLoss(f"training loss is {train_loss} at epoch {epoch}")
                 val_loss, value = self.evaluate(model, self.val_data)
+                if not (math.isfinite(val_loss) and math.isfinite(value)):
+                    raise NonFiniteLoss(f"validation loss is {val_loss}, {self._metric_name()} {value} at epoch {epoch}")
                 trial.log_metrics(
                     {"train_loss": train_loss, "val_loss": val_loss, f"val_{self._metric_name()}": value,
                      "lr": optimizer.param_groups[0]["lr"], "epoch_time": time.perf_counter() - start},
