@@ -383,10 +383,10 @@ def run_plan(
             if existing:
                 tracker.reconcile(study.get_trials(deepcopy=False))
         result = Study(study, n_trials=plan.n_trials, tracking_uri=plan.tracking_uri)
-        if on_start is not None:
-            on_start(result, n_ended(count_states(study.get_trials(deepcopy=False))))
         status = "FAILED"
         try:
+            if on_start is not None:  # inside the try: whatever it raises, the runs still end
+                on_start(result, n_ended(count_states(study.get_trials(deepcopy=False))))
             with _sigterm_as_interrupt():
                 _loop(
                     study,
