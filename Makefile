@@ -17,7 +17,7 @@ help:
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PIP) -e ".[dev,bench,torch]"
+	$(PIP) -e ".[dev,bench,torch,ray]"
 	touch $(STAMP)
 
 install: $(STAMP)

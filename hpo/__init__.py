@@ -33,6 +33,7 @@ __all__ = [
     "Float",
     "HPOError",
     "InlineExecutor",
+    "RayExecutor",
     "Int",
     "Space",
     "Study",
@@ -55,4 +56,8 @@ def __getattr__(name: str) -> Any:
         from optuna import TrialPruned
 
         return TrialPruned
+    if name == "RayExecutor":  # hpo._ray itself imports ray only when a study starts
+        from hpo._ray import RayExecutor
+
+        return RayExecutor
     raise AttributeError(f"module 'hpo' has no attribute {name!r}")

@@ -92,7 +92,7 @@ class InlineExecutor(Executor):
 
 
 ExecutorLike = Union[str, Mapping[str, Any], Executor]
-EXECUTORS = ("inline",)
+EXECUTORS = ("inline", "ray")
 
 
 def make_executor(spec: ExecutorLike) -> Executor:
@@ -102,6 +102,10 @@ def make_executor(spec: ExecutorLike) -> Executor:
     kind, options = name_and_options(spec, "executor", key="kind")
     if kind not in EXECUTORS:
         raise ConfigError(f"executor: unknown executor {kind!r}, expected one of {', '.join(EXECUTORS)}")
+    if kind == "ray":
+        from hpo._ray import make_ray_executor
+
+        return make_ray_executor(options)
     if options:
         raise ConfigError(f"executor: unknown option(s) {sorted(options)!r} for executor {kind!r}")
     return InlineExecutor()

@@ -1,0 +1,243 @@
+"""The Ray executor: trials as Ray tasks, on this machine or a cluster.
+
+The driver still alone asks Optuna and tells it; each trial runs as a Ray task with the CPUs and
+GPUs it asks for. The objective goes to the object store once (``ray.put``), not once per trial.
+A worker's ``trial.report(value, step)`` goes to a small async actor, the hub; the driver drains
+the hub while it waits, asks the study's pruner, and sends the decision back, which the worker
+awaits. Metrics, user attributes and artifact paths flow the same way, to the one tracker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from hpo._exceptions import ConfigError
+from hpo._executors import Executor, TrialJob
+from hpo._trial import FAILED, ObjectiveCall, Reporter, Trial, TrialResult, run_objective
+from hpo._validation import check_keys
+
+OPTIONS = ("workers", "address", "cpus_per_trial", "gpus_per_trial", "max_retries")
+
+
+class RayExecutor(Executor):
+    """Runs up to ``workers`` trials at once as Ray tasks.
+
+    Args:
+        workers: Trials at once; by default as many as the cluster's CPUs allow.
+        address: A Ray cluster to join (``auto``, ``ray://host:port``, ``host:port``); by default
+            ``$RAY_ADDRESS``, else a local Ray started for the study and shut down after it.
+        cpus_per_trial: CPUs each trial reserves.
+        gpus_per_trial: GPUs each trial reserves; fractions let trials share a GPU.
+        max_retries: Times a trial whose worker process died (OOM, SIGKILL) is run again on
+            another worker before it fails.
+    """
+
+    name = "ray"
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        address: str | None = None,
+        cpus_per_trial: float = 1.0,
+        gpus_per_trial: float = 0.0,
+        max_retries: int = 0,
+    ) -> None:
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise ConfigError(f"executor.workers: expected a positive integer, got {workers!r}")
+        for key, value in (("cpus_per_trial", cpus_per_trial), ("gpus_per_trial", gpus_per_trial)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ConfigError(f"executor.{key}: expected a non-negative number, got {value!r}")
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ConfigError(f"executor.max_retries: expected a non-negative integer, got {max_retries!r}")
+        if address is not None and not isinstance(address, str):
+            raise ConfigError(f"executor.address: expected an address like auto or ray://host:10001, got {address!r}")
+        self.workers = workers
+        self.address = address
+        self.cpus_per_trial = float(cpus_per_trial)
+        self.gpus_per_trial = float(gpus_per_trial)
+        self.max_retries = max_retries
+        # Until Ray is up, assume this machine's CPUs (it decides whether TPE runs concurrently).
+        local = max(1, int((os.cpu_count() or 1) // max(self.cpus_per_trial, 1e-9)))
+        self._concurrency = workers or local
+        self._own_ray = False
+        self._pending: dict[Any, int] = {}
+
+    @property
+    def concurrency(self) -> int:
+        return self._concurrency
+
+    def start(self, objective: ObjectiveCall, reporter: Reporter, catch: tuple[type[BaseException], ...]) -> None:
+        import ray
+
+        address = self.address or os.environ.get("RAY_ADDRESS")
+        if not ray.is_initialized():
+            if address:
+                ray.init(address=address, logging_level=logging.WARNING)
+            else:
+                ray.init(include_dashboard=False, logging_level=logging.WARNING, runtime_env=worker_env())
+                self._own_ray = True
+        resources = ray.cluster_resources()
+        for kind, asked in (("CPU", self.cpus_per_trial), ("GPU", self.gpus_per_trial)):
+            have = resources.get(kind, 0.0)
+            if asked > have:
+                key = f"executor.{kind.lower()}s_per_trial"
+                raise ConfigError(f"{key}: a trial asks for {asked:g} {kind}s, the Ray cluster has {have:g}")
+        if self.workers is None and self.cpus_per_trial > 0:
+            self._concurrency = max(1, int(resources.get("CPU", 1) // self.cpus_per_trial))
+        self._reporter = reporter
+        self._catch = catch
+        self._objective = ray.put(objective)  # shipped to the object store once per study
+        self._hub: Any = ray.remote(_Hub).options(num_cpus=0).remote()  # an actor handle
+        self._task = ray.remote(_run_remote).options(
+            num_cpus=self.cpus_per_trial,
+            num_gpus=self.gpus_per_trial,
+            max_retries=self.max_retries,
+            retry_exceptions=False,  # the objective's exceptions are results, not worker deaths
+        )
+
+    def submit(self, job: TrialJob) -> None:
+        ref = self._task.remote(self._objective, job.number, job.params, self._hub, self._catch)
+        self._pending[ref] = job.number
+
+    def wait(self) -> list[TrialResult]:
+        import ray
+
+        while True:
+            self._serve()
+            ready, _ = ray.wait(list(self._pending), num_returns=1, timeout=0.01)
+            if ready:
+                rest = [ref for ref in self._pending if ref not in ready]
+                if rest:
+                    more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+                    ready += more
+                self._serve()  # the finished trials' last reports and metrics first
+                return [self._result(ref) for ref in ready]
+
+    def _result(self, ref: Any) -> TrialResult:
+        import ray
+
+        number = self._pending.pop(ref)
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayError as err:
+            # The worker process died (OOM, SIGKILL) and no retry was left: the trial failed.
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            return TrialResult(number, FAILED, error=f"worker died: {type(err).__name__}: {reason}".rstrip(": "))
+
+    def _serve(self) -> None:
+        """Hand the workers' reports to the driver's study and tracker; send decisions back."""
+        import ray
+
+        for kind, number, payload in ray.get(self._hub.drain.remote()):
+            if kind == "report":
+                value, step = payload
+                self._hub.decide.remote(number, step, self._reporter.report(number, value, step))
+            elif kind == "metrics":
+                self._reporter.log_metrics(number, payload[0], payload[1])
+            elif kind == "user_attr":
+                self._reporter.set_user_attr(number, payload[0], payload[1])
+            elif kind == "artifact":
+                self._reporter.log_artifact(number, payload[0], payload[1])
+
+    def shutdown(self) -> None:
+        import ray
+
+        if not ray.is_initialized():
+            return
+        for ref in list(self._pending):
+            ray.cancel(ref, force=True)
+        self._pending.clear()
+        if self._own_ray:
+            ray.shutdown()
+            self._own_ray = False
+
+
+def worker_env() -> dict[str, Any]:
+    """A Ray ``runtime_env`` giving local workers the driver's import path.
+
+    Objectives are pickled by reference to their module (``examples.objectives:svc``, a test
+    module): the workers must be able to import what the driver imported.
+    """
+    import sys
+
+    path = [p for p in sys.path if p and os.path.isdir(p)]
+    return {"env_vars": {"PYTHONPATH": os.pathsep.join(path)}}
+
+
+class _Hub:
+    """The actor between workers and the driver (async: a report waits for its decision)."""
+
+    def __init__(self) -> None:
+        self._queue: list[tuple[str, int, Any]] = []
+        self._waiting: dict[tuple[int, int], Any] = {}
+        self._decisions: dict[tuple[int, int], bool] = {}
+
+    async def report(self, number: int, value: float, step: int) -> bool:
+        import asyncio
+
+        event = self._waiting[(number, step)] = asyncio.Event()
+        self._queue.append(("report", number, (value, step)))
+        await event.wait()
+        return self._decisions.pop((number, step))
+
+    async def post(self, kind: str, number: int, payload: Any) -> None:
+        self._queue.append((kind, number, payload))
+
+    async def drain(self) -> list[tuple[str, int, Any]]:
+        queue, self._queue = self._queue, []
+        return queue
+
+    async def decide(self, number: int, step: int, prune: bool) -> None:
+        self._decisions[(number, step)] = prune
+        event = self._waiting.pop((number, step), None)
+        if event is not None:
+            event.set()
+
+    async def ping(self) -> bool:
+        return True
+
+
+class _RemoteReporter:
+    """A worker's side of the hub (see :class:`hpo._trial.Reporter`)."""
+
+    def __init__(self, hub: Any) -> None:
+        self._hub = hub
+        self._last = False
+
+    def report(self, number: int, value: float, step: int) -> bool:
+        import ray
+
+        self._last = ray.get(self._hub.report.remote(number, value, step))
+        return self._last
+
+    def should_prune(self, number: int) -> bool:
+        return self._last
+
+    def log_metrics(self, number: int, metrics: Mapping[str, float], step: int | None) -> None:
+        self._hub.post.remote("metrics", number, (dict(metrics), step))
+
+    def log_artifact(self, number: int, path: str, artifact_path: str | None) -> None:
+        self._hub.post.remote("artifact", number, (str(path), artifact_path))
+
+    def set_user_attr(self, number: int, key: str, value: Any) -> None:
+        self._hub.post.remote("user_attr", number, (key, value))
+
+
+def _run_remote(objective: ObjectiveCall, number: int, params: dict[str, Any], hub: Any, catch: Any) -> TrialResult:
+    import ray
+
+    try:
+        return run_objective(objective, Trial(number, params, _RemoteReporter(hub)), catch)
+    finally:
+        # Calls from one caller run in order: once this returns, the hub holds all we posted.
+        ray.get(hub.ping.remote())
+
+
+def make_ray_executor(options: Mapping[str, Any]) -> RayExecutor:
+    """A :class:`RayExecutor` from a config's ``executor: {kind: ray, ...}`` options."""
+    check_keys(options, OPTIONS, "executor")
+    return RayExecutor(**dict(options))
+

@@ -1,0 +1,127 @@
+"""The Ray executor on a real local Ray: same results as inline, pruning across workers,
+killed workers, resources."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+import hpo
+from hpo import ConfigError
+from tests.conftest import study_runs
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    # One real local Ray for the module; the executor leaves a Ray it did not start running.
+    from hpo._ray import worker_env
+
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, logging_level="WARNING", runtime_env=worker_env())
+    yield
+    ray.shutdown()
+
+
+SPACE = {"x": {"float": [0.0, 1.0], "step": 0.25}, "k": ["a", "b"]}
+
+
+def reporting(params, trial):
+    for step in range(3):
+        trial.report(params["x"] + step, step)
+    trial.log_metrics({"extra": params["x"]}, step=0)
+    return params["x"] + (params["k"] == "b")
+
+
+def test_same_study_as_inline(tracking_uri, mlflow_client):
+    studies = {}
+    for kind in ("inline", "ray"):
+        executor = {"kind": "ray", "workers": 2} if kind == "ray" else "inline"
+        studies[kind] = hpo.tune(reporting, SPACE, searcher="grid", pruner="none", executor=executor,
+                                 study_name=f"same-{kind}", tracking=tracking_uri)
+    summary = {
+        kind: sorted((tuple(sorted(t.params.items())), t.state.name, t.value) for t in s.trials)
+        for kind, s in studies.items()
+    }
+    assert summary["inline"] == summary["ray"] and len(summary["ray"]) == 10
+    for kind in ("inline", "ray"):
+        parents, children = study_runs(mlflow_client, f"same-{kind}")
+        assert len(parents) == 1 and len(children) == 10
+        assert sorted(int(r.data.tags["hpo.trial_number"]) for r in children) == list(range(10))
+        for run in children:  # reports and metrics from the workers reached the trial's run
+            assert run.info.status == "FINISHED" and run.data.tags["hpo.state"] == "complete"
+            assert {"value", "extra", "intermediate_value"} <= set(run.data.metrics)
+            assert len(mlflow_client.get_metric_history(run.info.run_id, "intermediate_value")) == 3
+    assert parents[0].data.params["executor"] == "ray"
+
+
+def test_pruning_decisions_reach_workers():
+    def objective(params, trial):
+        steps = 0
+        try:
+            for step in range(8):
+                trial.report(params["x"] * 10 + step * 0.01, step)
+                steps += 1
+        finally:
+            trial.set_user_attr("steps_run", steps)  # counted in the worker
+        return params["x"]
+
+    study = hpo.tune(objective, {"x": {"float": [0, 1]}}, n_trials=20, seed=0, searcher="random",
+                     pruner={"name": "median", "n_startup_trials": 3}, executor={"kind": "ray", "workers": 2}, tracking=None)
+    numbers = [t.number for t in study.trials]
+    assert len(numbers) == len(set(numbers)) == 20  # each trial exactly once
+    pruned = [t for t in study.trials if t.state.name == "PRUNED"]
+    assert pruned
+    for trial in pruned:  # the worker stopped at the step the driver's pruner decided
+        assert trial.user_attrs["steps_run"] == len(trial.intermediate_values) - 1 < 8
+
+
+@pytest.mark.parametrize("max_retries", [0, 1])
+def test_a_killed_worker_fails_or_retries_its_trial(workdir, tracking_uri, mlflow_client, max_retries):
+    marker = str(workdir / f"killed-{max_retries}")
+
+    def objective(params):  # a closure: shipped to the workers by value
+        if params["n"] == 2 and not Path(marker).exists():
+            Path(marker).touch()
+            os.kill(os.getpid(), signal.SIGKILL)  # the worker process dies mid-trial
+        return float(params["n"])
+
+    name = f"killed-{max_retries}"
+    study = hpo.tune(objective, {"n": {"int": [0, 4]}}, searcher="grid", pruner="none", study_name=name,
+                     executor={"kind": "ray", "workers": 2, "max_retries": max_retries}, tracking=tracking_uri)
+    assert Path(marker).exists()
+    trial = next(t for t in study.trials if t.params["n"] == 2)
+    counts = study.counts()
+    if max_retries:
+        assert trial.state.name == "COMPLETE" and counts["complete"] == 5
+    else:
+        assert trial.state.name == "FAIL" and trial.user_attrs["hpo:error"].startswith("worker died")
+        assert counts["complete"] == 4 and counts["failed"] == 1
+    _, children = study_runs(mlflow_client, name)
+    assert len(children) == 5 and all(r.info.status in ("FINISHED", "FAILED") for r in children)
+
+
+def test_fractional_gpus_reach_ray():
+    def objective(params, trial):
+        resources = ray.get_runtime_context().get_assigned_resources()
+        trial.set_user_attr("gpu", resources.get("GPU", 0.0))
+        trial.set_user_attr("cpu", resources.get("CPU", 0.0))
+        return 0.0
+
+    study = hpo.tune(objective, {"x": {"float": [0, 1]}}, n_trials=4, tracking=None,
+                     executor={"kind": "ray", "workers": 4, "cpus_per_trial": 0.5, "gpus_per_trial": 0.25})
+    assert {t.user_attrs["gpu"] for t in study.trials} == {0.25}
+    assert {t.user_attrs["cpu"] for t in study.trials} == {0.5}
+
+
+def test_asking_more_than_the_cluster_has_is_a_clear_error():
+    calls = []
+    with pytest.raises(ConfigError, match=r"^executor.cpus_per_trial: a trial asks for 8 CPUs, the Ray cluster has 2$"):
+        hpo.tune(lambda p: calls.append(p) or 0.0, {"x": {"float": [0, 1]}}, n_trials=2, tracking=None,
+                 executor={"kind": "ray", "cpus_per_trial": 8})
+    assert calls == []
+    with pytest.raises(ConfigError, match=r"^executor: unknown key 'worker'; did you mean 'workers'\?"):
+        hpo.tune(lambda p: 0.0, {"x": {"float": [0, 1]}}, n_trials=2, tracking=None, executor={"kind": "ray", "worker": 2})
