@@ -229,7 +229,10 @@ def tune(
         study_name: The study's name, also its MLflow experiment; generated when omitted.
         tracking: MLflow tracking URI; by default ``$MLFLOW_TRACKING_URI`` or
             ``sqlite:///mlflow.db`` in the working directory; ``None`` turns tracking off.
-        executor: ``"inline"`` (trials one after another in this process) or an executor.
+        executor: ``"inline"`` (trials one after another in this process), ``"ray"`` or
+            ``{"kind": "ray", "workers": N, "address": ..., "cpus_per_trial": ...,
+            "gpus_per_trial": ..., "max_retries": ...}`` (trials at once on Ray workers), or an
+            :class:`Executor`.
         timeout: Stop starting new trials after this many seconds.
         catch: Exceptions of the objective that fail the trial and let the study go on; any
             other exception fails the trial and ends the study with it.
