@@ -1,10 +1,15 @@
 """The Ray executor: trials as Ray tasks, on this machine or a cluster.
 
 The driver still alone asks Optuna and tells it; each trial runs as a Ray task with the CPUs and
-GPUs it asks for. The objective goes to the object store once (``ray.put``), not once per trial.
-A worker's ``trial.report(value, step)`` goes to a small async actor, the hub; the driver drains
-the hub while it waits, asks the study's pruner, and sends the decision back, which the worker
-awaits. Metrics, user attributes and artifact paths flow the same way, to the one tracker.
+GPUs it asks for, on worker processes Ray keeps warm between tasks (and between studies). The
+objective goes to the object store once (``ray.put``), not once per trial. (A pool of actors per
+study was measured slower: each study paid for starting its actors' processes.)
+A worker's ``trial.report(value, step)`` goes to a small async actor, the hub, and awaits the
+decision. The driver keeps one long-poll call on the hub and waits on it together with the trials
+(one ``ray.wait``, no polling): it wakes when a trial ends or a report arrives, asks the study's
+pruner, and sends the decision back. Metrics, user attributes and artifact paths are buffered in
+the worker and travel with the next report or with the trial's result, so a trial that never
+reports costs no hub call at all, and a trial's records always arrive before its end.
 """
 
 from __future__ import annotations
@@ -91,10 +96,11 @@ class RayExecutor(Executor):
         self._catch = catch
         self._objective = ray.put(objective)  # shipped to the object store once per study
         self._hub: Any = ray.remote(_Hub).options(num_cpus=0).remote()  # an actor handle
+        self._poll: Any = None
         self._task = ray.remote(_run_remote).options(
             num_cpus=self.cpus_per_trial,
             num_gpus=self.gpus_per_trial,
-            max_retries=self.max_retries,
+            max_retries=self.max_retries,  # reruns of a trial whose worker process died
             retry_exceptions=False,  # the objective's exceptions are results, not worker deaths
         )
 
@@ -106,32 +112,35 @@ class RayExecutor(Executor):
         import ray
 
         while True:
-            self._serve()
-            ready, _ = ray.wait(list(self._pending), num_returns=1, timeout=0.01)
-            if ready:
-                rest = [ref for ref in self._pending if ref not in ready]
-                if rest:
-                    more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
-                    ready += more
-                self._serve()  # the finished trials' last reports and metrics first
-                return [self._result(ref) for ref in ready]
+            if self._poll is None:
+                self._poll = self._hub.next_batch.remote()
+            ready, _ = ray.wait([*self._pending, self._poll], num_returns=1)
+            if self._poll in ready:  # reports arrived: answer them, then wait again
+                self._apply(ray.get(self._poll))
+                self._poll = None
+                continue
+            rest = [ref for ref in self._pending if ref not in ready]
+            if rest:  # whatever else has ended, without waiting
+                more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+                ready += more
+            return [self._result(ref) for ref in ready]
 
     def _result(self, ref: Any) -> TrialResult:
         import ray
 
         number = self._pending.pop(ref)
         try:
-            return ray.get(ref)
+            result, posts = ray.get(ref)
+            self._apply(posts)  # the trial's last records, before the driver tells its end
+            return result
         except ray.exceptions.RayError as err:
             # The worker process died (OOM, SIGKILL) and no retry was left: the trial failed.
             reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
             return TrialResult(number, FAILED, error=f"worker died: {type(err).__name__}: {reason}".rstrip(": "))
 
-    def _serve(self) -> None:
+    def _apply(self, messages: list[tuple[str, int, Any]]) -> None:
         """Hand the workers' reports to the driver's study and tracker; send decisions back."""
-        import ray
-
-        for kind, number, payload in ray.get(self._hub.drain.remote()):
+        for kind, number, payload in messages:
             if kind == "report":
                 value, step = payload
                 self._hub.decide.remote(number, step, self._reporter.report(number, value, step))
@@ -150,6 +159,9 @@ class RayExecutor(Executor):
         for ref in list(self._pending):
             ray.cancel(ref, force=True)
         self._pending.clear()
+        if getattr(self, "_hub", None) is not None:
+            ray.kill(self._hub)  # also ends the open long-poll call
+            self._hub, self._poll = None, None
         if self._own_ray:
             ray.shutdown()
             self._own_ray = False
@@ -174,19 +186,25 @@ class _Hub:
         self._queue: list[tuple[str, int, Any]] = []
         self._waiting: dict[tuple[int, int], Any] = {}
         self._decisions: dict[tuple[int, int], bool] = {}
+        self._arrived: Any = None  # set when the queue gets something; the long poll waits on it
 
-    async def report(self, number: int, value: float, step: int) -> bool:
+    async def report(self, number: int, value: float, step: int, posts: list[tuple[str, int, Any]]) -> bool:
         import asyncio
 
         event = self._waiting[(number, step)] = asyncio.Event()
-        self._queue.append(("report", number, (value, step)))
+        self._queue += [*posts, ("report", number, (value, step))]
+        if self._arrived is not None:
+            self._arrived.set()
         await event.wait()
         return self._decisions.pop((number, step))
 
-    async def post(self, kind: str, number: int, payload: Any) -> None:
-        self._queue.append((kind, number, payload))
+    async def next_batch(self) -> list[tuple[str, int, Any]]:
+        """The driver's long poll: returns once there is something to hand over."""
+        import asyncio
 
-    async def drain(self) -> list[tuple[str, int, Any]]:
+        while not self._queue:
+            self._arrived = asyncio.Event()
+            await self._arrived.wait()
         queue, self._queue = self._queue, []
         return queue
 
@@ -196,9 +214,6 @@ class _Hub:
         if event is not None:
             event.set()
 
-    async def ping(self) -> bool:
-        return True
-
 
 class _RemoteReporter:
     """A worker's side of the hub (see :class:`hpo._trial.Reporter`)."""
@@ -206,34 +221,34 @@ class _RemoteReporter:
     def __init__(self, hub: Any) -> None:
         self._hub = hub
         self._last = False
+        self.posts: list[tuple[str, int, Any]] = []  # sent with the next report, or the result
 
     def report(self, number: int, value: float, step: int) -> bool:
         import ray
 
-        self._last = ray.get(self._hub.report.remote(number, value, step))
+        posts, self.posts = self.posts, []
+        self._last = ray.get(self._hub.report.remote(number, value, step, posts))
         return self._last
 
     def should_prune(self, number: int) -> bool:
         return self._last
 
     def log_metrics(self, number: int, metrics: Mapping[str, float], step: int | None) -> None:
-        self._hub.post.remote("metrics", number, (dict(metrics), step))
+        self.posts.append(("metrics", number, (dict(metrics), step)))
 
     def log_artifact(self, number: int, path: str, artifact_path: str | None) -> None:
-        self._hub.post.remote("artifact", number, (str(path), artifact_path))
+        self.posts.append(("artifact", number, (str(path), artifact_path)))
 
     def set_user_attr(self, number: int, key: str, value: Any) -> None:
-        self._hub.post.remote("user_attr", number, (key, value))
+        self.posts.append(("user_attr", number, (key, value)))
 
 
-def _run_remote(objective: ObjectiveCall, number: int, params: dict[str, Any], hub: Any, catch: Any) -> TrialResult:
-    import ray
-
-    try:
-        return run_objective(objective, Trial(number, params, _RemoteReporter(hub)), catch)
-    finally:
-        # Calls from one caller run in order: once this returns, the hub holds all we posted.
-        ray.get(hub.ping.remote())
+def _run_remote(
+    objective: ObjectiveCall, number: int, params: dict[str, Any], hub: Any, catch: Any
+) -> tuple[TrialResult, list[tuple[str, int, Any]]]:
+    reporter = _RemoteReporter(hub)
+    result = run_objective(objective, Trial(number, params, reporter), catch)
+    return result, reporter.posts
 
 
 def make_ray_executor(options: Mapping[str, Any]) -> RayExecutor:

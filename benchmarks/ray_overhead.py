@@ -1,0 +1,130 @@
+"""Per-trial overhead of hpo's Ray executor against Ray Tune + OptunaSearch, and parallel efficiency.
+
+In one process, with one local Ray (its start-up, reported once, is not a per-trial cost):
+
+Part 1 -- a trivial objective (a 2-D quadratic, TPE seed 0): 200 trials through hpo with the Ray
+executor (2 workers, tracking off, and on with a fresh sqlite MLflow store), 200 through hpo's
+inline executor, and 20 through Ray Tune's ``Tuner`` + ``OptunaSearch`` (2 concurrent trials;
+Tune takes seconds per trial, so fewer are run and the figure is per trial). ms per trial each.
+
+Part 2 -- 40 trials that each sleep 0.25 s, with 2 and 4 workers (cpus_per_trial 1 and 0.5 on
+the 2-CPU machine): achieved fraction of the ideal wall time (40 x 0.25 s / workers).
+
+Targets (issue 5): Ray executor overhead at most 10 ms/trial with tracking off and 30 ms/trial with
+tracking on, at least 100x less than Ray Tune + OptunaSearch; sleeping trials at least 90% of the
+ideal throughput with 2 and with 4 workers.
+
+Usage: python benchmarks/ray_overhead.py [--trials 200 --tune-trials 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import hpo  # noqa: E402
+
+SPACE = {"x": hpo.Float(-10, 10), "y": hpo.Float(-10, 10)}
+
+
+def quadratic(params):
+    return params["x"] ** 2 + params["y"] ** 2
+
+
+def sleeper(params):
+    time.sleep(0.25)
+    return params["x"]
+
+
+def _store(folder: Path) -> str:
+    path = folder / "mlflow.db"
+    code = "import sys; from mlflow import MlflowClient; MlflowClient('sqlite:///' + sys.argv[1]).search_experiments()"
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True)
+    return f"sqlite:///{path}"
+
+
+def timed(n: int, **kwargs) -> float:
+    start = time.perf_counter()
+    hpo.tune(quadratic, SPACE, n_trials=n, seed=0, searcher="tpe", pruner="none", **kwargs)
+    return (time.perf_counter() - start) * 1000 / n
+
+
+def ray_tune(n: int, folder: Path) -> float:
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    def trainable(config):
+        return {"loss": config["x"] ** 2 + config["y"] ** 2}
+
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"x": tune.uniform(-10, 10), "y": tune.uniform(-10, 10)},
+        tune_config=tune.TuneConfig(
+            search_alg=OptunaSearch(metric="loss", mode="min", seed=0), num_samples=n, max_concurrent_trials=2
+        ),
+        run_config=tune.RunConfig(storage_path=str(folder / "ray_results"), verbose=0),
+    )
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        tuner.fit()
+    return (time.perf_counter() - start) * 1000 / n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--tune-trials", type=int, default=20)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    logging.getLogger("hpo").setLevel(logging.ERROR)
+    import ray
+
+    from hpo._ray import worker_env
+
+    start = time.perf_counter()
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False, runtime_env=worker_env())
+    print(f"local Ray start-up (once, not per trial): {time.perf_counter() - start:.2f} s")
+    ray2 = {"kind": "ray", "workers": 2}
+    # Warm the worker processes up (4 of them, for part 2), as they are on a running cluster.
+    timed(10, executor=ray2, tracking=None)
+    timed(10, executor={"kind": "ray", "workers": 4, "cpus_per_trial": 0.5}, tracking=None)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        rows = {
+            "hpo inline, tracking off": timed(args.trials, tracking=None),
+            "hpo ray (2 workers), tracking off": timed(args.trials, executor=ray2, tracking=None),
+            "hpo ray (2 workers), tracking on": timed(args.trials, executor=ray2, tracking=_store(folder), study_name="ray-on"),
+            f"Ray Tune + OptunaSearch ({args.tune_trials} trials)": ray_tune(args.tune_trials, folder),
+        }
+    print(f"Part 1: trivial objective, TPE seed 0, {args.trials} trials (ms per trial)")
+    for name, ms in rows.items():
+        print(f"  {name:42} {ms:9.2f}")
+    tune_ms = rows[f"Ray Tune + OptunaSearch ({args.tune_trials} trials)"]
+    off, on = rows["hpo ray (2 workers), tracking off"], rows["hpo ray (2 workers), tracking on"]
+    print(f"  hpo ray tracking off: {off:.2f} ms (target <= 10), {tune_ms / off:.0f}x less than Ray Tune (target >= 100x)")
+    print(f"  hpo ray tracking on:  {on:.2f} ms (target <= 30), {tune_ms / on:.0f}x less than Ray Tune")
+
+    print("Part 2: 40 trials sleeping 0.25 s each")
+    for workers, cpus in ((2, 1.0), (4, 0.5)):
+        executor = {"kind": "ray", "workers": workers, "cpus_per_trial": cpus}
+        start = time.perf_counter()
+        hpo.tune(sleeper, {"x": hpo.Float(0, 1)}, n_trials=40, searcher="random", seed=0, executor=executor, tracking=None)
+        wall = time.perf_counter() - start
+        ideal = 40 * 0.25 / workers
+        print(f"  {workers} workers: {wall:6.2f} s, ideal {ideal:.2f} s: {ideal / wall:.0%} of the ideal throughput (target >= 90%)")
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
