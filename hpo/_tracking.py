@@ -110,6 +110,8 @@ class Tracker:
         self._replies: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._fatal: str | None = None
         self._closed = False
+        self._info: dict[str, Any] = {}  # from the writer's "closed" reply
+        self._eof = False  # the writer's channel has ended
         self.warnings: list[str] = []
         env = dict(os.environ)
         # The writer must import this same hpo, also when it is not installed.
@@ -206,21 +208,24 @@ class Tracker:
             (size,) = _HEADER.unpack(header)
             self._replies.put(pickle.loads(stdout.read(size)))
 
-    def _drain_replies(self) -> list[tuple[Any, ...]]:
-        replies: list[tuple[Any, ...]] = []
+    def _drain_replies(self) -> None:
         while True:
             try:
-                reply = self._replies.get_nowait()
+                self._note(self._replies.get_nowait())
             except queue.Empty:
-                return replies
-            self._note(reply)
-            replies.append(reply)
+                return
 
     def _note(self, reply: tuple[Any, ...]) -> None:
-        if reply[0] == "fatal":
+        # Every reply is noted here, wherever it was read, so none is waited for twice.
+        kind = reply[0]
+        if kind == "fatal":
             self._fatal = reply[1]
-        elif reply[0] == "warn":
+        elif kind == "warn":
             self.warnings.append(reply[1])
+        elif kind == "closed":
+            self._info = reply[1]
+        elif kind == "eof":
+            self._eof = True
 
     def check(self) -> None:
         """Raise :class:`TrackingError` if the writer could not open the tracking store."""
@@ -286,18 +291,12 @@ class Tracker:
         self._closed = True
         self._outbox.put(("close", status, dict(summary)))
         self._outbox.put(None)
-        info: dict[str, Any] = {}
-        while True:
-            reply = self._replies.get()
-            self._note(reply)
-            if reply[0] == "closed":
-                info = reply[1]
-            elif reply[0] == "eof":
-                break
+        while not self._eof:  # check() may have read the end already (a writer that failed)
+            self._note(self._replies.get())
         self._proc.wait()
-        if self._fatal and not info:
+        if self._fatal and not self._info:
             raise TrackingError(self._fatal)
-        return info
+        return self._info
 
     def ready_info(self, timeout: float) -> dict[str, Any] | None:
         """Wait up to ``timeout`` s for the writer to open the parent run; its ids, or None."""

@@ -207,3 +207,18 @@ def test_resume_makes_mlflow_agree_with_the_study_storage(tracking_uri, mlflow_c
         assert run.data.metrics["value"] == pytest.approx(trial.value)
         history = mlflow_client.get_metric_history(run.info.run_id, "intermediate_value")
         assert [(m.step, m.value) for m in history] == [(0, pytest.approx(trial.params["x"]))]
+
+
+def test_a_writer_that_cannot_open_the_store_ends_the_study_with_its_error(tracking_uri, mlflow_client):
+    # A deleted experiment of the study's name: the writer refuses it and exits. The study must
+    # stop with that error (not hang waiting for the writer's end, already read by check()).
+    import time
+
+    mlflow_client.delete_experiment(mlflow_client.create_experiment("gone"))
+
+    def objective(params):
+        time.sleep(0.2)
+        return params["x"]
+
+    with pytest.raises(TrackingError, match=r"MLflow experiment 'gone' is deleted; restore it in the MLflow UI or use another study name"):
+        hpo.tune(objective, SPACE, n_trials=60, study_name="gone", tracking=tracking_uri)
