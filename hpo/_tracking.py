@@ -298,20 +298,6 @@ class Tracker:
             raise TrackingError(self._fatal)
         return self._info
 
-    def ready_info(self, timeout: float) -> dict[str, Any] | None:
-        """Wait up to ``timeout`` s for the writer to open the parent run; its ids, or None."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                reply = self._replies.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                return None
-            self._note(reply)
-            if reply[0] == "ready":
-                return reply[1]
-            if reply[0] in ("fatal", "eof"):
-                return None
-
 
 def _now_ms() -> int:
     return int(time.time() * 1000)

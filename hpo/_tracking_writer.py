@@ -3,7 +3,7 @@
 It reads framed, pickled events from stdin and writes them with as few MLflow calls as it can:
 for a trial whose start and end arrive together, one ``create_run`` carrying every tag, one
 ``log_batch`` and one ``set_terminated``. Whatever arrives while a call is under way is taken
-as one batch. Replies (ready, warnings, closed) go back on the original stdout; MLflow's own
+as one batch. Replies (warnings, a fatal error, closed) go back on the original stdout; MLflow's own
 prints are sent to stderr so they cannot corrupt that channel.
 
 On a ``close`` event the parent run ends with the driver's status. On EOF without one (the
@@ -460,7 +460,6 @@ def main() -> int:
         uri = first[1]["uri"]
         send(("fatal", f"tracking: cannot open MLflow store {uri!r}: {type(err).__name__}: {err}"))
         return 1
-    send(("ready", {"parent_run_id": writer.parent_run_id, "experiment_id": writer.experiment_id}))
     warm = first[1].get("model_flavor")
     while True:
         try:
