@@ -269,11 +269,9 @@ def run(config: str, name: str | None, quiet: bool, directory: str | None, **opt
 
     study_config = load_config(config)
     if name is not None:
-        from hpo._config import _NAME
+        from hpo._config import check_name
 
-        if not _NAME.match(name):
-            raise ConfigError(f"name: expected letters, digits, '.', '_' or '-', got {name!r}")
-        study_config.name = name
+        study_config.name = check_name(name)
     overrides = {k: v for k, v in options.items() if v is not None}
     if "tracking" in overrides:
         overrides["tracking"] = _tracking_option(overrides["tracking"])

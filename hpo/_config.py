@@ -99,11 +99,7 @@ def parse_config(text: str, *, base: Path, default_name: str) -> StudyConfig:
     if not isinstance(data, Mapping):
         raise ConfigError(f"config: expected a mapping of keys (name, objective, space, ...), got {data!r:.60}")
     check_keys(data, KEYS, "config")
-    name = data.get("name", default_name)
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ConfigError(
-            f"name: expected letters, digits, '.', '_' or '-' (a folder name), got {name!r}"
-        )
+    name = check_name(data.get("name", default_name))
     if ("objective" in data) == ("trainer" in data):
         raise ConfigError(
             "objective: give either objective: package.module:function or a trainer: block, "
@@ -140,6 +136,19 @@ def parse_config(text: str, *, base: Path, default_name: str) -> StudyConfig:
             storage = str(base / storage)
         config.storage = storage
     return config
+
+
+def check_name(name: Any) -> str:
+    """A study name: it names the study's folder and MLflow experiment.
+
+    Raises:
+        ConfigError: Not letters, digits, '.', '_' or '-'.
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError(
+            f"name: expected letters, digits, '.', '_' or '-' (a folder name), got {name!r}"
+        )
+    return name
 
 
 def _space(spec: Any, base: Path) -> Space:

@@ -137,6 +137,13 @@ def test_a_changed_space_is_refused_and_the_index_kept(project, workdir):
     assert (workdir / ".hpo" / "keep" / "study.yaml").read_text() == index
 
 
+def test_bad_name_override(project, workdir):
+    result = hpo_cli("run", project(name="named"), "--name", "a b", cwd=workdir)
+    assert result.returncode == 2
+    assert result.stderr == "error: name: expected letters, digits, '.', '_' or '-' (a folder name), got 'a b'\n"
+    assert not (workdir / ".hpo").exists()
+
+
 def test_unknown_study_and_missing_config(workdir):
     result = hpo_cli("show", "nope", cwd=workdir)
     assert result.returncode == 2 and result.stderr.startswith("error: study: no study named 'nope'")
