@@ -197,3 +197,22 @@ def test_a_diverged_validation_fails_with_its_reason():
         hpo.tune(trainer, {"hidden": hpo.Categorical([16, 32])}, searcher="grid", pruner="none", tracking=None)
     errors = list(info.value.study.trials_df()["error"])
     assert len(errors) == 2 and all(e.startswith("NonFiniteLoss: validation loss is nan") for e in errors)
+
+
+def test_regression_loss_and_metrics():
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    X, y = torch.tensor(X, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
+    train, val = (X[:350], y[:350]), (X[350:], y[350:])
+    net = lambda params: torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))  # noqa: E731
+    for metric, fn in (("mse", torch.nn.functional.mse_loss), ("mae", torch.nn.functional.l1_loss)):
+        trainer = TorchTrainer(net, train, val, loss="mse", metric=metric, epochs=3, lr=1e-2, device="cpu")
+        assert trainer.direction == "minimize"
+        study = hpo.tune(trainer, {"w": hpo.Categorical([0])}, searcher="grid", pruner="none", tracking=None)
+        with torch.no_grad():
+            out = trainer.last_model_(val[0])  # (N, 1) against (N,): compared row by row
+        assert out.shape == (len(val[1]), 1)
+        expected = float(fn(out[:, 0], val[1]))
+        assert trainer.evaluate(trainer.last_model_, val)[1] == pytest.approx(expected, rel=1e-6)
+        assert study.best_value == pytest.approx(expected, rel=1e-6)

@@ -220,9 +220,7 @@ class TorchTrainer(Trainer):
             return self.loss
         if self.loss == "cross_entropy":
             return F.cross_entropy
-        regression = F.mse_loss if self.loss == "mse" else F.l1_loss
-        # A regression net's (N, 1) output against an (N,) target would broadcast to (N, N).
-        return lambda out, target: regression(out.squeeze(-1), target.float())
+        return _regression(F.mse_loss if self.loss == "mse" else F.l1_loss)
 
     def _make_optimizer(self, parameters: Any, loop: Mapping[str, Any]) -> Any:
         import torch
@@ -266,10 +264,9 @@ class TorchTrainer(Trainer):
             return loss, float(self.metric(out, target))
         if self.metric == "accuracy":
             return loss, float((out.argmax(dim=1) == target).float().mean())
-        if self.metric == "mse":
-            return loss, float(torch.nn.functional.mse_loss(out.squeeze(), target.float().squeeze()))
-        if self.metric == "mae":
-            return loss, float(torch.nn.functional.l1_loss(out.squeeze(), target.float().squeeze()))
+        if self.metric in ("mse", "mae"):
+            fn = torch.nn.functional.mse_loss if self.metric == "mse" else torch.nn.functional.l1_loss
+            return loss, float(_regression(fn)(out, target))
         return loss, loss
 
     def __call__(self, params: dict[str, Any], trial: Trial) -> float:
@@ -387,6 +384,12 @@ class TorchTrainer(Trainer):
             raise ConfigError(f"trainer.{err}") from None
         except TypeError as err:
             raise ConfigError(f"trainer: {err}") from None
+
+
+def _regression(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn(outputs, targets)`` for a regression net: its (N, 1) output against an (N,) target
+    would otherwise broadcast to (N, N)."""
+    return lambda out, target: fn(out.squeeze(-1), target.float())
 
 
 def _pinned(data: Any) -> Any:
