@@ -119,20 +119,25 @@ class Writer:
             for artifact_file, text in self.config["texts"].items():
                 self.client.log_text(self.parent_run_id, text, artifact_file)
 
-    def _recorded_trials(self) -> dict[int, Any]:
-        """The child runs under the parent, by trial number."""
-        runs: dict[int, Any] = {}
-        query = f"tags.`mlflow.parentRunId` = '{self.parent_run_id}'"
+    def _children(self, condition: str = "") -> Any:
+        """The parent's child runs (that also meet ``condition``), page by page."""
+        query = f"tags.`mlflow.parentRunId` = '{self.parent_run_id}'" + (f" and {condition}" if condition else "")
         token = None
         while True:
             page = self.client.search_runs([self.experiment_id], query, page_token=token)
-            for run in page:
-                number = run.data.tags.get("hpo.trial_number")
-                if number is not None and number.isdigit():
-                    runs[int(number)] = run
+            yield from page
             token = page.token
             if not token:
-                return runs
+                return
+
+    def _recorded_trials(self) -> dict[int, Any]:
+        """The child runs under the parent, by trial number."""
+        runs: dict[int, Any] = {}
+        for run in self._children():
+            number = run.data.tags.get("hpo.trial_number")
+            if number is not None and number.isdigit():
+                runs[int(number)] = run
+        return runs
 
     def _repair(
         self, run: Any, state: str, value: float | None, error: str | None, steps: dict[int, float], end_ms: int
@@ -154,19 +159,11 @@ class Writer:
     def _end_stale_children(self) -> None:
         from mlflow.entities import RunTag
 
-        query = (
-            f"tags.`mlflow.parentRunId` = '{self.parent_run_id}' and attributes.status = 'RUNNING'"
-        )
-        token = None
-        while True:
-            page = self.client.search_runs([self.experiment_id], query, page_token=token)
-            for run in page:
-                tags = [RunTag(k, v) for k, v in _state_tags("interrupted", None).items()]
-                self._log_batch(run.info.run_id, tags=tags)
-                self.client.set_terminated(run.info.run_id, "KILLED")
-            token = page.token
-            if not token:
-                return
+        tags = [RunTag(k, v) for k, v in _state_tags("interrupted", None).items()]
+        # Collected first: ending runs while paging through a "RUNNING" query would shift pages.
+        for run in list(self._children("attributes.status = 'RUNNING'")):
+            self._log_batch(run.info.run_id, tags=tags)
+            self.client.set_terminated(run.info.run_id, "KILLED")
 
     # -- events ----------------------------------------------------------------------------
 
