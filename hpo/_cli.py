@@ -61,7 +61,6 @@ def _write_index(name: str, directory: str | None, index: dict[str, Any]) -> Non
 def _execute(config: Any, overrides: dict[str, Any], directory: str | None, quiet: bool) -> None:
     """Plan (validate everything), write the index, run with a progress bar, print a summary."""
     from hpo._config import build_objective
-    from hpo._tracking import resolve_tracking_uri
     from hpo._tune import plan_study, run_plan
 
     for key, value in overrides.items():
@@ -91,7 +90,7 @@ def _execute(config: Any, overrides: dict[str, Any], directory: str | None, quie
         "search_path": config.search_path,
         "overrides": {k: v for k, v in overrides.items() if k != "tracking"},
         "storage": str(plan.storage),
-        "tracking": resolve_tracking_uri(config.tracking),
+        "tracking": plan.tracking_uri,  # resolved by plan_study
     }
     progress = _Progress(quiet)
 
