@@ -99,6 +99,11 @@ def _execute(config: Any, overrides: dict[str, Any], directory: str | None, quie
         _write_index(config.name, directory, index)
         progress.on_start(study, already)
 
+    def remember_mlflow_run(study: Any) -> None:  # for `hpo ui NAME`
+        if study is not None and study.mlflow_run_id:
+            index["mlflow"] = {"experiment_id": study.mlflow_experiment_id, "run_id": study.mlflow_run_id}
+            _write_index(config.name, directory, index)
+
     started = time.monotonic()
     try:
         study = run_plan(
@@ -108,23 +113,19 @@ def _execute(config: Any, overrides: dict[str, Any], directory: str | None, quie
             on_start=on_start,
         )
     except AllTrialsFailedError as err:
-        progress.stop()
-        if err.study is not None and err.study.mlflow_run_id:
-            index["mlflow"] = {"experiment_id": err.study.mlflow_experiment_id, "run_id": err.study.mlflow_run_id}
-            _write_index(config.name, directory, index)
+        remember_mlflow_run(err.study)
         raise
     except KeyboardInterrupt:
-        progress.stop()
+        progress.stop()  # before the message, so the bar does not overwrite it
         click.echo(
             f"\nstudy {config.name!r} interrupted; running trials were marked interrupted and "
             f"will run again. Resume with: hpo resume {config.name}",
             err=True,
         )
         raise
-    progress.stop()
-    if study.mlflow_run_id:
-        index["mlflow"] = {"experiment_id": study.mlflow_experiment_id, "run_id": study.mlflow_run_id}
-        _write_index(config.name, directory, index)
+    finally:
+        progress.stop()
+    remember_mlflow_run(study)
     _print_summary(study, time.monotonic() - started)
 
 
