@@ -152,19 +152,18 @@ def as_two_argument(objective: Callable[..., Any]) -> ObjectiveCall:
 
 
 def _value_problem(value: Any) -> tuple[float | None, str | None]:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        # numpy scalars are numbers.Real; tensors with one element have __float__.
-        if hasattr(value, "__float__") and not isinstance(value, (str, bytes)):
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                pass
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            return None, f"objective returned {type(value).__name__} {value!r:.80}, expected a float"
-    value = float(value)
-    if not math.isfinite(value):
-        return None, f"objective returned {value}"
-    return value, None
+    """The objective's value as a float, or why it is not one."""
+    wrong = f"objective returned {type(value).__name__} {value!r:.80}, expected a float"
+    # Numbers (numpy scalars too), one-element tensors and 0-d arrays (they have __float__), not bools.
+    if isinstance(value, (bool, str, bytes)) or not (isinstance(value, numbers.Real) or hasattr(value, "__float__")):
+        return None, wrong
+    try:
+        number = float(value)
+    except (TypeError, ValueError):  # e.g. an array of several elements
+        return None, wrong
+    if not math.isfinite(number):
+        return None, f"objective returned {number}"
+    return number, None
 
 
 def run_objective(
