@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import migrated_store  # benchmarks/_common.py (this script's folder is on sys.path)
+
 REPO = Path(__file__).resolve().parent.parent
 
 CHILD = r"""
@@ -71,13 +73,6 @@ print(json.dumps({"loop": ends[-1] - t0, "call": t_end - t0, "end_to_end": time.
 """
 
 SIDES = ("optuna", "optuna+mlflowcallback", "hpo tracking off", "hpo tracking on")
-
-
-def _template_store(folder: Path) -> Path:
-    path = folder / "template.db"
-    code = "import sys; from mlflow import MlflowClient; MlflowClient('sqlite:///' + sys.argv[1]).search_experiments()"
-    subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True)
-    return path
 
 
 def measure(side: str, n: int, template: Path, folder: Path, repeat: int) -> dict[str, float]:
@@ -127,7 +122,8 @@ def main() -> None:
     n = args.trials
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        template = _template_store(folder)
+        template = folder / "template.db"
+        migrated_store(template)
         runs: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
         for repeat in range(args.repeats):  # interleaved, so drifts in machine load hit every side
             for side in SIDES:

@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import io
 import logging
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import hpo  # noqa: E402
+from _common import migrated_store  # noqa: E402  (benchmarks/_common.py)
 
 SPACE = {"x": hpo.Float(-10, 10), "y": hpo.Float(-10, 10)}
 
@@ -45,13 +45,6 @@ def quadratic(params):
 def sleeper(params):
     time.sleep(0.25)
     return params["x"]
-
-
-def _store(folder: Path) -> str:
-    path = folder / "mlflow.db"
-    code = "import sys; from mlflow import MlflowClient; MlflowClient('sqlite:///' + sys.argv[1]).search_experiments()"
-    subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True)
-    return f"sqlite:///{path}"
 
 
 def timed(n: int, **kwargs) -> float:
@@ -104,7 +97,7 @@ def main() -> None:
         rows = {
             "hpo inline, tracking off": timed(args.trials, tracking=None),
             "hpo ray (2 workers), tracking off": timed(args.trials, executor=ray2, tracking=None),
-            "hpo ray (2 workers), tracking on": timed(args.trials, executor=ray2, tracking=_store(folder), study_name="ray-on"),
+            "hpo ray (2 workers), tracking on": timed(args.trials, executor=ray2, tracking=migrated_store(folder / "mlflow.db"), study_name="ray-on"),
             f"Ray Tune + OptunaSearch ({args.tune_trials} trials)": ray_tune(args.tune_trials, folder),
         }
     print(f"Part 1: trivial objective, TPE seed 0, {args.trials} trials (ms per trial)")

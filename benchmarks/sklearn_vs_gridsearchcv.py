@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import logging
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,15 +29,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from _common import migrated_store  # noqa: E402  (benchmarks/_common.py)
+
 GRID = {"C": [1.0, 10.0, 100.0, 1000.0], "gamma": [1e-4, 3e-4, 1e-3, 3e-3]}
-
-
-def _store(folder: Path, name: str) -> str:
-    # A migrated store, as a user's would be after the first study; its creation is not timed.
-    path = folder / f"{name}.db"
-    code = "import sys; from mlflow import MlflowClient; MlflowClient('sqlite:///' + sys.argv[1]).search_experiments()"
-    subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True)
-    return f"sqlite:///{path}"
 
 
 def part1(repeats: int, folder: Path) -> None:
@@ -58,7 +51,7 @@ def part1(repeats: int, folder: Path) -> None:
         search = GridSearchCV(SVC(), GRID, cv=splitter, scoring="accuracy", n_jobs=1, refit=True).fit(X, y)
         times["GridSearchCV"].append(time.perf_counter() - start)
 
-        uri = _store(folder, f"grid-{repeat}")
+        uri = migrated_store(folder / f"grid-{repeat}.db")
         start = time.perf_counter()
         trainer = SklearnTrainer(SVC(), X, y, cv=splitter, scoring="accuracy", refit=True)
         study = hpo.tune(trainer, space, searcher="grid", pruner="none", tracking=uri, study_name="grid")
