@@ -32,8 +32,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import hpo  # noqa: E402
 from _common import migrated_store  # noqa: E402  (benchmarks/_common.py)
+
+import hpo  # noqa: E402
 
 SPACE = {"x": hpo.Float(-10, 10), "y": hpo.Float(-10, 10)}
 
