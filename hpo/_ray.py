@@ -7,16 +7,19 @@ study was measured slower: each study paid for starting its actors' processes.)
 A worker's ``trial.report(value, step)`` goes to a small async actor, the hub, and awaits the
 decision. The driver keeps one long-poll call on the hub and waits on it together with the trials
 (one ``ray.wait``, no polling): it wakes when a trial ends or a report arrives, asks the study's
-pruner, and sends the decision back. Metrics, user attributes and artifact paths are buffered in
-the worker and travel with the next report or with the trial's result, so a trial that never
-reports costs no hub call at all, and a trial's records always arrive before its end.
+pruner, and sends the decision back. Metrics, user attributes and artifacts (their bytes: the
+worker may be on another machine) are buffered in the worker and travel with the next report or
+with the trial's result, so a trial that never reports costs no hub call at all, and a trial's
+records always arrive before its end.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from hpo._exceptions import ConfigError
@@ -149,7 +152,10 @@ class RayExecutor(Executor):
             elif kind == "user_attr":
                 self._reporter.set_user_attr(number, payload[0], payload[1])
             elif kind == "artifact":
-                self._reporter.log_artifact(number, payload[0], payload[1])
+                packed, artifact_path = payload
+                with tempfile.TemporaryDirectory(prefix="hpo-ray-artifact-") as folder:
+                    # The tracker copies it before returning, so the folder may go at once.
+                    self._reporter.log_artifact(number, _unpack(packed, Path(folder)), artifact_path)
 
     def shutdown(self) -> None:
         import ray
@@ -237,10 +243,36 @@ class _RemoteReporter:
         self.posts.append(("metrics", number, (dict(metrics), step)))
 
     def log_artifact(self, number: int, path: str, artifact_path: str | None) -> None:
-        self.posts.append(("artifact", number, (str(path), artifact_path)))
+        # The bytes travel, not the path: the worker may be on another machine than the driver.
+        self.posts.append(("artifact", number, (_pack(Path(path)), artifact_path)))
 
     def set_user_attr(self, number: int, key: str, value: Any) -> None:
         self.posts.append(("user_attr", number, (key, value)))
+
+
+_Packed = tuple[str, bool, dict[str, bytes]]
+
+
+def _pack(path: Path) -> _Packed:
+    """A file or folder as (name, is a folder, {relative path: bytes})."""
+    if path.is_dir():
+        files = {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+        return path.resolve().name, True, files
+    return path.resolve().name, False, {"": path.read_bytes()}
+
+
+def _unpack(packed: _Packed, folder: Path) -> str:
+    """Write a packed file or folder into ``folder``; return its path there."""
+    name, is_dir, files = packed
+    target = folder / name
+    if not is_dir:
+        target.write_bytes(files[""])
+        return str(target)
+    target.mkdir()
+    for relative, data in files.items():
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        (target / relative).write_bytes(data)
+    return str(target)
 
 
 def _run_remote(

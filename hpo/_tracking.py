@@ -13,10 +13,12 @@ from __future__ import annotations
 import os
 import pickle
 import queue
+import shutil
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -112,6 +114,7 @@ class Tracker:
         self._closed = False
         self._info: dict[str, Any] = {}  # from the writer's "closed" reply
         self._eof = False  # the writer's channel has ended
+        self._staging: Path | None = None  # copies of logged artifacts, until the writer is done
         self.warnings: list[str] = []
         env = dict(os.environ)
         # The writer must import this same hpo, also when it is not installed.
@@ -169,6 +172,12 @@ class Tracker:
         self._closed = True
         self._outbox.put(None)
         self._proc.wait()
+        self._remove_staging()
+
+    def _remove_staging(self) -> None:
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None
 
     # -- transport -------------------------------------------------------------------------
 
@@ -242,7 +251,19 @@ class Tracker:
         self._outbox.put(("metrics", number, _now_ms(), step, dict(metrics)))
 
     def log_artifact(self, number: int | None, path: str, artifact_path: str | None) -> None:
-        self._outbox.put(("artifact", number, str(Path(path).resolve()), artifact_path))
+        """Log a file or folder; it is copied first, so the caller may delete it at once."""
+        source = Path(path)
+        # The writer uploads later, in its own process: an objective that wrote the file into
+        # a TemporaryDirectory will have removed it by then.
+        if self._staging is None:
+            self._staging = Path(tempfile.mkdtemp(prefix="hpo-artifacts-"))
+        slot = Path(tempfile.mkdtemp(dir=self._staging))
+        copy = slot / source.resolve().name
+        if source.is_dir():
+            shutil.copytree(source, copy)
+        else:
+            shutil.copy2(source, copy)
+        self._outbox.put(("artifact", number, str(copy), artifact_path))
 
     def trial_finished(self, number: int, state: str, value: float | None, error: str | None) -> None:
         self._outbox.put(("trial_end", number, _now_ms(), state, value, error))
@@ -294,6 +315,7 @@ class Tracker:
         while not self._eof:  # check() may have read the end already (a writer that failed)
             self._note(self._replies.get())
         self._proc.wait()
+        self._remove_staging()
         if self._fatal and not self._info:
             raise TrackingError(self._fatal)
         return self._info

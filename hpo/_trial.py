@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -50,6 +51,7 @@ class Trial:
         self.params = params
         self._reporter = reporter
         self.last_step: int | None = None
+        self.kept: Any = None
 
     def report(self, value: float, step: int) -> None:
         """Report an intermediate value (e.g. a fold's score or an epoch's metric).
@@ -81,12 +83,27 @@ class Trial:
         self._reporter.log_metrics(self.number, {k: float(v) for k, v in metrics.items()}, step)
 
     def log_artifact(self, path: str, artifact_path: str | None = None) -> None:
-        """Log a local file or folder to the trial's MLflow run."""
-        self._reporter.log_artifact(self.number, str(path), artifact_path)
+        """Log a local file or folder to the trial's MLflow run.
+
+        It is copied (from a Ray worker, sent to the driver) when this is called, so it may be
+        deleted right after, e.g. with the ``TemporaryDirectory`` it was written in.
+
+        Raises:
+            FileNotFoundError: ``path`` is neither a file nor a folder.
+        """
+        self._reporter.log_artifact(self.number, _existing(path), artifact_path)
 
     def set_user_attr(self, key: str, value: Any) -> None:
         """Store a JSON-serializable attribute with the trial in the study storage."""
         self._reporter.set_user_attr(self.number, key, value)
+
+    def keep(self, obj: Any) -> None:
+        """Hand ``obj`` (e.g. a trained model's weights) to the objective in the driver.
+
+        If the trial completes, the driver calls ``objective.on_trial_kept(number, obj)``, also
+        when the trial ran on a Ray worker (``obj`` is then pickled back with the result).
+        """
+        self.kept = obj
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, params={self.params!r})"
@@ -113,9 +130,15 @@ class StudyRun:
             self._tracker.log_model(flavor, model, input_example)
 
     def log_artifact(self, path: str, artifact_path: str | None = None) -> None:
-        """Log a local file or folder to the study's run."""
+        """Log a local file or folder to the study's run (copied at once)."""
         if self._tracker is not None:
-            self._tracker.log_artifact(None, str(path), artifact_path)
+            self._tracker.log_artifact(None, _existing(path), artifact_path)
+
+
+def _existing(path: Any) -> str:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"log_artifact: no file or folder {str(path)!r}")
+    return str(path)
 
 
 @dataclass
@@ -127,6 +150,7 @@ class TrialResult:
     value: float | None = None
     error: str | None = None
     exception: BaseException | None = field(default=None, repr=False)
+    kept: Any = field(default=None, repr=False)  # see Trial.keep
 
 
 ObjectiveCall = Callable[[dict[str, Any], Trial], Any]
@@ -194,4 +218,6 @@ def run_objective(
             exception=None if isinstance(err, catch) else err,
         )
     value, problem = _value_problem(raw)
-    return TrialResult(trial.number, FAILED if problem else COMPLETE, value, problem)
+    if problem:
+        return TrialResult(trial.number, FAILED, error=problem)
+    return TrialResult(trial.number, COMPLETE, value, kept=trial.kept)

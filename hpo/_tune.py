@@ -394,7 +394,7 @@ def run_plan(
                 _loop(
                     study,
                     result,
-                    as_two_argument(plan.objective),
+                    plan.objective,
                     space,
                     executor,
                     tracker,
@@ -498,7 +498,7 @@ def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, float, int]:
 def _loop(
     study: optuna.study.Study,
     result: Study,
-    call: Any,
+    objective: Any,
     space: Space,
     executor: Executor,
     tracker: Tracker | None,
@@ -511,7 +511,8 @@ def _loop(
     from optuna.trial import TrialState
 
     driver = _Driver(study, tracker)
-    executor.start(call, driver, catch)
+    on_kept = getattr(objective, "on_trial_kept", None)
+    executor.start(as_two_argument(objective), driver, catch)
     distributions = space.to_optuna()
     deadline = math.inf if timeout is None else time.monotonic() + timeout
     maximize = study.direction.name == "MAXIMIZE"
@@ -540,6 +541,8 @@ def _loop(
             for res in executor.wait():
                 trial = driver.running.pop(res.number)
                 frozen = _tell(study, trial, res)
+                if res.kept is not None and on_kept is not None:
+                    on_kept(res.number, res.kept)
                 value = res.value if res.state == COMPLETE else None
                 improved = value is not None and (
                     best is None or (value > best if maximize else value < best)

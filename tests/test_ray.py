@@ -125,3 +125,57 @@ def test_asking_more_than_the_cluster_has_is_a_clear_error():
     assert calls == []
     with pytest.raises(ConfigError, match=r"^executor: unknown key 'worker'; did you mean 'workers'\?"):
         hpo.tune(lambda p: 0.0, {"x": {"float": [0, 1]}}, n_trials=2, tracking=None, executor={"kind": "ray", "worker": 2})
+
+
+def writes_a_file(params, trial):
+    import tempfile
+
+    # The common pattern: the artifact's folder is gone before the trial even ends.
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "note.txt"
+        path.write_text(f"x={params['x']}")
+        trial.log_artifact(str(path))
+        (Path(folder) / "plots").mkdir()
+        (Path(folder) / "plots" / "curve.csv").write_text("step,value\n0,1\n")
+        trial.log_artifact(str(Path(folder) / "plots"))
+    return params["x"]
+
+
+@pytest.mark.parametrize("executor", ["inline", "ray"])
+def test_worker_artifacts_reach_a_tracking_server(workdir, mlflow_server, executor):
+    from mlflow import MlflowClient
+
+    spec = {"kind": "ray", "workers": 2} if executor == "ray" else "inline"
+    space = {"x": {"float": [0.0, 1.0], "step": 0.5}}
+    name = f"artifacts-{executor}"
+    hpo.tune(writes_a_file, space, searcher="grid", executor=spec, study_name=name, tracking=mlflow_server.uri)
+    client = MlflowClient(mlflow_server.uri)
+    _, children = study_runs(client, name)
+    assert len(children) == 3
+    for run in children:
+        x = run.data.params["x"]
+        assert sorted(a.path for a in client.list_artifacts(run.info.run_id)) == ["note.txt", "plots"]
+        note = client.download_artifacts(run.info.run_id, "note.txt", str(workdir))
+        assert Path(note).read_text() == f"x={float(x)}"
+        assert [a.path for a in client.list_artifacts(run.info.run_id, "plots")] == ["plots/curve.csv"]
+        # Served artifacts: the server wrote them, into its own folder.
+        assert list((mlflow_server.folder / "artifacts").rglob(f"{run.info.run_id}/artifacts/note.txt"))
+
+
+def test_torch_best_weights_come_back_from_the_workers(tracking_uri):
+    # The best trial trained on a worker: its weights travel back with its result, and the
+    # driver logs them as the study's model (no training again).
+    torch = pytest.importorskip("torch")
+    import mlflow.pytorch
+
+    from tests.test_torch_trainer import TRAIN, VAL, mlp
+    from trainers import TorchTrainer
+
+    trainer = TorchTrainer(mlp, TRAIN, VAL, epochs=3, device="cpu")
+    study = hpo.tune(trainer, {"hidden": hpo.Categorical([8, 16, 32])}, searcher="grid", pruner="none",
+                     executor={"kind": "ray", "workers": 2}, study_name="torch-ray", tracking=tracking_uri)
+    assert trainer.last_model_ is None  # every trial ran on a worker
+    model = mlflow.pytorch.load_model(f"runs:/{study.mlflow_run_id}/model")
+    with torch.no_grad():
+        accuracy = (model(VAL[0]).argmax(1) == VAL[1]).float().mean().item()
+    assert accuracy == pytest.approx(study.best_value)

@@ -133,10 +133,14 @@ def test_best_model_logged_to_mlflow_predicts(tracking_uri):
 
     trainer = TorchTrainer(mlp, TRAIN, VAL, epochs=3, device="cpu")
     study = hpo.tune(trainer, {"hidden": hpo.Categorical([16, 32])}, searcher="grid", pruner="none", study_name="torchmodel", tracking=tracking_uri)
-    model = mlflow.pytorch.load_model(f"runs:/{study.mlflow_run_id}/model")
-    with torch.no_grad():
-        accuracy = (model(VAL[0]).argmax(1) == VAL[1]).float().mean().item()
-    assert accuracy == pytest.approx(study.best_value)
+    # The same trainer again, on a study whose best is worse: that study still gets its model.
+    again = hpo.tune(trainer, {"hidden": hpo.Categorical([1])}, searcher="grid", pruner="none", study_name="torchmodel-2", tracking=tracking_uri)
+    assert again.best_value < study.best_value
+    for result in (study, again):
+        model = mlflow.pytorch.load_model(f"runs:/{result.mlflow_run_id}/model")
+        with torch.no_grad():
+            accuracy = (model(VAL[0]).argmax(1) == VAL[1]).float().mean().item()
+        assert accuracy == pytest.approx(result.best_value)
 
 
 @pytest.mark.parametrize(

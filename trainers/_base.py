@@ -34,3 +34,6 @@ class Trainer(abc.ABC):
         Trainers refit the best configuration here and log it with ``run.log_model``.
         """
 
+    def on_trial_kept(self, number: int, kept: Any) -> None:  # noqa: B027 -- optional hook
+        """Called in the driver for each completed trial that handed ``trial.keep(obj)`` an
+        object, wherever the trial ran (e.g. the torch trainer keeps the best weights)."""

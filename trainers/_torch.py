@@ -156,11 +156,8 @@ class TorchTrainer(Trainer):
         self.optimizer = optimizer if callable(optimizer) else _choice(optimizer, OPTIMIZERS, "optimizer")
         self.scheduler = _choice(scheduler, SCHEDULERS, "scheduler")
         self.amp = _choice(amp, AMP, "amp")
-        self.device = resolve_device(device)
-        if self.device.type == "cuda":
-            # Page-locked once, so every batch's copy to the GPU can overlap (non_blocking).
-            self.train_data = _pinned(self.train_data)
-            self.val_data = _pinned(self.val_data)
+        self._device = device
+        self.device = resolve_device(device)  # again in each trial: a Ray worker has its own GPU
         self.defaults = {"lr": lr, "weight_decay": weight_decay, "momentum": momentum, "warmup": warmup,
                          "batch_size": batch_size, "epochs": epochs}
         self._check_loop_params(self.defaults, "")
@@ -275,6 +272,7 @@ class TorchTrainer(Trainer):
         loop = {**self.defaults, **{k: params[k] for k in LOOP_PARAMS if k in params}}
         self._check_loop_params(loop, "params.")
         model_params = {k: v for k, v in params.items() if k not in LOOP_PARAMS}
+        self._prepare_device()
         torch.manual_seed(self.seed)
         generator = torch.Generator().manual_seed(self.seed)
         model = self.model_fn(model_params).to(self.device)
@@ -329,9 +327,30 @@ class TorchTrainer(Trainer):
         assert best_value is not None and best_state is not None
         model.load_state_dict(best_state)  # the best epoch's weights, not the last
         self.last_model_ = model
-        if self._best is None or (best_value > self._best[0] if maximize else best_value < self._best[0]):
-            self._best = (best_value, dict(params), best_state)
+        # To the driver's trainer (on_trial_kept), also from a Ray worker: the study's best
+        # trial's weights are logged at the end without training it again.
+        trial.keep((best_value, dict(params), best_state))
         return best_value
+
+    def _prepare_device(self) -> None:
+        """Resolve the device where the trial runs: under Ray, ``auto`` is the GPU Ray assigned."""
+        self.device = resolve_device(self._device)
+        if self.device.type == "cuda":
+            # Page-locked once, so every batch's copy to the GPU can overlap (non_blocking).
+            self.train_data = _pinned(self.train_data)
+            self.val_data = _pinned(self.val_data)
+
+    def on_trial_kept(self, number: int, kept: Any) -> None:
+        """Keep the best weights seen so far (called in the driver for each completed trial)."""
+        value, _, _ = kept
+        if self._best is None or (value > self._best[0] if self.direction == "maximize" else value < self._best[0]):
+            self._best = kept
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Shipped to Ray workers once per study: without models and weights of earlier trials.
+        state = dict(self.__dict__)
+        state.update(_best=None, last_model_=None, best_model_=None)
+        return state
 
     def _metric_name(self) -> str:
         return self.metric if isinstance(self.metric, str) else getattr(self.metric, "__name__", "metric")
@@ -341,6 +360,7 @@ class TorchTrainer(Trainer):
         if self._best is None or self._best[1] != study.best_params:
             return  # the best trial ran elsewhere (another process): its weights are not here
         _, params, state = self._best
+        self._best = None  # the next study with this trainer starts afresh
         model = self.model_fn({k: v for k, v in params.items() if k not in LOOP_PARAMS})
         model.load_state_dict(state)
         model.eval()
