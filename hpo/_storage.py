@@ -1,7 +1,21 @@
-"""Optuna storages: resolution of a storage spec, and recovery of trials a crash left running."""
+"""Optuna storages: resolution of a storage spec, recovery of trials a crash left running, and
+the heartbeat that lets several processes share one study.
+
+Every process running a study on a persistent storage claims the trials it runs (the trial's
+user attribute ``hpo:owner``) and keeps a heartbeat in the study's system attributes. A trial
+left running is only taken over (failed as interrupted, its configuration queued again) when its
+owner is gone: its process is dead (same machine) or its heartbeat is older than ``GRACE_S``.
+Optuna's own heartbeat exists for RDB storages only; this one works on journals too.
+"""
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,8 +77,83 @@ def open_storage(storage: Any) -> optuna.storages.BaseStorage | str | None:
     return storage
 
 
-def recover_interrupted(study: optuna.study.Study) -> list[optuna.trial.FrozenTrial]:
+HEARTBEAT_S = 5.0
+GRACE_S = 30.0  # six missed beats: the owner (on another machine) is gone
+OWNER = "hpo:owner"
+_BEAT = "hpo:heartbeat:"
+
+
+class Owner:
+    """This process's claim on the trials it runs, kept alive by a heartbeat thread.
+
+    Args:
+        study: The study, on a persistent storage.
+        interval: Seconds between heartbeats.
+    """
+
+    def __init__(self, study: optuna.study.Study, interval: float = HEARTBEAT_S) -> None:
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._storage = study._storage
+        self._study_id = study._study_id
+        self._interval = interval
+        self._stop = threading.Event()
+        self._beat(time.time())
+        self._thread = threading.Thread(target=self._run, name="hpo-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _beat(self, when: float) -> None:
+        self._storage.set_study_system_attr(self._study_id, _BEAT + self.id, when)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._beat(time.time())
+            except Exception:  # a storage hiccup: the next beat tries again
+                pass
+
+    def claim(self, trial_id: int) -> None:
+        """Mark a trial as run by this process."""
+        self._storage.set_trial_user_attr(trial_id, OWNER, self.id)
+
+    def stop(self) -> None:
+        """End the heartbeat; a last beat of 0 tells the others at once that this one is gone."""
+        self._stop.set()
+        self._thread.join()
+        try:
+            self._beat(0.0)
+        except Exception:
+            pass
+
+
+def live_owners(study: optuna.study.Study) -> set[str]:
+    """The owners whose heartbeat is fresh and whose process, if on this machine, is alive."""
+    now = time.time()
+    live = set()
+    for key, beat in study._storage.get_study_system_attrs(study._study_id).items():
+        if key.startswith(_BEAT) and beat and now - beat < GRACE_S and _process_alive(key[len(_BEAT) :]):
+            live.add(key[len(_BEAT) :])
+    return live
+
+
+def _process_alive(owner: str) -> bool:
+    host, pid, _ = owner.rsplit(":", 2)
+    if host != socket.gethostname():
+        return True  # only its heartbeat can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
+
+
+def recover_interrupted(
+    study: optuna.study.Study, live: Collection[str] = ()
+) -> list[optuna.trial.FrozenTrial]:
     """Fail the trials a crash left running, and queue their configurations again.
+
+    Trials claimed by a ``live`` owner (another process still running them) are left alone.
 
     Each such trial becomes FAIL with the user attribute ``hpo:fail_reason = interrupted``
     (so it does not count towards ``n_trials``) and its parameters are enqueued, so the
@@ -76,19 +165,28 @@ def recover_interrupted(study: optuna.study.Study) -> list[optuna.trial.FrozenTr
     from optuna.trial import TrialState
 
     recovered = []
+    now = time.time()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = trial.user_attrs.get(OWNER)
+        if owner in live:
+            continue
+        if owner is None and live and trial.datetime_start and now - trial.datetime_start.timestamp() < GRACE_S:
+            continue  # just asked by a live process that has not claimed it yet
         mark_interrupted(study, trial._trial_id, trial.number, trial.params)
         recovered.append(trial)
     return recovered
 
 
 def mark_interrupted(
-    study: optuna.study.Study, trial_id: int, number: int, params: dict[str, Any]
+    study: optuna.study.Study, trial_id: int, number: int, params: dict[str, Any], *, reason: str = "interrupted"
 ) -> None:
-    """Fail one running trial as interrupted and enqueue its configuration again."""
+    """Fail one running trial as interrupted and enqueue its configuration again.
+
+    With ``reason="surplus"`` (another process filled ``n_trials`` first) nothing is enqueued.
+    """
     from optuna.trial import TrialState
 
     storage = study._storage
-    storage.set_trial_user_attr(trial_id, FAIL_REASON, "interrupted")
-    if storage.set_trial_state_values(trial_id, TrialState.FAIL) and params:
+    storage.set_trial_user_attr(trial_id, FAIL_REASON, reason)
+    if storage.set_trial_state_values(trial_id, TrialState.FAIL) and params and reason == "interrupted":
         study.enqueue_trial(params, user_attrs={"hpo:retry_of": number})

@@ -21,11 +21,14 @@ def trial_state(trial: optuna.trial.FrozenTrial) -> str:
     """``complete``, ``pruned``, ``failed``, ``interrupted``, ``running`` or ``waiting``.
 
     ``interrupted`` is a failed trial that a crash or an interrupt cut short, not the
-    objective: it does not count towards ``n_trials`` and its configuration is run again.
+    objective: it does not count towards ``n_trials`` and its configuration is run again. A
+    trial dropped before it ran because another process on the study filled ``n_trials`` first
+    (``hpo:fail_reason = surplus``) is ``interrupted`` too, and not run again.
     """
     name = trial.state.name
     if name == "FAIL":
-        return "interrupted" if trial.user_attrs.get(FAIL_REASON) == "interrupted" else "failed"
+        cut = trial.user_attrs.get(FAIL_REASON) in ("interrupted", "surplus")
+        return "interrupted" if cut else "failed"
     return {"COMPLETE": "complete", "PRUNED": "pruned", "RUNNING": "running"}.get(name, "waiting")
 
 

@@ -28,7 +28,14 @@ from hpo._searchers import (
     validate_searcher,
 )
 from hpo._space import Space
-from hpo._storage import check_storage, mark_interrupted, open_storage, recover_interrupted
+from hpo._storage import (
+    Owner,
+    check_storage,
+    live_owners,
+    mark_interrupted,
+    open_storage,
+    recover_interrupted,
+)
 from hpo._study import ERROR, Study, count_states, n_ended, trial_state
 from hpo._tracking import DEFAULT, Tracker, check_reachable, resolve_tracking_uri
 from hpo._trial import (
@@ -357,11 +364,14 @@ def run_plan(
     # Start the MLflow writer first: its imports take seconds and overlap our set-up.
     tracker = Tracker(plan.tracking_uri) if plan.tracking_uri is not None else None
     try:
-        study, remaining, existing = _open_study(plan)
+        study, remaining, existing, others = _open_study(plan)
     except BaseException:
         if tracker is not None:
             tracker.abort()
         raise
+    # On a persistent storage other processes may run this study too: claim our trials, beat.
+    owner = Owner(study) if plan.storage is not None else None
+    budget = _SharedBudget(study, plan.n_trials) if owner is not None and plan.n_trials is not None else None
     executor = plan.executor
     space = plan.space
     with _quiet_optuna():
@@ -383,7 +393,9 @@ def run_plan(
                 texts={"space.yaml": _yaml(space.to_dict()), **(texts or {})},
                 model_flavor=getattr(plan.objective, "model_flavor", None),
             )
-            if existing:
+            if existing and not others:
+                # (With another process running the study, its writer may not have written
+                # what it ran yet: reconciling now could double those runs.)
                 tracker.reconcile(study.get_trials(deepcopy=False))
         result = Study(study, n_trials=plan.n_trials, tracking_uri=plan.tracking_uri)
         status = "FAILED"
@@ -402,6 +414,8 @@ def run_plan(
                     plan.timeout,
                     plan.catch,
                     callbacks,
+                    owner,
+                    budget,
                 )
             counts = count_states(study.get_trials(deepcopy=False))
             all_failed = counts["failed"] > 0 and counts["complete"] + counts["pruned"] == 0
@@ -419,6 +433,8 @@ def run_plan(
             raise
         finally:
             executor.shutdown()
+            if owner is not None:
+                owner.stop()
             if tracker is not None:
                 info = tracker.close(status, _summary(result))
                 result.mlflow_run_id = info.get("parent_run_id")
@@ -431,11 +447,12 @@ def run_plan(
     return result
 
 
-def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, float, int]:
+def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, float, int, set[str]]:
     """Create or load the Optuna study, recover trials a crash left running.
 
     Returns:
-        The study, the number of trials still to end, and how many trials it had already.
+        The study, the number of trials still to end, how many trials it had already, and the
+        other processes running it now.
     """
     import optuna
 
@@ -481,8 +498,10 @@ def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, float, int]:
                 concurrent=executor.concurrency > 1,
             )
 
-        # Resume: trials a crash left running are failed as interrupted and queued again.
-        recovered = recover_interrupted(study)
+        # Resume: trials a crash left running are failed as interrupted and queued again; those
+        # another live process runs are its own.
+        others = live_owners(study) if plan.storage is not None else set()
+        recovered = recover_interrupted(study, others)
         if recovered:
             _logger.warning(
                 "study %r: trial(s) %s were left running by an earlier crash; marked failed "
@@ -492,7 +511,7 @@ def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, float, int]:
             )
         counts = count_states(study.get_trials(deepcopy=False))
         remaining = math.inf if plan.n_trials is None else max(0, plan.n_trials - n_ended(counts))
-    return study, remaining, existing
+    return study, remaining, existing, others
 
 
 def _loop(
@@ -506,8 +525,14 @@ def _loop(
     timeout: float | None,
     catch: tuple[type[BaseException], ...],
     callbacks: Iterable[Callback],
+    owner: Owner | None = None,
+    budget: _SharedBudget | None = None,
 ) -> None:
-    """Ask, run, tell until ``remaining`` trials have ended or the timeout has passed."""
+    """Ask, run, tell until ``remaining`` trials have ended or the timeout has passed.
+
+    With a ``budget`` (a study other processes may share) it decides instead, from the storage,
+    whether ``n_trials`` still has room.
+    """
     from optuna.trial import TrialState
 
     driver = _Driver(study, tracker)
@@ -527,10 +552,16 @@ def _loop(
         while True:
             while (
                 len(driver.running) < executor.concurrency
-                and asked < remaining
+                and (asked < remaining if budget is None else budget.may_ask(driver.running))
                 and time.monotonic() < deadline
             ):
                 trial = study.ask(distributions)
+                if owner is not None:
+                    owner.claim(trial._trial_id)
+                if budget is not None and not budget.fits(trial.number):
+                    # Another process asked for the last slot at the same moment, and first.
+                    mark_interrupted(study, trial._trial_id, trial.number, dict(trial.params), reason="surplus")
+                    continue
                 driver.running[trial.number] = trial
                 if tracker is not None:
                     tracker.trial_started(trial.number, trial.params)
@@ -570,6 +601,40 @@ def _loop(
                 tracker.trial_finished(number, INTERRUPTED, None, None)
         driver.running.clear()
         raise
+
+
+class _SharedBudget:
+    """``n_trials`` on a study several processes may run at once, counted in the storage.
+
+    A slot is a trial that ended on its own, runs, or waits to run again (an interrupted trial's
+    configuration). Slots go by trial number, which the storage hands out in order: a trial
+    whose number comes after ``n_trials`` slots is surplus, dropped before it runs.
+    """
+
+    _SLOTS = ("complete", "pruned", "failed", "running", "waiting")
+
+    def __init__(self, study: optuna.study.Study, n_trials: int) -> None:
+        self.study = study
+        self.n_trials = n_trials
+
+    def may_ask(self, mine: Mapping[int, Any]) -> bool:
+        """Whether asking could still fill a slot (a waiting trial always can)."""
+        counts = count_states(self.study.get_trials(deepcopy=False))
+        if counts["waiting"]:
+            return True
+        if n_ended(counts) + counts["running"] < self.n_trials:
+            return True
+        if counts["running"] > len(mine):
+            # Full, with others' trials running: take over those whose process has died.
+            if recover_interrupted(self.study, live_owners(self.study)):
+                return True
+        return False
+
+    def fits(self, number: int) -> bool:
+        """Whether trial ``number`` (just asked) has a slot."""
+        trials = self.study.get_trials(deepcopy=False)
+        used = sum(1 for t in trials if t.number <= number and trial_state(t) in self._SLOTS)
+        return used <= self.n_trials
 
 
 def _tell(study: optuna.study.Study, trial: optuna.trial.Trial, res: TrialResult) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 
@@ -133,3 +134,63 @@ def test_resume_refuses_another_space(workdir):
         hpo.tune(lambda p: p["x"], {"x": {"float": [0, 2]}}, n_trials=2, storage=storage, study_name="s", tracking=None)
     with pytest.raises(ConfigError, match="direction: study 's' exists with direction 'minimize', got 'maximize'"):
         hpo.tune(lambda p: p["x"], {"x": {"float": [0, 1]}}, n_trials=2, storage=storage, study_name="s", direction="maximize", tracking=None)
+
+
+KILLED = """
+import sys, time
+import hpo
+
+def objective(params, trial):
+    time.sleep(0.1)
+    trial.report(params["x"], 0)
+    return params["x"] ** 2
+
+executor = {"kind": "ray", "workers": 2} if sys.argv[3] == "ray" else "inline"
+study = hpo.tune(objective, {"x": {"float": [-2, 2]}}, n_trials=30, searcher="tpe", seed=0, storage=sys.argv[1],
+                 study_name="killed", tracking=sys.argv[2], pruner="none", executor=executor)
+print("DONE", study.mlflow_run_id)
+"""
+
+
+@pytest.mark.parametrize("executor", ["inline", "ray"])
+def test_driver_killed_at_a_random_point_then_resumed(workdir, tracking_uri, mlflow_client, executor):
+    import random
+    import time
+
+    if executor == "ray":
+        pytest.importorskip("ray")
+    storage = str(workdir / "study.journal")
+    (workdir / "killed.py").write_text(KILLED)
+    cmd = [sys.executable, "killed.py", storage, tracking_uri, executor]
+    proc = subprocess.Popen(cmd, env=hpo_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ended = 0
+    while ended < 3 and proc.poll() is None:  # the study is under way
+        time.sleep(0.2)
+        if (workdir / "study.journal").exists():
+            with contextlib.suppress(KeyError):
+                ended = len(optuna.load_study(study_name="killed", storage=hpo._storage.open_storage(workdir / "study.journal")).trials)
+    time.sleep(random.Random(executor).uniform(0.0, 1.5))  # a random point, the same in every run
+    proc.kill()
+    proc.communicate()
+    assert proc.returncode == -9
+    again = subprocess.run(cmd, env=hpo_env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+
+    trials = optuna.load_study(study_name="killed", storage=hpo._storage.open_storage(workdir / "study.journal")).trials
+    states = [hpo._study.trial_state(t) for t in trials]
+    assert states.count("complete") == 30 and states.count("running") == 0 and states.count("waiting") == 0
+    interrupted = [t for t, s in zip(trials, states) if s == "interrupted"]
+    assert interrupted, "the kill cut no trial short"
+    for t in interrupted:  # each configuration the crash cut short ran again, once
+        reruns = [r for r in trials if r.user_attrs.get("hpo:retry_of") == t.number]
+        assert len(reruns) == 1 and reruns[0].params == t.params and reruns[0].state.name == "COMPLETE"
+    complete = [t.params["x"] for t, s in zip(trials, states) if s == "complete"]
+    assert len(set(complete)) == 30  # none doubled
+
+    parents, children = study_runs(mlflow_client, "killed")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert sorted(int(r.data.tags["hpo.trial_number"]) for r in children) == [t.number for t in trials]
+    assert all(r.info.status in ("FINISHED", "KILLED") for r in children)
+    for run in children:
+        if run.info.status == "KILLED":
+            assert run.data.tags["hpo.fail_reason"] == "interrupted"

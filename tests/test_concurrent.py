@@ -1,0 +1,77 @@
+"""Several processes on one study: the heartbeat keeps each one's trials its own, and
+``n_trials`` holds across them (no trial lost, none doubled, no lock errors)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+
+from hpo._storage import OWNER, check_storage, open_storage
+from hpo._study import FAIL_REASON, trial_state
+from tests.conftest import hpo_env, study_runs
+
+pytest.importorskip("ray")
+
+SHARED = """
+import sys, time
+import hpo
+
+def objective(params, trial):
+    time.sleep(0.15)
+    trial.report(params["x"], 0)
+    return params["x"] ** 2
+
+study = hpo.tune(objective, {"x": {"float": [-2, 2]}}, n_trials=30, searcher="tpe", seed=int(sys.argv[3]),
+                 storage=sys.argv[1], study_name="shared", tracking=sys.argv[2], pruner="none",
+                 executor={"kind": "ray", "workers": 2})
+print("DONE", study.mlflow_run_id)
+"""
+
+
+def _load(storage):
+    return optuna.load_study(study_name="shared", storage=open_storage(check_storage(storage)))
+
+
+@pytest.mark.parametrize("storage_kind", ["journal", "sqlite"])
+def test_two_processes_share_one_study(workdir, tracking_uri, mlflow_client, storage_kind):
+    storage = str(workdir / "study.journal") if storage_kind == "journal" else f"sqlite:///{workdir / 'optuna.db'}"
+    (workdir / "shared.py").write_text(SHARED)
+
+    def start(seed):
+        cmd = [sys.executable, "shared.py", storage, tracking_uri, str(seed)]
+        return subprocess.Popen(cmd, env=hpo_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    first = start(0)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # the second joins once the first is running trials
+        time.sleep(0.5)
+        try:
+            if len(_load(storage).trials) >= 2:
+                break
+        except KeyError:  # the study is not created yet
+            pass
+    second = start(1)
+    outs = [p.communicate(timeout=300) for p in (first, second)]
+    for proc, (_, err) in zip((first, second), outs):
+        assert proc.returncode == 0, err[-3000:]
+        assert "locked" not in err and "Traceback" not in err, err[-3000:]
+
+    trials = _load(storage).trials
+    states = [trial_state(t) for t in trials]
+    ended = [t for t, s in zip(trials, states) if s in ("complete", "pruned", "failed")]
+    assert len(ended) == 30 and states.count("running") == 0 and states.count("failed") == 0
+    cut = [t for t, s in zip(trials, states) if s == "interrupted"]
+    assert all(t.user_attrs[FAIL_REASON] == "surplus" for t in cut)  # nothing interrupted, nothing lost
+    owners = {t.user_attrs[OWNER] for t in ended}
+    assert len(owners) == 2  # both processes ran trials of the study
+
+    parents, children = study_runs(mlflow_client, "shared")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    numbers = sorted(int(r.data.tags["hpo.trial_number"]) for r in children)
+    assert numbers == sorted(t.number for t in ended)  # one run per trial, none doubled
+    assert all(r.info.status == "FINISHED" for r in children)
