@@ -37,6 +37,9 @@ bench: $(STAMP)
 	$(PY) benchmarks/sklearn_vs_gridsearchcv.py
 	$(PY) benchmarks/torch_loop.py
 	$(PY) benchmarks/pruning.py
+	$(PY) benchmarks/ray_overhead.py
+	$(PY) benchmarks/parallel_tpe.py
+	$(PY) benchmarks/soak.py
 
 clean:
 	rm -rf .hpo mlflow.db mlflow.db-wal mlflow.db-shm mlruns mlartifacts
