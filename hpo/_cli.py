@@ -23,11 +23,14 @@ from hpo._exceptions import AllTrialsFailedError, ConfigError, HPOError, StudyNo
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 130, 143
 INDEX = "study.yaml"
-_OVERRIDES = ("n_trials", "searcher", "pruner", "seed", "timeout", "tracking", "storage")
+_OVERRIDES = ("n_trials", "searcher", "pruner", "seed", "timeout", "trial_timeout", "tracking", "storage")
 
 
 def _home(directory: str | None) -> Path:
-    return Path(directory or os.environ.get("HPO_HOME") or ".hpo")
+    home = Path(directory or os.environ.get("HPO_HOME") or ".hpo")
+    if home.exists() and not home.is_dir():
+        raise ConfigError(f"--dir: {str(home)!r} is a file, expected the folder of the studies")
+    return home
 
 
 def _tracking_option(value: str | None) -> Any:
@@ -58,15 +61,15 @@ def _write_index(name: str, directory: str | None, index: dict[str, Any]) -> Non
     tmp.replace(folder / INDEX)  # atomic: a crash never leaves half an index
 
 
-def _execute(config: Any, overrides: dict[str, Any], directory: str | None, quiet: bool) -> None:
-    """Plan (validate everything), write the index, run with a progress bar, print a summary."""
+def _plan(config: Any, overrides: dict[str, Any]) -> Any:
+    """The config with its overrides, validated into a study plan (nothing created)."""
     from hpo._config import build_objective
-    from hpo._tune import plan_study, run_plan
+    from hpo._tune import plan_study
 
     for key, value in overrides.items():
         setattr(config, key, value)
     objective = build_objective(config)
-    plan = plan_study(
+    return plan_study(
         objective,
         config.space,
         n_trials=config.n_trials,
@@ -79,7 +82,15 @@ def _execute(config: Any, overrides: dict[str, Any], directory: str | None, quie
         tracking=config.tracking,
         executor=config.executor,
         timeout=config.timeout,
+        trial_timeout=config.trial_timeout,
     )
+
+
+def _execute(config: Any, overrides: dict[str, Any], directory: str | None, quiet: bool) -> None:
+    """Plan (validate everything), write the index, run with a progress bar, print a summary."""
+    from hpo._tune import run_plan
+
+    plan = _plan(config, overrides)
     folder = _home(directory).resolve() / config.name
     if config.storage is None:
         plan.storage = folder / "study.journal"
@@ -200,8 +211,9 @@ def _print_summary(study: Any, seconds: float) -> None:
     if study.tracking_uri:
         click.echo(f"MLflow: {study.tracking_uri} (experiment {study.name!r}, run {study.mlflow_run_id})")
         click.echo(f"browse it with: hpo ui {study.name}")
-    for number in study.unrecorded_trials:
-        click.echo(f"warning: trial {number} could not be written to MLflow", err=True)
+    if study.unrecorded_trials:
+        numbers = ", ".join(str(n) for n in study.unrecorded_trials)
+        click.echo(f"warning: MLflow lacks trial(s) {numbers}; once it is back, run: hpo sync {study.name}", err=True)
 
 
 def _indent(text: str) -> str:
@@ -258,6 +270,7 @@ def cli() -> None:
 @click.option("--pruner", help="none, median, successive_halving or hyperband.")
 @click.option("--seed", type=int, help="Seed of the searcher.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Stop starting trials after SECONDS.")
+@click.option("--trial-timeout", type=click.FloatRange(min=0, min_open=True), help="Stop and fail a trial running past SECONDS.")
 @click.option("--tracking", metavar="URI", help="MLflow tracking URI, or 'none' to turn tracking off.")
 @click.option("--storage", metavar="URL", help="Optuna storage URL or journal file (default: the study folder).")
 @click.option("--name", help="Study name (default: the config's name).")
@@ -285,6 +298,14 @@ def run(config: str, name: str | None, quiet: bool, directory: str | None, **opt
 @_dir_option
 def resume(name: str, n_trials: int | None, quiet: bool, directory: str | None) -> None:
     """Resume the study NAME: finish its trials, rerun those a crash cut short."""
+    config, overrides = _indexed_config(name, directory)
+    if n_trials is not None:
+        overrides["n_trials"] = n_trials
+    _execute(config, overrides, directory, quiet)
+
+
+def _indexed_config(name: str, directory: str | None) -> tuple[Any, dict[str, Any]]:
+    """The config a study was run with, and its overrides (storage and tracking included)."""
     from hpo._config import parse_config
 
     index = _read_index(name, directory)
@@ -294,9 +315,26 @@ def resume(name: str, n_trials: int | None, quiet: bool, directory: str | None) 
     overrides = dict(index.get("overrides") or {})
     overrides["tracking"] = index.get("tracking")
     overrides["storage"] = index["storage"]
-    if n_trials is not None:
-        overrides["n_trials"] = n_trials
-    _execute(config, overrides, directory, quiet)
+    return config, overrides
+
+
+@cli.command()
+@click.argument("name")
+@_dir_option
+def sync(name: str, directory: str | None) -> None:
+    """Write to MLflow what it lacks of the study NAME (after a tracking outage).
+
+    The study storage is the source of truth and is only read.
+    """
+    from hpo._tune import sync_plan
+
+    config, overrides = _indexed_config(name, directory)
+    study = sync_plan(_plan(config, overrides), texts={"config.yaml": config.text})
+    click.echo(f"study {name!r}: MLflow holds its {len(study.trials)} trials (run {study.mlflow_run_id})")
+    for number in study.unrecorded_trials:
+        click.echo(f"warning: trial {number} could not be written to MLflow", err=True)
+    if study.unrecorded_trials:
+        sys.exit(EXIT_FAILED)
 
 
 @cli.command()
@@ -377,8 +415,10 @@ def ui(name: str | None, tracking: str | None, host: str, port: int, directory: 
         raise ConfigError(f"tracking: {uri!r} is a server already; open it in a browser")
     click.echo(f"MLflow UI for {uri}\nopen {url}  (Ctrl-C to stop)", err=True)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+    # Browsing runs needs no job runner (a dozen worker processes for MLflow's GenAI jobs).
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}
     try:
-        sys.exit(subprocess.call(command))
+        sys.exit(subprocess.call(command, env=env))
     except KeyboardInterrupt:
         sys.exit(0)
 
@@ -393,12 +433,27 @@ def spaces() -> None:
         click.echo(f"{name:24} {first}")
 
 
+def _one_line(message: str) -> str:
+    """A message on one line: line breaks inside it (a key with a newline) shown escaped."""
+    return message.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``hpo`` script: exit 2 on bad input, 130/143 on interrupts."""
     from hpo._tune import Terminated
 
     try:
         code = cli.main(args=argv, prog_name="hpo", standalone_mode=False)
+    except click.exceptions.UsageError as err:
+        # One line like every other bad input (click's own is usage, a hint and the error).
+        param = getattr(err, "param", None)
+        if param is not None:  # error: --trials: 0 is not in the range x>=1.
+            where = max(param.opts, key=len) if isinstance(param, click.Option) else str(param.name)
+            message = f"{where}: {err.message or err.format_message()}"  # a missing one has none
+        else:  # error: No such option: --trails (Possible options: --trials)
+            message = err.format_message()
+        click.echo(f"error: {_one_line(message)}", err=True)
+        sys.exit(EXIT_USAGE)
     except click.exceptions.ClickException as err:
         err.show()
         sys.exit(err.exit_code)
@@ -407,10 +462,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort as err:
         sys.exit(EXIT_TERMINATED if isinstance(err.__context__, Terminated) else EXIT_INTERRUPTED)
     except AllTrialsFailedError as err:
-        click.echo(f"error: {err}", err=True)
+        click.echo(f"error: {_one_line(str(err))}", err=True)
         sys.exit(EXIT_FAILED)
     except HPOError as err:
-        click.echo(f"error: {err}", err=True)
+        click.echo(f"error: {_one_line(str(err))}", err=True)
         sys.exit(EXIT_USAGE)
     except Terminated:
         sys.exit(EXIT_TERMINATED)

@@ -31,6 +31,7 @@ KEYS = (
     "pruner",
     "seed",
     "timeout",
+    "trial_timeout",
     "tracking",
     "storage",
     "executor",
@@ -55,6 +56,7 @@ class StudyConfig:
     pruner: Any = "median"
     seed: int | None = None
     timeout: float | None = None
+    trial_timeout: float | None = None
     tracking: Any = DEFAULT
     storage: Any = None
     executor: Any = "inline"
@@ -125,7 +127,7 @@ def parse_config(text: str, *, base: Path, default_name: str) -> StudyConfig:
         search_path=[str(base), str(Path.cwd())],
         text=text,
     )
-    for key in ("direction", "n_trials", "searcher", "pruner", "seed", "timeout", "executor"):
+    for key in ("direction", "n_trials", "searcher", "pruner", "seed", "timeout", "trial_timeout", "executor"):
         if key in data:
             setattr(config, key, data[key])
     if "tracking" in data:
@@ -144,7 +146,7 @@ def check_name(name: Any) -> str:
     Raises:
         ConfigError: Not letters, digits, '.', '_' or '-'.
     """
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ConfigError(
             f"name: expected letters, digits, '.', '_' or '-' (a folder name), got {name!r}"
         )
@@ -159,6 +161,8 @@ def _space(spec: Any, base: Path) -> Space:
                 return Space.from_yaml(file.read_text())
             except FileNotFoundError:
                 raise ConfigError(f"space: file {str(file)!r} does not exist") from None
+            except (OSError, ValueError) as err:  # a folder, not UTF-8, a NUL byte in the name
+                raise ConfigError(f"space: cannot read {str(file)!r}: {err}") from None
         import search_spaces
 
         return search_spaces.load(spec)

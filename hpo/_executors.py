@@ -22,10 +22,11 @@ __all__ = ["Executor", "InlineExecutor", "TrialJob"]
 
 @dataclass(frozen=True)
 class TrialJob:
-    """One trial to run: its number and parameters."""
+    """One trial to run: its number, parameters, and how long it may run (seconds, or None)."""
 
     number: int
     params: dict[str, Any]
+    timeout: float | None = None
 
 
 class Executor(abc.ABC):
@@ -85,7 +86,7 @@ class InlineExecutor(Executor):
         assert self._objective is not None and self._reporter is not None, "start() first"
         job = self._queue.popleft()
         trial = Trial(job.number, job.params, self._reporter)
-        return [run_objective(self._objective, trial, self._catch)]
+        return [run_objective(self._objective, trial, self._catch, timeout=job.timeout)]
 
     def shutdown(self) -> None:
         self._queue.clear()

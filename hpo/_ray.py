@@ -16,8 +16,10 @@ records always arrive before its end.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from hpo._trial import FAILED, ObjectiveCall, Reporter, Trial, TrialResult, run_
 from hpo._validation import check_keys
 
 OPTIONS = ("workers", "address", "cpus_per_trial", "gpus_per_trial", "max_retries")
+HARD_STOP_GRACE_S = 5.0
 
 
 class RayExecutor(Executor):
@@ -56,7 +59,7 @@ class RayExecutor(Executor):
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             raise ConfigError(f"executor.workers: expected a positive integer, got {workers!r}")
         for key, value in (("cpus_per_trial", cpus_per_trial), ("gpus_per_trial", gpus_per_trial)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
                 raise ConfigError(f"executor.{key}: expected a non-negative number, got {value!r}")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ConfigError(f"executor.max_retries: expected a non-negative integer, got {max_retries!r}")
@@ -72,6 +75,7 @@ class RayExecutor(Executor):
         self._concurrency = workers or local
         self._own_ray = False
         self._pending: dict[Any, int] = {}
+        self._deadlines: dict[Any, tuple[float, float]] = {}  # ref -> (hard deadline, trial_timeout)
 
     @property
     def concurrency(self) -> int:
@@ -108,8 +112,12 @@ class RayExecutor(Executor):
         )
 
     def submit(self, job: TrialJob) -> None:
-        ref = self._task.remote(self._objective, job.number, job.params, self._hub, self._catch)
+        ref = self._task.remote(self._objective, job.number, job.params, self._hub, self._catch, job.timeout)
         self._pending[ref] = job.number
+        if job.timeout is not None:
+            # The worker stops the trial itself at the timeout; a trial stuck in C code past
+            # this grace is stopped from here, with its worker process.
+            self._deadlines[ref] = (time.monotonic() + job.timeout + HARD_STOP_GRACE_S, job.timeout)
 
     def wait(self) -> list[TrialResult]:
         import ray
@@ -117,7 +125,15 @@ class RayExecutor(Executor):
         while True:
             if self._poll is None:
                 self._poll = self._hub.next_batch.remote()
-            ready, _ = ray.wait([*self._pending, self._poll], num_returns=1)
+            wait_s = None
+            if self._deadlines:
+                wait_s = max(0.0, min(d for d, _ in self._deadlines.values()) - time.monotonic())
+            ready, _ = ray.wait([*self._pending, self._poll], num_returns=1, timeout=wait_s)
+            if not ready:
+                stopped = self._stop_overdue()
+                if stopped:
+                    return stopped
+                continue
             if self._poll in ready:  # reports arrived: answer them, then wait again
                 self._apply(ray.get(self._poll))
                 self._poll = None
@@ -128,9 +144,23 @@ class RayExecutor(Executor):
                 ready += more
             return [self._result(ref) for ref in ready]
 
+    def _stop_overdue(self) -> list[TrialResult]:
+        import ray
+
+        now, stopped = time.monotonic(), []
+        for ref, (deadline, timeout) in list(self._deadlines.items()):
+            if deadline <= now:
+                ray.cancel(ref, force=True)
+                del self._deadlines[ref]
+                number = self._pending.pop(ref)
+                error = f"TrialTimeout: trial {number} ran past trial_timeout={timeout:g} s (its worker was stopped)"
+                stopped.append(TrialResult(number, FAILED, error=error))
+        return stopped
+
     def _result(self, ref: Any) -> TrialResult:
         import ray
 
+        self._deadlines.pop(ref, None)
         number = self._pending.pop(ref)
         try:
             result, posts = ray.get(ref)
@@ -165,6 +195,7 @@ class RayExecutor(Executor):
         for ref in list(self._pending):
             ray.cancel(ref, force=True)
         self._pending.clear()
+        self._deadlines.clear()
         if getattr(self, "_hub", None) is not None:
             ray.kill(self._hub)  # also ends the open long-poll call
             self._hub, self._poll = None, None
@@ -276,10 +307,10 @@ def _unpack(packed: _Packed, folder: Path) -> str:
 
 
 def _run_remote(
-    objective: ObjectiveCall, number: int, params: dict[str, Any], hub: Any, catch: Any
+    objective: ObjectiveCall, number: int, params: dict[str, Any], hub: Any, catch: Any, timeout: float | None
 ) -> tuple[TrialResult, list[tuple[str, int, Any]]]:
     reporter = _RemoteReporter(hub)
-    result = run_objective(objective, Trial(number, params, reporter), catch)
+    result = run_objective(objective, Trial(number, params, reporter), catch, timeout=timeout)
     return result, reporter.posts
 
 

@@ -96,6 +96,8 @@ class Float(Domain):
             return f"log must be true or false, got {self.log!r}"
         if self.low >= self.high:
             return f"low must be < high, got low={self.low!r}, high={self.high!r}"
+        if not math.isfinite(self.high - self.low):
+            return f"high - low must be a finite number, got low={self.low!r}, high={self.high!r}"
         if self.log and self.low <= 0:
             return f"log=True needs low > 0, got low={self.low!r}"
         if self.step is not None:
@@ -283,7 +285,7 @@ def _domain_from_spec(spec: Any, where: str) -> Domain:
     spec = dict(spec)
     if "type" in spec:
         kind = spec["type"]
-        if kind not in _LONG_KEYS:
+        if not isinstance(kind, str) or kind not in _LONG_KEYS:
             raise ConfigError(f"{where}.type: expected float, int or categorical, got {kind!r}")
         for key in spec:
             if key not in _LONG_KEYS[kind]:

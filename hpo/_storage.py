@@ -60,7 +60,12 @@ def check_storage(storage: Any) -> Any:
             "storage: expected an RDB URL (sqlite:///PATH.db, postgresql://...) or a journal "
             f"file path ending in .journal, got {storage!r}"
         )
-    path = path.expanduser().resolve()
+    try:
+        path = path.expanduser().resolve()
+    except (ValueError, RuntimeError, OSError) as err:  # a NUL byte, ~unknown-user
+        raise ConfigError(f"storage: bad journal path {str(path)!r}: {err}") from None
+    if path.is_dir():
+        raise ConfigError(f"storage: {str(path)!r} is a folder, expected a journal file")
     if not path.parent.is_dir():
         raise ConfigError(f"storage: folder {str(path.parent)!r} does not exist")
     return path

@@ -63,7 +63,10 @@ def resolve_tracking_uri(tracking: Any) -> str | None:
         path = tracking[len("sqlite:///") :] if tracking.startswith("sqlite:///") else ""
         if not path or path == ":memory:":
             raise ConfigError(f"tracking: expected sqlite:///PATH.db with a file path, got {tracking!r}")
-        return "sqlite:///" + str(Path(path).expanduser().resolve())
+        try:
+            return "sqlite:///" + str(Path(path).expanduser().resolve())
+        except (ValueError, RuntimeError, OSError) as err:  # a NUL byte, ~unknown-user
+            raise ConfigError(f"tracking: bad database path {path!r}: {err}") from None
     return tracking
 
 

@@ -8,6 +8,11 @@ prints are sent to stderr so they cannot corrupt that channel.
 
 On a ``close`` event the parent run ends with the driver's status. On EOF without one (the
 driver died) every open run ends as KILLED, tagged ``hpo.fail_reason=interrupted``.
+
+When the tracking store cannot be reached (a server down, a database locked), nothing is
+dropped: records stay buffered and are retried with backoff while the study goes on. At the end
+the writer keeps trying for ``$HPO_TRACKING_RETRY_S`` seconds (default 60); what still cannot
+be written is reported as unrecorded, for ``hpo sync`` to replay from the study storage.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ class _TrialRecord:
     artifacts: list[tuple[str, str | None]] = field(default_factory=list)
     end: tuple[int, str, float | None, str | None] | None = None
     dirty: bool = True
+    params_logged: bool = False
 
 
 def _state_tags(state: str, error: str | None) -> dict[str, str]:
@@ -64,6 +70,10 @@ class Writer:
         self.unrecorded: set[int] = set()
         self.parent_run_id = ""
         self.experiment_id = ""
+        self._reconcile: list[Any] | None = None
+        self.offline_since: float | None = None  # the store is unreachable since then
+        self.retry_at = 0.0
+        self._backoff = 0.5
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -195,26 +205,7 @@ class Writer:
                 rec.metrics.append(Metric("value", value, end_ms, 0))
             rec.dirty = True
         elif kind == "reconcile":
-            # A resumed study: MLflow is made to agree with the study storage. An ended trial
-            # without a run gets one; a run whose end never reached us (the driver died after
-            # the trial's start was sent) and was ended as KILLED is repaired.
-            _, records = msg
-            recorded = self._recorded_trials()
-            for number, state, value, error, params, steps, start_ms, end_ms in records:
-                if number in self.trials:
-                    continue
-                run = recorded.get(number)
-                if run is None:
-                    rec = self.trials[number] = _TrialRecord(number, start_ms, params)
-                    rec.metrics += [
-                        Metric("intermediate_value", v, start_ms, step) for step, v in steps.items()
-                    ]
-                    self.handle(("trial_end", number, end_ms, state, value, error))
-                elif (run.info.status, run.data.tags.get("hpo.state")) != (
-                    _STATUS[state],
-                    _state_tags(state, error)["hpo.state"],
-                ):
-                    self._guard(number, lambda r=run, a=(state, value, error, steps, end_ms): self._repair(r, *a))
+            self._reconcile = msg[1]  # done by flush(), once the store can be read
         elif kind == "log_model":
             _, flavor, model, example = msg
             self.flush()  # the trials' runs first
@@ -247,65 +238,130 @@ class Writer:
                 **_flavor_options(flavor, model),
             )
 
+    def _reconcile_now(self, records: list[Any]) -> None:
+        """A resumed study: MLflow is made to agree with the study storage. An ended trial
+        without a run gets one; a run whose end never reached us (the driver died after the
+        trial's start was sent) and was ended as KILLED is repaired."""
+        from mlflow.entities import Metric
+
+        recorded = self._recorded_trials()
+        for number, state, value, error, params, steps, start_ms, end_ms in records:
+            if number in self.trials:
+                continue
+            run = recorded.get(number)
+            if run is None:
+                rec = self.trials[number] = _TrialRecord(number, start_ms, params)
+                rec.metrics += [
+                    Metric("intermediate_value", v, start_ms, step) for step, v in steps.items()
+                ]
+                self.handle(("trial_end", number, end_ms, state, value, error))
+            elif (run.info.status, run.data.tags.get("hpo.state")) != (
+                _STATUS[state],
+                _state_tags(state, error)["hpo.state"],
+            ):
+                self._guard(number, lambda r=run, a=(state, value, error, steps, end_ms): self._repair(r, *a))
+
     def _record(self, number: int, ts: int) -> _TrialRecord:
         rec = self.trials.get(number)
         if rec is None:  # an event for a trial whose start we never saw
             rec = self.trials[number] = _TrialRecord(number, ts, {})
         return rec
 
-    def flush(self) -> None:
-        from mlflow.entities import Param, RunTag
+    def went_offline(self, err: BaseException) -> None:
+        """The store is unreachable: keep everything, retry with backoff."""
+        if self.offline_since is None:
+            self.offline_since = time.monotonic()
+            self.send(("warn", f"MLflow unreachable ({_first_line(err)}); records are buffered and retried"))
+        self.retry_at = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2, 5.0)
 
+    def flush(self) -> None:
+        """Write what is pending; while the store is unreachable, only once a retry is due."""
+        if self.offline_since is not None and time.monotonic() < self.retry_at:
+            return
+        if not self.parent_run_id:  # unreachable when the study started
+            try:
+                self.open()
+            except Exception as err:
+                if _unreachable(err):
+                    self.went_offline(err)
+                else:
+                    self.send(("warn", f"MLflow store refused the study: {type(err).__name__}: {_first_line(err)}"))
+                    self.unrecorded.update(self.trials)
+                    self.trials.clear()
+                return
+        if self._reconcile is not None:
+            records = self._reconcile
+            if self._guard(None, lambda: self._reconcile_now(records)) is None:
+                return
+            self._reconcile = None
         for number, rec in list(self.trials.items()):
             if not rec.dirty:
                 continue
-
-            def write(rec: _TrialRecord = rec) -> None:
-                end_tags = _state_tags(rec.end[1], rec.end[3]) if rec.end else {}
-                params: list[Any] = []
-                tags: list[Any] = []
-                if rec.run_id is None:
-                    run_tags = {
-                        "mlflow.parentRunId": self.parent_run_id,
-                        "hpo.trial_number": str(rec.number),
-                        "hpo.study": self.config["experiment"],
-                        "hpo.state": "running",
-                        **end_tags,
-                    }
-                    run = self.client.create_run(
-                        self.experiment_id,
-                        start_time=rec.start_ms,
-                        tags=run_tags,
-                        run_name=f"trial-{rec.number}",
-                    )
-                    rec.run_id = run.info.run_id
-                    params = [Param(k, str(v)[:_MAX_PARAM]) for k, v in rec.params.items()]
-                else:
-                    tags = [RunTag(k, v) for k, v in end_tags.items()]
-                self._log_batch(rec.run_id, rec.metrics, params, tags)
-                rec.metrics = []
-                for path, artifact_path in rec.artifacts:
-                    self.client.log_artifact(rec.run_id, path, artifact_path)
-                rec.artifacts = []
-                if rec.end:
-                    self.client.set_terminated(rec.run_id, _STATUS[rec.end[1]], rec.end[0])
-
-            self._guard(number, write)
+            written = self._guard(number, lambda rec=rec: self._write(rec))
+            if written is None:
+                return  # unreachable: the rest stays buffered too
             rec.dirty = False
             if rec.end:
                 del self.trials[number]
         if self.parent_metrics:
-            metrics, self.parent_metrics = self.parent_metrics, []
-            self._guard(None, lambda: self._log_batch(self.parent_run_id, metrics))
+            metrics = self.parent_metrics
+            if self._guard(None, lambda: self._log_batch(self.parent_run_id, metrics)) is None:
+                return
+            self.parent_metrics = []
+        if self.offline_since is not None:
+            away = time.monotonic() - self.offline_since
+            self.offline_since, self._backoff = None, 0.5
+            self.send(("warn", f"MLflow reachable again after {away:.0f} s; the buffered records are written"))
 
-    def _guard(self, number: int | None, write: Any) -> None:
+    def _write(self, rec: _TrialRecord) -> None:
+        """Bring a trial's run up to date. Resumable: a retry after a failure goes on from where
+        the failed call left it (a run once created is reused, params logged once)."""
+        from mlflow.entities import Param, RunTag
+
+        end_tags = _state_tags(rec.end[1], rec.end[3]) if rec.end else {}
+        if rec.run_id is None:
+            run_tags = {
+                "mlflow.parentRunId": self.parent_run_id,
+                "hpo.trial_number": str(rec.number),
+                "hpo.study": self.config["experiment"],
+                "hpo.state": "running",
+                **end_tags,
+            }
+            run = self.client.create_run(
+                self.experiment_id, start_time=rec.start_ms, tags=run_tags, run_name=f"trial-{rec.number}"
+            )
+            rec.run_id = run.info.run_id
+            end_tags = {}
+        params = [] if rec.params_logged else [Param(k, str(v)[:_MAX_PARAM]) for k, v in rec.params.items()]
+        self._log_batch(rec.run_id, rec.metrics, params, [RunTag(k, v) for k, v in end_tags.items()])
+        rec.metrics, rec.params_logged = [], True
+        while rec.artifacts:
+            path, artifact_path = rec.artifacts[0]
+            self.client.log_artifact(rec.run_id, path, artifact_path)
+            rec.artifacts.pop(0)
+        if rec.end:
+            self.client.set_terminated(rec.run_id, _STATUS[rec.end[1]], rec.end[0])
+
+    def _guard(self, number: int | None, write: Any) -> bool | None:
+        """Run one write: True if done; False if refused (reported, the record dropped); None if
+        the store is unreachable (kept, retried later)."""
         try:
             write()
-        except Exception as err:  # keep the study going; say what was lost
+            return True
+        except Exception as err:
+            if _unreachable(err):
+                self.went_offline(err)
+                return None
             if number is not None:
                 self.unrecorded.add(number)
             what = f"trial {number}" if number is not None else "the study run"
-            self.send(("warn", f"MLflow write for {what} failed: {type(err).__name__}: {err}"))
+            self.send(("warn", f"MLflow write for {what} failed: {type(err).__name__}: {_first_line(err)}"))
+            return False
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.parent_metrics) or any(rec.dirty for rec in self.trials.values())
 
     def _log_batch(self, run_id: str, metrics: Any = (), params: Any = (), tags: Any = ()) -> None:
         # MLflow takes at most 1000 metrics and 100 params + tags per call.
@@ -320,10 +376,18 @@ class Writer:
         """End the parent run: summary tags, best params as YAML, the final status."""
         from mlflow.entities import Metric, RunTag
 
-        self.flush()
         for rec in list(self.trials.values()):  # trials the driver never ended: killed
-            self.handle(("trial_end", rec.number, int(time.time() * 1000), "interrupted", None, None))
+            if rec.end is None:
+                self.handle(("trial_end", rec.number, int(time.time() * 1000), "interrupted", None, None))
+        deadline = time.monotonic() + _retry_seconds()
         self.flush()
+        while self.offline_since is not None and time.monotonic() < deadline:
+            time.sleep(max(0.0, min(self.retry_at, deadline) - time.monotonic()))
+            self.flush()
+        if self.offline_since is not None:  # gave up: say what MLflow lacks, for `hpo sync`
+            self.unrecorded.update(number for number, rec in self.trials.items() if rec.dirty)
+            self.send(("warn", "MLflow stayed unreachable: the study run could not be ended"))
+            return
 
         def write() -> None:
             import yaml
@@ -420,11 +484,43 @@ def _reader(stream: BinaryIO, inbox: queue.SimpleQueue[Any]) -> None:
         inbox.put(pickle.loads(stream.read(size)))
 
 
+def _unreachable(err: BaseException) -> bool:
+    """Whether ``err`` says the store could not be reached (worth retrying), not that it refused."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, (ConnectionError, TimeoutError)):
+            return True
+        if type(seen).__name__ in ("ConnectionError", "ConnectTimeout", "ReadTimeout", "MaxRetryError", "NewConnectionError"):
+            return True
+        if any(text in str(seen) for text in _UNREACHABLE):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+_UNREACHABLE = ("Max retries exceeded", "Connection refused", "Failed to establish", "Connection aborted",
+                "Read timed out", "database is locked", "Remote end closed", "Bad Gateway", "Service Unavailable")
+
+
+def _retry_seconds() -> float:
+    """How long to keep retrying an unreachable store at the start and at the end of a study."""
+    return float(os.environ.get("HPO_TRACKING_RETRY_S", "60"))
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:300] if text else type(err).__name__
+
+
 def main() -> int:
     # Own session already keeps the terminal's Ctrl-C away; ignore a stray SIGINT all the same.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # MLflow's schema-inference hints (integer columns, ...) are not actionable from a study.
     warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.types")
+    # The writer retries an unreachable store itself, without blocking on MLflow's own retries
+    # (7 with a growing backoff: minutes per call), so the other records are not held up.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     channel = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     lock = threading.Lock()
@@ -454,16 +550,25 @@ def main() -> int:
     try:
         writer.open()
     except Exception as err:
-        uri = first[1]["uri"]
-        send(("fatal", f"tracking: cannot open MLflow store {uri!r}: {type(err).__name__}: {err}"))
-        return 1
+        if not _unreachable(err):
+            uri = first[1]["uri"]
+            send(("fatal", f"tracking: cannot open MLflow store {uri!r}: {type(err).__name__}: {err}"))
+            return 1
+        # Gone since the driver's check: the study goes on, and flush() opens it when it is back.
+        writer.went_offline(err)
     warm = first[1].get("model_flavor")
     while True:
+        wait = 0.05 if warm else None
+        if writer.offline_since is not None:  # buffered records: wake up for their retry
+            wait = max(0.01, writer.retry_at - time.monotonic())
         try:
-            batch = [inbox.get(timeout=0.05 if warm else None)]
-        except queue.Empty:  # idle: get the model flavor ready for the end of the study
-            _warm_up(warm)
-            warm = None
+            batch = [inbox.get(timeout=wait)]
+        except queue.Empty:
+            if writer.offline_since is not None:
+                writer.flush()
+            elif warm:  # idle: get the model flavor ready for the end of the study
+                _warm_up(warm)
+                warm = None
             continue
         while True:
             try:

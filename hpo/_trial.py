@@ -6,11 +6,14 @@ its outcome is classified the same way -- complete, pruned, or failed with a rea
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import numbers
 import os
-from collections.abc import Callable, Mapping
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -190,21 +193,54 @@ def _value_problem(value: Any) -> tuple[float | None, str | None]:
     return number, None
 
 
+class _TrialTimeout(BaseException):
+    """Raised in a trial that ran past ``trial_timeout`` (a BaseException: an objective's
+    ``except Exception`` must not swallow it)."""
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float | None, number: int) -> Iterator[None]:
+    """Raise :class:`_TrialTimeout` in this thread after ``seconds`` (SIGALRM, main thread only).
+
+    Python code and sleeps are stopped; a long call into C code ends first (the Ray executor
+    also stops such a trial from the driver, by ending its worker process).
+    """
+    if seconds is None or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise _TrialTimeout(f"TrialTimeout: trial {number} ran past trial_timeout={seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def run_objective(
     objective: ObjectiveCall,
     trial: Trial,
     catch: tuple[type[BaseException], ...],
+    timeout: float | None = None,
 ) -> TrialResult:
     """Run one trial and classify its outcome.
 
     Any exception fails the trial. One not listed in ``catch`` is also attached to the result
     as ``exception``, for the driver to raise after recording the failure. ``KeyboardInterrupt``
     and other ``BaseException`` subclasses propagate: the trial was interrupted, not failed.
+    A trial still running after ``timeout`` seconds is stopped and failed.
     """
     import optuna
 
     try:
-        raw = objective(trial.params, trial)
+        with _deadline(timeout, trial.number):
+            raw = objective(trial.params, trial)
+    except _TrialTimeout as err:
+        return TrialResult(trial.number, FAILED, error=str(err))
     except optuna.TrialPruned:
         return TrialResult(trial.number, PRUNED)
     except Exception as err:

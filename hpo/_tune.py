@@ -17,7 +17,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from hpo._exceptions import AllTrialsFailedError, ConfigError, HPOError
+from hpo._exceptions import (
+    AllTrialsFailedError,
+    ConfigError,
+    HPOError,
+    StudyNotFoundError,
+    TrackingError,
+)
 from hpo._executors import Executor, ExecutorLike, TrialJob, make_executor
 from hpo._searchers import (
     PrunerLike,
@@ -126,15 +132,20 @@ class _Driver:
         self.running[number].set_user_attr(key, value)
 
 
+def _check_seconds(value: Any, key: str) -> float | None:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == math.inf
+    ):
+        raise ConfigError(f"{key}: expected a positive number of seconds, got {value!r}")
+    return value
+
+
 def _check_n_trials(n_trials: Any, searcher: str, space: Space, timeout: Any) -> int | None:
     if n_trials is not None and (
         isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1
     ):
         raise ConfigError(f"n_trials: expected a positive integer, got {n_trials!r}")
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
-    ):
-        raise ConfigError(f"timeout: expected a positive number of seconds, got {timeout!r}")
+    _check_seconds(timeout, "timeout")
     if searcher == "grid":
         size = space.grid_size()
         if n_trials is None:
@@ -209,6 +220,7 @@ def tune(
     tracking: Any = DEFAULT,
     executor: ExecutorLike = "inline",
     timeout: float | None = None,
+    trial_timeout: float | None = None,
     catch: Iterable[type[Exception]] | type[Exception] = (Exception,),
     callbacks: Iterable[Callback] = (),
 ) -> Study:
@@ -241,6 +253,8 @@ def tune(
             "gpus_per_trial": ..., "max_retries": ...}`` (trials at once on Ray workers), or an
             :class:`Executor`.
         timeout: Stop starting new trials after this many seconds.
+        trial_timeout: Stop a trial that runs longer than this many seconds and fail it
+            (``TrialTimeout: ...``); the study goes on.
         catch: Exceptions of the objective that fail the trial and let the study go on; any
             other exception fails the trial and ends the study with it.
         callbacks: ``callback(study, frozen_trial)`` after each trial ends.
@@ -265,6 +279,7 @@ def tune(
         tracking=tracking,
         executor=executor,
         timeout=timeout,
+        trial_timeout=trial_timeout,
         catch=catch,
     )
     return run_plan(plan, callbacks=callbacks)
@@ -289,6 +304,7 @@ class StudyPlan:
     executor: Executor
     timeout: float | None
     catch: tuple[type[BaseException], ...]
+    trial_timeout: float | None = None
 
 
 def plan_study(
@@ -305,6 +321,7 @@ def plan_study(
     tracking: Any = DEFAULT,
     executor: ExecutorLike = "inline",
     timeout: float | None = None,
+    trial_timeout: float | None = None,
     catch: Any = (Exception,),
 ) -> StudyPlan:
     """Validate the arguments of :func:`tune` without creating or writing anything.
@@ -317,8 +334,8 @@ def plan_study(
         raise ConfigError(f"objective: expected a callable, got {objective!r}")
     space = as_space(space)
     searcher_label = validate_searcher(searcher, space)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ConfigError(f"seed: expected an integer, got {seed!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32):
+        raise ConfigError(f"seed: expected an integer from 0 to 2**32 - 1, got {seed!r}")
     if study_name is not None and (not isinstance(study_name, str) or not study_name.strip()):
         raise ConfigError(f"study_name: expected a non-empty string, got {study_name!r}")
     plan = StudyPlan(
@@ -337,6 +354,7 @@ def plan_study(
         executor=make_executor(executor),
         timeout=timeout,
         catch=_check_catch(catch),
+        trial_timeout=_check_seconds(trial_timeout, "trial_timeout"),
     )
     # Build the sampler and pruner once here so that bad options fail before anything runs.
     make_sampler(searcher, space, seed=seed)
@@ -376,23 +394,7 @@ def run_plan(
     space = plan.space
     with _quiet_optuna():
         if tracker is not None:
-            tracker.start(
-                experiment=plan.study_name,
-                study_uid=study.user_attrs["hpo:uid"],
-                run_name=plan.study_name,
-                params={
-                    "searcher": plan.searcher_label,
-                    "pruner": plan.pruner_label,
-                    "seed": plan.seed,
-                    "direction": plan.direction,
-                    "n_trials": plan.n_trials,
-                    "executor": executor.name,
-                    **{f"space.{k}": repr(v) for k, v in space.items()},
-                },
-                tags={"hpo.study": plan.study_name},
-                texts={"space.yaml": _yaml(space.to_dict()), **(texts or {})},
-                model_flavor=getattr(plan.objective, "model_flavor", None),
-            )
+            _start_tracking(tracker, plan, study, texts)
             if existing and not others:
                 # (With another process running the study, its writer may not have written
                 # what it ran yet: reconciling now could double those runs.)
@@ -416,6 +418,7 @@ def run_plan(
                     callbacks,
                     owner,
                     budget,
+                    plan.trial_timeout,
                 )
             counts = count_states(study.get_trials(deepcopy=False))
             all_failed = counts["failed"] > 0 and counts["complete"] + counts["pruned"] == 0
@@ -444,6 +447,64 @@ def run_plan(
                     _logger.warning("%s", warning)
     if status == "FAILED":
         raise AllTrialsFailedError(_failure_summary(study), study=result)
+    return result
+
+
+def _start_tracking(tracker: Tracker, plan: StudyPlan, study: optuna.study.Study, texts: Mapping[str, str] | None) -> None:
+    """Open (or reopen) the study's parent run."""
+    tracker.start(
+        experiment=plan.study_name,
+        study_uid=study.user_attrs["hpo:uid"],
+        run_name=plan.study_name,
+        params={
+            "searcher": plan.searcher_label,
+            "pruner": plan.pruner_label,
+            "seed": plan.seed,
+            "direction": plan.direction,
+            "n_trials": plan.n_trials,
+            "executor": plan.executor.name,
+            **{f"space.{k}": repr(v) for k, v in plan.space.items()},
+        },
+        tags={"hpo.study": plan.study_name},
+        texts={"space.yaml": _yaml(plan.space.to_dict()), **(texts or {})},
+        model_flavor=getattr(plan.objective, "model_flavor", None),
+    )
+
+
+def sync_plan(plan: StudyPlan, *, texts: Mapping[str, str] | None = None) -> Study:
+    """Write to MLflow whatever of a stored study it lacks (after a tracking outage).
+
+    The study storage is the source of truth and is only read: every ended trial gets its
+    child run (or its run the state the storage knows), and the parent run ends.
+
+    Raises:
+        StudyNotFoundError: The storage has no such study.
+        TrackingError: Tracking is off, or the store cannot be opened.
+    """
+    import optuna
+
+    if plan.tracking_uri is None:
+        raise TrackingError("tracking: sync needs a tracking URI, got none")
+    storage = open_storage(plan.storage)
+    if storage is None:
+        raise ConfigError("storage: sync reads the study from its storage, got none (in memory)")
+    try:
+        with _quiet_optuna():
+            study = optuna.load_study(study_name=plan.study_name, storage=storage)
+    except KeyError:
+        raise StudyNotFoundError(f"study {plan.study_name!r} not found in {str(plan.storage)!r}") from None
+    result = Study(study, n_trials=plan.n_trials, tracking_uri=plan.tracking_uri)
+    tracker = Tracker(plan.tracking_uri)
+    _start_tracking(tracker, plan, study, texts)
+    tracker.reconcile(study.get_trials(deepcopy=False))
+    counts = count_states(study.get_trials(deepcopy=False))
+    status = "FINISHED" if counts["complete"] + counts["pruned"] else "FAILED"
+    info = tracker.close(status, _summary(result))
+    result.mlflow_run_id = info.get("parent_run_id")
+    result.mlflow_experiment_id = info.get("experiment_id")
+    result.unrecorded_trials = info.get("unrecorded", [])
+    for warning in tracker.warnings:
+        _logger.warning("%s", warning)
     return result
 
 
@@ -527,6 +588,7 @@ def _loop(
     callbacks: Iterable[Callback],
     owner: Owner | None = None,
     budget: _SharedBudget | None = None,
+    trial_timeout: float | None = None,
 ) -> None:
     """Ask, run, tell until ``remaining`` trials have ended or the timeout has passed.
 
@@ -565,7 +627,7 @@ def _loop(
                 driver.running[trial.number] = trial
                 if tracker is not None:
                     tracker.trial_started(trial.number, trial.params)
-                executor.submit(TrialJob(trial.number, dict(trial.params)))
+                executor.submit(TrialJob(trial.number, dict(trial.params), trial_timeout))
                 asked += 1
             if not driver.running:
                 return

@@ -99,6 +99,8 @@ class MlflowServer:
              "--workers", "1", "--backend-store-uri", f"sqlite:///{self.folder / 'server.db'}",
              "--artifacts-destination", str(self.folder / "artifacts")],
             stdout=subprocess.DEVNULL, stderr=open(self.folder / "server.log", "ab"), start_new_session=True,
+            # Without its job runner (a dozen worker processes for GenAI jobs): seconds less to start.
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

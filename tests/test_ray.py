@@ -179,3 +179,33 @@ def test_torch_best_weights_come_back_from_the_workers(tracking_uri):
     with torch.no_grad():
         accuracy = (model(VAL[0]).argmax(1) == VAL[1]).float().mean().item()
     assert accuracy == pytest.approx(study.best_value)
+
+
+def sleeps_or_stuck(params, trial):
+    import signal
+    import time
+
+    if params["n"] == 1:
+        time.sleep(30)  # Python code: the worker's own alarm stops it
+    if params["n"] == 3:
+        # A trial that cannot be stopped from inside (like native code that blocks signals):
+        # the driver stops it by ending its worker process.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        time.sleep(30)
+    return float(params["n"])
+
+
+def test_trial_timeout_on_workers(tracking_uri, mlflow_client):
+    import time
+
+    start = time.monotonic()
+    study = hpo.tune(sleeps_or_stuck, {"n": {"int": [0, 3]}}, searcher="grid", trial_timeout=1.0,
+                     executor={"kind": "ray", "workers": 2}, study_name="ray-timeouts", tracking=tracking_uri)
+    assert time.monotonic() - start < 30
+    trials = {t.params["n"]: t for t in study.trials}
+    errors = {n: t.user_attrs.get("hpo:error") for n, t in trials.items()}
+    assert errors[0] is None and errors[2] is None
+    assert errors[1] == f"TrialTimeout: trial {trials[1].number} ran past trial_timeout=1 s"
+    assert errors[3] == f"TrialTimeout: trial {trials[3].number} ran past trial_timeout=1 s (its worker was stopped)"
+    _, children = study_runs(mlflow_client, "ray-timeouts")
+    assert sorted(r.info.status for r in children) == ["FAILED", "FAILED", "FINISHED", "FINISHED"]

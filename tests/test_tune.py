@@ -10,6 +10,7 @@ import pytest
 
 import hpo
 from hpo import AllTrialsFailedError, ConfigError, Float, Int, Space
+from tests.conftest import study_runs
 
 SPACE = Space({"x": Float(-3.0, 3.0), "n": Int(0, 5)})
 
@@ -169,7 +170,7 @@ def test_study_by_space_name_and_dict():
         ({}, "n_trials: required for searcher 'tpe' unless a timeout is given"),
         ({"n_trials": 2, "direction": "up"}, "direction: expected 'minimize' or 'maximize', got 'up'"),
         ({"n_trials": 2, "timeout": -1}, "timeout: expected a positive number of seconds, got -1"),
-        ({"n_trials": 2, "seed": "x"}, "seed: expected an integer, got 'x'"),
+        ({"n_trials": 2, "seed": "x"}, "seed: expected an integer from 0 to 2**32 - 1, got 'x'"),
         ({"n_trials": 2, "executor": "gpu"}, "executor: unknown executor 'gpu'"),
         ({"n_trials": 2, "storage": "study.txt"}, "storage: expected an RDB URL"),
         ({"n_trials": 2, "tracking": "mlruns"}, "tracking: MLflow 3 refuses its old file store"),
@@ -196,3 +197,31 @@ def test_import_hpo_stays_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def sleeps_on_odd(params, trial):
+    try:
+        if params["n"] % 2:
+            time.sleep(30)
+    except Exception:  # an objective's broad except must not swallow the timeout
+        return -1.0
+    return float(params["n"])
+
+
+def test_trial_timeout_stops_and_fails_the_trial(tracking_uri, mlflow_client):
+    start = time.monotonic()
+    study = hpo.tune(sleeps_on_odd, {"n": {"int": [0, 3]}}, searcher="grid", trial_timeout=0.5,
+                     study_name="timeouts", tracking=tracking_uri)
+    assert time.monotonic() - start < 20
+    by_n = {t.params["n"]: t for t in study.trials}
+    assert {n: t.state.name for n, t in by_n.items()} == {0: "COMPLETE", 1: "FAIL", 2: "COMPLETE", 3: "FAIL"}
+    assert by_n[1].user_attrs["hpo:error"] == f"TrialTimeout: trial {by_n[1].number} ran past trial_timeout=0.5 s"
+    _, children = study_runs(mlflow_client, "timeouts")
+    failed = [r for r in children if r.info.status == "FAILED"]
+    assert len(failed) == 2 and all(r.data.tags["hpo.error"].startswith("TrialTimeout: ") for r in failed)
+
+
+@pytest.mark.parametrize("value", [0, -1, "2", True, float("inf")])
+def test_bad_trial_timeout(value):
+    with pytest.raises(hpo.ConfigError, match=rf"^trial_timeout: expected a positive number of seconds, got {value!r}$"):
+        hpo.tune(lambda p: 0.0, {"x": [1]}, n_trials=1, trial_timeout=value, tracking=None)

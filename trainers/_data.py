@@ -95,7 +95,10 @@ def load_table(
 
     if not isinstance(path, (str, Path)) or not str(path):
         raise ConfigError(f"data.path: expected a file path, got {path!r}")
-    file = Path(path).expanduser()
+    try:
+        file = Path(path).expanduser()
+    except RuntimeError as err:  # ~user that does not exist
+        raise ConfigError(f"data.path: {path!r}: {err}") from None
     if not file.is_absolute() and base is not None:
         file = base / file
     if not file.is_file():

@@ -35,6 +35,8 @@ def resolve_estimator(spec: Any, where: str = "estimator") -> Any:
         extra = sorted(set(spec) - {"class", "params"})
         if extra or "class" not in spec:
             raise ConfigError(f"{where}: expected a dotted path or {{class: PATH, params: {{...}}}}, got {dict(spec)!r}")
+        if not isinstance(spec.get("params") or {}, Mapping):
+            raise ConfigError(f"{where}.params: expected a mapping of estimator parameters, got {spec['params']!r}")
         params = dict(spec.get("params") or {})
         spec = spec["class"]
     if not isinstance(spec, str) or not spec:
@@ -134,6 +136,8 @@ class SklearnTrainer(Trainer):
         self.scoring = scoring
         self.splitter = make_splitter(cv, classifier=is_classifier(self.estimator), groups=groups)
         self.folds = compute_folds(self.splitter, X, y, groups)
+        if not isinstance(fit_params or {}, Mapping):
+            raise ConfigError(f"fit_params: expected a mapping of fit arguments, got {fit_params!r}")
         self.fit_params = dict(fit_params or {})
         if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0):
             raise ConfigError(f"n_jobs: expected a non-zero integer or None, got {n_jobs!r}")
