@@ -1,4 +1,4 @@
-"""The ``hpo`` command line: run, resume, show, best, ui, spaces.
+"""The ``hpo`` command line: run, resume, sync, show, best, ui, spaces.
 
 Each study run from the CLI keeps a folder ``.hpo/NAME/`` (or ``$HPO_HOME/NAME/``) holding its
 Optuna journal (``study.journal``, unless the config names another storage) and ``study.yaml``,
