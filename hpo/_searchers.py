@@ -108,6 +108,36 @@ def make_sampler(
     return _build(optuna.samplers.TPESampler, options, "searcher")
 
 
+def rehearse(sampler: Any, pruner: Any, space: Space) -> None:
+    """Ask, report and tell two throwaway trials in memory with a fresh sampler and pruner.
+
+    Optuna checks most options only when it uses them (``n_startup_trials="x"`` fails in the
+    first ``ask``), which would be after the study was created: here they fail up front.
+
+    Raises:
+        ConfigError: Naming ``searcher`` or ``pruner``.
+    """
+    import optuna
+
+    study = optuna.create_study(sampler=sampler, pruner=pruner)
+    distributions = space.to_optuna()
+    for _ in range(2):
+        try:
+            trial = study.ask(distributions)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"searcher: bad option for {type(sampler).__name__}: {err}") from None
+        try:
+            for step in range(2):
+                trial.report(0.0, step)
+                trial.should_prune()
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"pruner: bad option for {type(pruner).__name__}: {err}") from None
+        try:
+            study.tell(trial, 0.0)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"searcher: bad option for {type(sampler).__name__}: {err}") from None
+
+
 def make_pruner(spec: PrunerLike) -> optuna.pruners.BasePruner:
     """Build the Optuna pruner for a pruner name or spec (``None`` means no pruning)."""
     import optuna

@@ -52,7 +52,7 @@ def check_storage(storage: Any) -> Any:
         path = Path(storage[len("journal:///") :])
     elif "://" in storage:
         if storage.split("://", 1)[0].split("+", 1)[0] in _RDB_SCHEMES:
-            return storage
+            return _check_rdb(storage)
     elif storage.endswith(_JOURNAL_SUFFIXES):
         path = Path(storage)
     if path is None:
@@ -66,9 +66,50 @@ def check_storage(storage: Any) -> Any:
         raise ConfigError(f"storage: bad journal path {str(path)!r}: {err}") from None
     if path.is_dir():
         raise ConfigError(f"storage: {str(path)!r} is a folder, expected a journal file")
+    if path.is_file() and path.stat().st_size:
+        import json
+
+        with open(path, "rb") as file:
+            first = file.readline()
+        try:
+            json.loads(first)
+        except ValueError:
+            raise ConfigError(f"storage: {str(path)!r} is not an Optuna journal file") from None
     if not path.parent.is_dir():
         raise ConfigError(f"storage: folder {str(path.parent)!r} does not exist")
     return path
+
+
+def _check_rdb(url: str) -> str:
+    """An RDB URL Optuna can open: the sqlite file's folder exists and the file is a database;
+    another database's driver is installed."""
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///") :])
+        if not path.parent.is_dir():
+            raise ConfigError(f"storage: folder {str(path.parent)!r} of {url!r} does not exist")
+        if not is_sqlite_file(path):
+            raise ConfigError(f"storage: {str(path)!r} exists and is not a sqlite database")
+        return url
+    try:
+        from sqlalchemy.engine import make_url
+
+        make_url(url).get_dialect().import_dbapi()
+    except ImportError as err:
+        raise ConfigError(f"storage: the database driver for {url.split(':', 1)[0]!r} is not installed ({err})") from None
+    except Exception as err:  # sqlalchemy's ArgumentError for a URL it cannot parse
+        raise ConfigError(f"storage: cannot use {url!r}: {err}") from None
+    return url
+
+
+def is_sqlite_file(path: Path) -> bool:
+    """Whether ``path`` can be a sqlite database: missing, empty, or with sqlite's header."""
+    if not path.exists():
+        return True
+    if not path.is_file():
+        return False
+    with open(path, "rb") as file:
+        header = file.read(16)
+    return not header or header == b"SQLite format 3\x00"
 
 
 def open_storage(storage: Any) -> optuna.storages.BaseStorage | str | None:

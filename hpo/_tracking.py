@@ -87,6 +87,10 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
             raise TrackingError(f"tracking: folder {str(path.parent)!r} of {uri!r} does not exist")
         if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
             raise TrackingError(f"tracking: {uri!r} is not writable")
+        from hpo._storage import is_sqlite_file
+
+        if not is_sqlite_file(path):
+            raise TrackingError(f"tracking: {str(path)!r} exists and is not a sqlite database")
         return
     parts = urllib.parse.urlsplit(uri)
     if parts.scheme in ("http", "https"):

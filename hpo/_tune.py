@@ -31,6 +31,7 @@ from hpo._searchers import (
     make_pruner,
     make_sampler,
     pruner_name,
+    rehearse,
     validate_searcher,
 )
 from hpo._space import Space
@@ -356,9 +357,15 @@ def plan_study(
         catch=_check_catch(catch),
         trial_timeout=_check_seconds(trial_timeout, "trial_timeout"),
     )
-    # Build the sampler and pruner once here so that bad options fail before anything runs.
-    make_sampler(searcher, space, seed=seed)
-    make_pruner(pruner)
+    check_space = getattr(objective, "check_space", None)
+    if callable(check_space):  # e.g. a trainer: are these its model's parameters?
+        check_space(space)
+    # Build the sampler and pruner once here so that bad options fail before anything runs;
+    # options given as a mapping are also tried on throwaway trials (Optuna checks most late).
+    sampler, built_pruner = make_sampler(searcher, space, seed=seed), make_pruner(pruner)
+    if isinstance(searcher, Mapping) or isinstance(pruner, Mapping):
+        with _quiet_optuna():
+            rehearse(sampler, built_pruner, space)
     if plan.tracking_uri is not None:
         check_reachable(plan.tracking_uri)
     return plan

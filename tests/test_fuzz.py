@@ -12,11 +12,8 @@ and the MLflow store (``tracking: sqlite:///TMP/mlflow.db``) inside it. Each cas
 - nothing created: the folder holds exactly what it held before (no study folder, journal,
   index, MLflow database or artifacts).
 
-The cases tried are counted per family and printed at the end of the module. Bugs this fuzzing
-found and that are fixed stay as regression cases in ``FIXED_BUGS``. Those still open are in
-``KNOWN_BUGS`` (each one minimal input, ``xfail(strict=True)``); the fuzzed families leave those
-inputs out (each exclusion names its case), so that they stay green and keep guarding everything
-else, and a fix shows up as an XPASS that fails the run until the case moves to FIXED_BUGS.
+The cases tried are counted per family and printed at the end of the module. The 30 bugs this
+fuzzing found are fixed; each stays as a regression case in ``FIXED_BUGS`` (one minimal input).
 """
 
 from __future__ import annotations
@@ -334,8 +331,7 @@ def _valid_top_level(key: str, value: Any) -> bool:
     if key == "n_trials":
         return _is_int(value) and value >= 1
     if key == "seed":
-        # Any int: out-of-range ints are KNOWN_BUGS["seed-out-of-range"].
-        return value is None or _is_int(value)
+        return value is None or (_is_int(value) and 0 <= value < 2**32)
     if key == "searcher":
         return (isinstance(value, str) and value.lower().replace("-", "_") in SEARCHERS) or (
             isinstance(value, dict) and "name" in value)
@@ -343,9 +339,8 @@ def _valid_top_level(key: str, value: Any) -> bool:
         return value is None or (isinstance(value, str) and value.lower().replace("-", "_") in PRUNERS) or (
             isinstance(value, dict) and "name" in value)
     if key == "space":
-        # Mappings are the bad-bounds family; names with a NUL are KNOWN_BUGS["space-file-nul"].
-        return isinstance(value, dict) and bool(value) or (
-            isinstance(value, str) and (value in READY_SPACES or "\0" in value))
+        # Mappings are the bad-bounds family.
+        return isinstance(value, dict) and bool(value) or (isinstance(value, str) and value in READY_SPACES)
     if key == "trainer":
         return isinstance(value, dict)
     if key == "data":
@@ -354,7 +349,7 @@ def _valid_top_level(key: str, value: Any) -> bool:
         return value in (None, "minimize", "maximize")
     if key == "executor":
         # Mappings with a kind: the unknown-name and unknown-key families (Ray itself is too slow
-        # to start here; a NaN option is KNOWN_BUGS["ray-cpus-per-trial-nan"]).
+        # to start here).
         return value in ("inline", "ray") or (isinstance(value, dict) and "kind" in value)
     if key in ("timeout", "trial_timeout"):
         return value is None or (_is_number(value) and value > 0)
@@ -364,10 +359,9 @@ def _valid_top_level(key: str, value: Any) -> bool:
         return isinstance(value, str) and ":" in value and (
             value.split(":", 1)[0].split("+", 1)[0].lower() in TRACKING_SCHEMES)
     if key == "name":
-        # "NAME\n" is KNOWN_BUGS["name-trailing-newline"].
-        return isinstance(value, str) and (bool(_NAME_OK.match(value)) or bool(_NAME_OK.match(value.removesuffix("\n"))))
+        return isinstance(value, str) and bool(_NAME_OK.fullmatch(value))
     if key == "storage":
-        # RDB URLs that cannot be opened are KNOWN_BUGS["storage-*"]; journal paths are valid.
+        # RDB URLs (FIXED_BUGS["storage-*"] cover those that cannot be opened); journal paths.
         return value is None or (isinstance(value, str) and ("://" in value or value.endswith(JOURNAL_SUFFIXES)))
     if key == "objective":
         return False  # with a trainer: block, any objective is one too many
@@ -851,7 +845,7 @@ def test_arbitrary_text_as_the_config(text: str | bytes) -> None:
 
 
 # Data files that cannot serve: missing, a folder, not a CSV/Parquet, garbage, empty.
-FILENAME = st.text("abcdefghijklmnopqrstuvwxyzABC0123456789_- ", min_size=1, max_size=10)  # no "~": KNOWN_BUGS["data-path-unknown-user"]
+FILENAME = st.text("abcdefghijklmnopqrstuvwxyzABC0123456789_- ", min_size=1, max_size=10)  # "~user": FIXED_BUGS
 
 
 @st.composite
@@ -1039,15 +1033,7 @@ def test_config_file_that_does_not_exist(config_arg: str, key: str) -> None:
     assert_rejected(family, run_cli(family, base(), config_arg=config_arg), key, contains=("does not exist",))
 
 
-# -- known hpo bugs: one minimal input each, strict xfail (an XPASS means fixed: drop its entry) -------
-
-
-def _bug(case_id: str, reason: str, change: Callable[[dict[str, Any]], Any], key: str, *,
-         files: dict[str, Any] | None = None, args: tuple[str, ...] = (), table: bool = False) -> Any:
-    config = table_base() if table else base()
-    change(config)
-    return pytest.param(config, files, args, key, id=case_id,
-                        marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason))
+# -- bugs this fuzzing found, fixed: one minimal input each, kept as regression cases ---------------
 
 
 def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
@@ -1064,51 +1050,6 @@ def _set_all(*pairs: tuple[str, Any]) -> Callable[[dict[str, Any]], None]:
 _GARBAGE = "not a database, not a journal {\n" * 40
 _OFF = ("tracking", None)  # these runs get as far as a study: tracking off keeps them quick (same bug with it on)
 
-KNOWN_BUGS = [
-    _bug("estimator-param-of-the-wrong-type", "estimator params are not validated up front: every trial fails "
-         "(exit 1) after the study is created",
-         _set_all(("trainer.estimator", {"class": "sklearn.linear_model.RidgeClassifier",
-                                         "params": {"max_iter": "abc"}}), _OFF), "trainer.estimator"),
-    _bug("scoring-is-a-list", "scoring: [accuracy, f1_macro] passes check_scoring (multi-metric); every trial fails "
-         "(float(dict)), exit 1, study created", _set_all(("trainer.scoring", ["accuracy", "f1_macro"]), _OFF),
-         "trainer.scoring"),
-    _bug("space-parameter-unknown-to-the-estimator", "a space parameter the estimator lacks (a typo) is not caught "
-         "up front: every trial fails, exit 1, study created",
-         _set_all(("space", {"alpah": {"float": [0.01, 10.0], "log": True}}), _OFF), "space.alpah"),
-    _bug("timeseries-negative-gap", "cv {name: timeseries, gap: -1} is accepted (TimeSeriesSplit does not check "
-         "it): the study runs, exit 0", _set_all(("trainer.cv", {"name": "timeseries", "n_splits": 3, "gap": -1}), _OFF),
-         "trainer.cv", table=True, files=TABLE_FILES),
-    _bug("storage-sqlite-folder-missing", "hpo/_storage.py check_storage returns RDB URLs unchecked: "
-         "sqlalchemy OperationalError traceback", _set_all(("storage", f"sqlite:///{TMP}/nothere/study.db"), _OFF), "storage"),
-    _bug("storage-rdb-driver-missing", "postgresql:// without its driver: ImportError traceback from optuna",
-         _set_all(("storage", "postgresql://user@127.0.0.1:1/db"), _OFF), "storage"),
-    _bug("storage-sqlite-not-a-database", "an existing non-database file as sqlite storage: sqlalchemy "
-         "DatabaseError traceback", _set_all(("storage", f"sqlite:///{TMP}/garbage.db"), _OFF), "storage",
-         files={"garbage.db": _GARBAGE}),
-    _bug("storage-journal-garbage", "a journal file that is not a journal: JSONDecodeError traceback",
-         _set_all(("storage", "garbage.journal"), _OFF), "storage", files={"garbage.journal": _GARBAGE}),
-    _bug("tracking-store-not-a-database", "tracking: an existing non-database file passes check_reachable; the "
-         "writer fails after the study folder, journal and index are written, and the message spans lines",
-         _set("tracking", f"sqlite:///{TMP}/garbage.db"), "tracking", files={"garbage.db": _GARBAGE}),
-    _bug("time-column-not-dates-warns", "trainers/_data.py: pd.to_datetime prints a UserWarning (2 more stderr "
-         "lines) before the error", _set("data.time", "a"), "data.time", table=True,
-         files={"table.csv": TABLE.replace("\n0.", "\nx0.")}),
-    _bug("searcher-option-of-the-wrong-type", "searcher options are not type-checked: TPESampler("
-         "n_startup_trials='x') raises TypeError in study.ask, after the study is created",
-         _set_all(("searcher", {"name": "tpe", "n_startup_trials": "x"}), _OFF), "searcher"),
-    _bug("pruner-option-of-the-wrong-type", "pruner options are not type-checked: hyperband min_resource='x' "
-         "fails trials at run time and the study ends with exit 0",
-         _set_all(("pruner", {"name": "hyperband", "min_resource": "x"}), _OFF), "pruner"),
-
-]
-
-
-@pytest.mark.parametrize(("config", "files", "args", "key"), KNOWN_BUGS)
-def test_known_bug(request: pytest.FixtureRequest, config: dict[str, Any], files: dict[str, Any] | None,
-                   args: tuple[str, ...], key: str) -> None:
-    family = "known bug"
-    config_arg = f"{TMP}/folder.yaml" if request.node.callspec.id == "config-is-a-folder" else None
-    assert_rejected(family, run_cli(family, config, files=files, args=args, config_arg=config_arg, guard=False), key)
 
 
 def _case(case_id: str, reason: str, change: Callable[[dict[str, Any]], Any], key: str, *,
@@ -1159,13 +1100,47 @@ FIXED_BUGS = [
          "before 'Error: ...' (4 lines, capitalized)", lambda config: None, "--trials", args=("--trials", "0")),
     _case("config-is-a-folder", "a config path that is a folder is a click usage error: 4 lines",
          lambda config: None, "config", files={"folder.yaml": None}, args=()),
+    _case("estimator-param-of-the-wrong-type", "estimator params are not validated up front: every trial fails "
+         "(exit 1) after the study is created",
+         _set_all(("trainer.estimator", {"class": "sklearn.linear_model.RidgeClassifier",
+                                         "params": {"max_iter": "abc"}}), _OFF), "trainer.estimator"),
+    _case("scoring-is-a-list", "scoring: [accuracy, f1_macro] passes check_scoring (multi-metric); every trial fails "
+         "(float(dict)), exit 1, study created", _set_all(("trainer.scoring", ["accuracy", "f1_macro"]), _OFF),
+         "trainer.scoring"),
+    _case("space-parameter-unknown-to-the-estimator", "a space parameter the estimator lacks (a typo) is not caught "
+         "up front: every trial fails, exit 1, study created",
+         _set_all(("space", {"alpah": {"float": [0.01, 10.0], "log": True}}), _OFF), "space.alpah"),
+    _case("timeseries-negative-gap", "cv {name: timeseries, gap: -1} is accepted (TimeSeriesSplit does not check "
+         "it): the study runs, exit 0", _set_all(("trainer.cv", {"name": "timeseries", "n_splits": 3, "gap": -1}), _OFF),
+         "trainer.cv", table=True, files=TABLE_FILES),
+    _case("storage-sqlite-folder-missing", "hpo/_storage.py check_storage returns RDB URLs unchecked: "
+         "sqlalchemy OperationalError traceback", _set_all(("storage", f"sqlite:///{TMP}/nothere/study.db"), _OFF), "storage"),
+    _case("storage-rdb-driver-missing", "postgresql:// without its driver: ImportError traceback from optuna",
+         _set_all(("storage", "postgresql://user@127.0.0.1:1/db"), _OFF), "storage"),
+    _case("storage-sqlite-not-a-database", "an existing non-database file as sqlite storage: sqlalchemy "
+         "DatabaseError traceback", _set_all(("storage", f"sqlite:///{TMP}/garbage.db"), _OFF), "storage",
+         files={"garbage.db": _GARBAGE}),
+    _case("storage-journal-garbage", "a journal file that is not a journal: JSONDecodeError traceback",
+         _set_all(("storage", "garbage.journal"), _OFF), "storage", files={"garbage.journal": _GARBAGE}),
+    _case("tracking-store-not-a-database", "tracking: an existing non-database file passes check_reachable; the "
+         "writer fails after the study folder, journal and index are written, and the message spans lines",
+         _set("tracking", f"sqlite:///{TMP}/garbage.db"), "tracking", files={"garbage.db": _GARBAGE}),
+    _case("time-column-not-dates-warns", "trainers/_data.py: pd.to_datetime prints a UserWarning (2 more stderr "
+         "lines) before the error", _set("data.time", "a"), "data.time", table=True,
+         files={"table.csv": TABLE.replace("\n0.", "\nx0.")}),
+    _case("searcher-option-of-the-wrong-type", "searcher options are not type-checked: TPESampler("
+         "n_startup_trials='x') raises TypeError in study.ask, after the study is created",
+         _set_all(("searcher", {"name": "tpe", "n_startup_trials": "x"}), _OFF), "searcher"),
+    _case("pruner-option-of-the-wrong-type", "pruner options are not type-checked: hyperband min_resource='x' "
+         "fails trials at run time and the study ends with exit 0",
+         _set_all(("pruner", {"name": "hyperband", "min_resource": "x"}), _OFF), "pruner"),
 ]
 
 
 @pytest.mark.parametrize(("config", "files", "args", "key"), FIXED_BUGS)
 def test_fixed_bug(request: pytest.FixtureRequest, config: dict[str, Any], files: dict[str, Any] | None,
                    args: tuple[str, ...], key: str) -> None:
-    family = "known bug"
+    family = "fixed bug"
     config_arg = f"{TMP}/folder.yaml" if request.node.callspec.id == "config-is-a-folder" else None
     assert_rejected(family, run_cli(family, config, files=files, args=args, config_arg=config_arg, guard=False), key)
 
@@ -1221,15 +1196,14 @@ def _clean_environment_and_summary() -> Iterator[None]:
         mp.delenv("HPO_HOME", raising=False)
         mp.delenv("RAY_ADDRESS", raising=False)
         yield
-    families = [f for f in TRIED if f not in ("valid base", "real command", "known bug")]
+    families = [f for f in TRIED if f not in ("valid base", "real command", "fixed bug")]
     tried = sum(TRIED[f] for f in families)
     passed = sum(PASSED[f] for f in families)
     lines = [f"fuzz: {tried} malformed inputs tried, {passed} exited 2 with one line naming the key "
              "and left nothing behind"]
     lines += [f"  {f}: {TRIED[f]} tried, {PASSED[f]} passed" for f in families]
-    if TRIED["known bug"]:
-        lines.append(f"  known hpo bugs (strict xfail): {TRIED['known bug']} inputs, "
-                     f"{TRIED['known bug'] - PASSED['known bug']} still failing")
+    if TRIED["fixed bug"]:
+        lines.append(f"  bugs found by fuzzing, fixed: {TRIED['fixed bug']} regression cases, {PASSED['fixed bug']} passed")
     print("\n" + "\n".join(lines))
 
 

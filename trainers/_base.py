@@ -37,3 +37,7 @@ class Trainer(abc.ABC):
     def on_trial_kept(self, number: int, kept: Any) -> None:  # noqa: B027 -- optional hook
         """Called in the driver for each completed trial that handed ``trial.keep(obj)`` an
         object, wherever the trial ran (e.g. the torch trainer keeps the best weights)."""
+
+    def check_space(self, space: Any) -> None:  # noqa: B027 -- optional hook
+        """Called before the study starts: raise ``ConfigError`` for hyperparameters this trainer
+        cannot take (the scikit-learn trainer names those its estimator lacks)."""

@@ -8,6 +8,7 @@ by it, or, with ``strict_time: true``, unsorted or repeated timestamps are refus
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,7 +126,9 @@ def load_table(
         stamps = frame[time]
         if not pd.api.types.is_numeric_dtype(stamps) and not pd.api.types.is_datetime64_any_dtype(stamps):
             try:
-                stamps = pd.to_datetime(stamps)
+                with warnings.catch_warnings():  # "could not infer format": the error says it all
+                    warnings.simplefilter("ignore", UserWarning)
+                    stamps = pd.to_datetime(stamps)
             except (ValueError, TypeError) as err:
                 raise ConfigError(f"data.time: column {time!r} is neither numeric nor dates: {err}") from None
         if strict_time:

@@ -54,7 +54,18 @@ def resolve_estimator(spec: Any, where: str = "estimator") -> Any:
         raise ConfigError(f"{where}: {spec}({', '.join(f'{k}={v!r}' for k, v in params.items())}): {err}") from None
     if not (hasattr(estimator, "fit") and hasattr(estimator, "get_params")):
         raise ConfigError(f"{where}: {spec!r} did not give a scikit-learn estimator, got {type(estimator).__name__}")
+    _check_estimator_params(estimator, where)
     return estimator
+
+
+def _check_estimator_params(estimator: Any, where: str) -> None:
+    """scikit-learn checks parameter values only in ``fit``: check them now, before any trial."""
+    validate = getattr(estimator, "_validate_params", None)  # scikit-learn's own checks (>= 1.2)
+    if callable(validate):
+        try:
+            validate()
+        except ValueError as err:
+            raise ConfigError(f"{where}: {str(err).splitlines()[0]}") from None
 
 
 def _scorer(estimator: Any, scoring: Any) -> Any:
@@ -73,6 +84,8 @@ def _scorer(estimator: Any, scoring: Any) -> Any:
                 f"scoring: {name} is a metric(y_true, y_pred), not a scorer(estimator, X, y); wrap "
                 f"it: sklearn.metrics.make_scorer({name}, greater_is_better=...)"
             )
+    if isinstance(scoring, (list, tuple, set, Mapping)):
+        raise ConfigError(f"scoring: expected one scorer (a name or a callable), got {scoring!r}: a study optimizes one score")
     if isinstance(scoring, str) and scoring not in get_scorer_names():
         hint = did_you_mean(scoring, get_scorer_names(), "; see sklearn.metrics.get_scorer_names()")
         raise ConfigError(f"scoring: unknown scorer {scoring!r}{hint}")
@@ -167,6 +180,15 @@ class SklearnTrainer(Trainer):
         fit_time = time.perf_counter() - start
         score = self.scorer(model, _safe_indexing(self.X, test), _safe_indexing(self.y, test))
         return float(score), fit_time
+
+    def check_space(self, space: Any) -> None:
+        """Every hyperparameter of ``space`` must be a parameter of the estimator (a typo would
+        otherwise fail every trial)."""
+        valid = sorted(self.estimator.get_params(deep=True))
+        for name in space:
+            if name not in valid:
+                hint = did_you_mean(name, valid)
+                raise ConfigError(f"space.{name}: not a parameter of {type(self.estimator).__name__}{hint}")
 
     def __call__(self, params: dict[str, Any], trial: Trial) -> float:
         scores: list[float] = []

@@ -69,6 +69,8 @@ def make_splitter(cv: Any, *, classifier: bool, groups: Any = None) -> Any:
             raise ConfigError(f"cv.{key}: unknown option for splitter {name!r}{hint}")
     if needs_groups and groups is None:
         raise ConfigError(f"cv: splitter {name!r} needs groups (data: groups: COLUMN, or groups=...)")
+    if "gap" in options and (isinstance(options["gap"], bool) or not isinstance(options["gap"], int) or options["gap"] < 0):
+        raise ConfigError(f"cv.gap: expected a non-negative number of rows, got {options['gap']!r}")
     kwargs = {k: v for k, v in options.items() if k != "seed"}
     if options.get("shuffle"):
         kwargs["random_state"] = options.get("seed", 0)
