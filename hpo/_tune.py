@@ -446,12 +446,7 @@ def run_plan(
             if owner is not None:
                 owner.stop()
             if tracker is not None:
-                info = tracker.close(status, _summary(result))
-                result.mlflow_run_id = info.get("parent_run_id")
-                result.mlflow_experiment_id = info.get("experiment_id")
-                result.unrecorded_trials = info.get("unrecorded", [])
-                for warning in tracker.warnings:
-                    _logger.warning("%s", warning)
+                _close_tracking(tracker, status, result)
     if status == "FAILED":
         raise AllTrialsFailedError(_failure_summary(study), study=result)
     return result
@@ -476,6 +471,16 @@ def _start_tracking(tracker: Tracker, plan: StudyPlan, study: optuna.study.Study
         texts={"space.yaml": _yaml(plan.space.to_dict()), **(texts or {})},
         model_flavor=getattr(plan.objective, "model_flavor", None),
     )
+
+
+def _close_tracking(tracker: Tracker, status: str, result: Study) -> None:
+    """End the parent run with ``status``; note its ids and what MLflow lacks on ``result``."""
+    info = tracker.close(status, _summary(result))
+    result.mlflow_run_id = info.get("parent_run_id")
+    result.mlflow_experiment_id = info.get("experiment_id")
+    result.unrecorded_trials = info.get("unrecorded", [])
+    for warning in tracker.warnings:
+        _logger.warning("%s", warning)
 
 
 def sync_plan(plan: StudyPlan, *, texts: Mapping[str, str] | None = None) -> Study:
@@ -506,12 +511,7 @@ def sync_plan(plan: StudyPlan, *, texts: Mapping[str, str] | None = None) -> Stu
     tracker.reconcile(study.get_trials(deepcopy=False))
     counts = count_states(study.get_trials(deepcopy=False))
     status = "FINISHED" if counts["complete"] + counts["pruned"] else "FAILED"
-    info = tracker.close(status, _summary(result))
-    result.mlflow_run_id = info.get("parent_run_id")
-    result.mlflow_experiment_id = info.get("experiment_id")
-    result.unrecorded_trials = info.get("unrecorded", [])
-    for warning in tracker.warnings:
-        _logger.warning("%s", warning)
+    _close_tracking(tracker, status, result)
     return result
 
 

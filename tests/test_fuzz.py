@@ -986,8 +986,8 @@ def test_bad_option_value(case: tuple[str, str]) -> None:
     assert_rejected(family, out, option.removeprefix("--").replace("-", "_"))
 
 
-# Options click types itself (--trials, --seed, --timeout, --trial-timeout): click's usage error. These print
-# Typed command-line options (FIXED_BUGS["click-usage-error-is-not-one-line"]).
+# Options click types itself (--trials, --seed, --timeout, --trial-timeout): click's usage error,
+# which hpo prints as one line too (FIXED_BUGS["click-usage-error-is-not-one-line"]).
 @st.composite
 def bad_typed_option(draw: st.DrawFn) -> tuple[str, str]:
     option = draw(st.sampled_from(["--trials", "--seed", *SECONDS_OPTIONS]))
