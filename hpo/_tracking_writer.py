@@ -71,6 +71,7 @@ class Writer:
         self.parent_run_id = ""
         self.experiment_id = ""
         self._reconcile: list[Any] | None = None
+        self.refused = False  # the store came back but refused the study (e.g. a deleted experiment)
         self.offline_since: float | None = None  # the store is unreachable since then
         self.retry_at = 0.0
         self._backoff = 0.5
@@ -277,7 +278,7 @@ class Writer:
 
     def flush(self) -> None:
         """Write what is pending; while the store is unreachable, only once a retry is due."""
-        if self.offline_since is not None and time.monotonic() < self.retry_at:
+        if self.refused or (self.offline_since is not None and time.monotonic() < self.retry_at):
             return
         if not self.parent_run_id:  # unreachable when the study started
             try:
@@ -285,10 +286,9 @@ class Writer:
             except Exception as err:
                 if _unreachable(err):
                     self.went_offline(err)
-                else:
+                else:  # back, but it will not take the study: nothing more is tried
+                    self.refused, self.offline_since = True, None
                     self.send(("warn", f"MLflow store refused the study: {type(err).__name__}: {_first_line(err)}"))
-                    self.unrecorded.update(self.trials)
-                    self.trials.clear()
                 return
         if self._reconcile is not None:
             records = self._reconcile
@@ -359,10 +359,6 @@ class Writer:
             self.send(("warn", f"MLflow write for {what} failed: {type(err).__name__}: {_first_line(err)}"))
             return False
 
-    @property
-    def pending(self) -> bool:
-        return bool(self.parent_metrics) or any(rec.dirty for rec in self.trials.values())
-
     def _log_batch(self, run_id: str, metrics: Any = (), params: Any = (), tags: Any = ()) -> None:
         # MLflow takes at most 1000 metrics and 100 params + tags per call.
         metrics, params, tags = list(metrics), list(params), list(tags)
@@ -384,9 +380,10 @@ class Writer:
         while self.offline_since is not None and time.monotonic() < deadline:
             time.sleep(max(0.0, min(self.retry_at, deadline) - time.monotonic()))
             self.flush()
-        if self.offline_since is not None:  # gave up: say what MLflow lacks, for `hpo sync`
+        if self.offline_since is not None or self.refused:  # say what MLflow lacks, for `hpo sync`
             self.unrecorded.update(number for number, rec in self.trials.items() if rec.dirty)
-            self.send(("warn", "MLflow stayed unreachable: the study run could not be ended"))
+            if not self.refused:
+                self.send(("warn", "MLflow stayed unreachable: the study run could not be ended"))
             return
 
         def write() -> None:
@@ -503,7 +500,7 @@ _UNREACHABLE = ("Max retries exceeded", "Connection refused", "Failed to establi
 
 
 def _retry_seconds() -> float:
-    """How long to keep retrying an unreachable store at the start and at the end of a study."""
+    """How long to keep retrying an unreachable store once the study has ended."""
     return float(os.environ.get("HPO_TRACKING_RETRY_S", "60"))
 
 
