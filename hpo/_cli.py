@@ -1,4 +1,4 @@
-"""The ``hpo`` command line: run, resume, sync, show, best, ui, spaces.
+"""The ``hpo`` command line: run, resume, sync, show, best, compare, ui, spaces.
 
 Each study run from the CLI keeps a folder ``.hpo/NAME/`` (or ``$HPO_HOME/NAME/``) holding its
 Optuna journal (``study.journal``, unless the config names another storage) and ``study.yaml``,
@@ -387,6 +387,36 @@ def best(name: str, storage: str | None, directory: str | None) -> None:
 
     study = _load_study(name, directory, storage)
     click.echo(yaml.safe_dump(study.best_params, sort_keys=False), nl=False)
+
+
+@cli.command()
+@click.argument("names", metavar="NAME...", nargs=-1, required=True)
+@_dir_option
+def compare(names: tuple[str, ...], directory: str | None) -> None:
+    """Compare studies side by side: best value, trials, pruned share, time."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="studies")
+    for column in ("study", "direction", "best value", "best trial", "trials", "pruned", "failed",
+                   "trial time (s)", "span (s)"):
+        table.add_column(column, justify="left" if column in ("study", "direction") else "right")
+    for name in names:
+        study = _load_study(name, directory, None)
+        counts = study.counts()
+        ended = counts["complete"] + counts["pruned"] + counts["failed"]
+        trials = [t for t in study.trials if t.datetime_start is not None and t.datetime_complete is not None]
+        busy = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials)
+        span = (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds() if trials else 0.0
+        try:
+            best = study.best_trial
+            value, number = f"{best.value:.6g}", str(best.number)
+        except HPOError:  # no trial completed
+            value, number = "-", "-"
+        pruned = f"{counts['pruned'] / ended:.0%}" if ended else "-"
+        table.add_row(name, study.direction, value, number, str(ended), pruned, str(counts["failed"]),
+                      f"{busy:.1f}", f"{span:.1f}")
+    Console(width=max(120, shutil.get_terminal_size().columns)).print(table)
 
 
 @cli.command()

@@ -93,6 +93,22 @@ def test_run_show_best_resume(project, workdir, mlflow_client):
     assert {"config.yaml", "space.yaml", "best_params.yaml"} <= artifacts
 
 
+def test_compare_shows_studies_side_by_side(project, workdir):
+    for name, n in (("first", 4), ("second", 6)):
+        assert hpo_cli("run", project(name=name, n=n, tracking="null"), "--pruner", "none", cwd=workdir).returncode == 0
+    result = hpo_cli("compare", "first", "second", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+            for line in result.stdout.splitlines() if line.startswith("│") and "study" not in line}
+    for name, n in (("first", 4), ("second", 6)):
+        study = hpo.Study(optuna.load_study(study_name=name, storage=hpo._storage.open_storage(workdir / ".hpo" / name / "study.journal")))
+        direction, value, number, trials, pruned, failed = rows[name][:6]
+        assert (direction, trials, pruned, failed) == ("minimize", str(n), "0%", "0")
+        assert (float(value), int(number)) == (pytest.approx(study.best_value, rel=1e-5), study.best_trial.number)
+    missing = hpo_cli("compare", "first", "nope", cwd=workdir)
+    assert missing.returncode == 2 and missing.stderr.startswith("error: study: no study named 'nope'")
+
+
 def test_overrides(project, workdir):
     config = project(name="over", n=50)
     result = hpo_cli("run", config, "--trials", "3", "--searcher", "random", "--pruner", "none", "--tracking", "none", cwd=workdir)
