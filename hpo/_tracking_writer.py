@@ -405,6 +405,8 @@ class Writer:
             if best_params is not None:
                 text = yaml.safe_dump(best_params, sort_keys=False)
                 self.client.log_text(self.parent_run_id, text, "best_params.yaml")
+            for artifact_file, text in summary.get("texts", {}).items():  # summary.md, trials.csv
+                self.client.log_text(self.parent_run_id, text, artifact_file)
             self.client.set_terminated(self.parent_run_id, status)
 
         self._guard(None, write)

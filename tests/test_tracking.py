@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 import time
@@ -47,7 +48,20 @@ def test_parent_and_exactly_n_children(tracking_uri, mlflow_client):
     assert parent.data.params["space.x"].startswith("Float(low=0.0, high=10.0")
     assert parent.data.metrics["best_value"] == pytest.approx(study.best_value)
     artifacts = {a.path for a in mlflow_client.list_artifacts(parent.info.run_id)}
-    assert {"space.yaml", "best_params.yaml"} <= artifacts
+    assert {"space.yaml", "best_params.yaml", "summary.md", "trials.csv"} <= artifacts
+    folder = mlflow_client.download_artifacts(parent.info.run_id, "", str(tracking_uri.split("///")[1] + ".artifacts"))
+    with open(f"{folder}/trials.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert [int(r["number"]) for r in rows] == [t.number for t in study.trials]
+    assert [r["state"] for r in rows] == [hpo._study.trial_state(t) for t in study.trials]
+    summary = open(f"{folder}/summary.md").read()
+    assert f"**Best value**: {study.best_value:.6g} (trial {study.best_trial.number})" in summary
+    counts = study.counts()
+    assert f"{counts['complete']} complete" in summary and f"{counts['pruned']} pruned" in summary
+    if counts["pruned"]:  # 4 steps per complete trial; what the pruned ones did not run
+        pruned = [t for t in study.trials if t.state.name == "PRUNED"]
+        saved = 4 * len(pruned) - sum(len(t.intermediate_values) for t in pruned)
+        assert f"{saved} steps saved" in summary
 
     by_number = {int(r.data.tags["hpo.trial_number"]): r for r in children}
     assert sorted(by_number) == list(range(20))
