@@ -183,7 +183,10 @@ def test_driver_killed_at_a_random_point_then_resumed(workdir, tracking_uri, mlf
     assert interrupted, "the kill cut no trial short"
     for t in interrupted:  # each configuration the crash cut short ran again, once
         reruns = [r for r in trials if r.user_attrs.get("hpo:retry_of") == t.number]
-        assert len(reruns) == 1 and reruns[0].params == t.params and reruns[0].state.name == "COMPLETE"
+        if not t.params:  # killed between Optuna creating the trial and sampling it: nothing to rerun
+            assert reruns == []
+            continue
+        assert len(reruns) == 1 and reruns[0].params == t.params and reruns[0].state.name == "COMPLETE", (t, reruns)
     complete = [t.params["x"] for t, s in zip(trials, states) if s == "complete"]
     assert len(set(complete)) == 30  # none doubled
 
