@@ -211,6 +211,10 @@ def _print_summary(study: Any, seconds: float) -> None:
     if study.tracking_uri:
         click.echo(f"MLflow: {study.tracking_uri} (experiment {study.name!r}, run {study.mlflow_run_id})")
         click.echo(f"browse it with: hpo ui {study.name}")
+    _warn_unrecorded(study)
+
+
+def _warn_unrecorded(study: Any) -> None:
     if study.unrecorded_trials:
         numbers = ", ".join(str(n) for n in study.unrecorded_trials)
         click.echo(f"warning: MLflow lacks trial(s) {numbers}; once it is back, run: hpo sync {study.name}", err=True)
@@ -330,11 +334,10 @@ def sync(name: str, directory: str | None) -> None:
 
     config, overrides = _indexed_config(name, directory)
     study = sync_plan(_plan(config, overrides), texts={"config.yaml": config.text})
-    click.echo(f"study {name!r}: MLflow holds its {len(study.trials)} trials (run {study.mlflow_run_id})")
-    for number in study.unrecorded_trials:
-        click.echo(f"warning: trial {number} could not be written to MLflow", err=True)
     if study.unrecorded_trials:
+        _warn_unrecorded(study)
         sys.exit(EXIT_FAILED)
+    click.echo(f"study {name!r}: MLflow holds its {len(study.trials)} trials (run {study.mlflow_run_id})")
 
 
 @cli.command()
@@ -397,6 +400,8 @@ def compare(names: tuple[str, ...], directory: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from hpo._study import n_ended, time_spent
+
     table = Table(title="studies")
     for column in ("study", "direction", "best value", "best trial", "trials", "pruned", "failed",
                    "trial time (s)", "span (s)"):
@@ -404,10 +409,8 @@ def compare(names: tuple[str, ...], directory: str | None) -> None:
     for name in names:
         study = _load_study(name, directory, None)
         counts = study.counts()
-        ended = counts["complete"] + counts["pruned"] + counts["failed"]
-        trials = [t for t in study.trials if t.datetime_start is not None and t.datetime_complete is not None]
-        busy = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials)
-        span = (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds() if trials else 0.0
+        ended = n_ended(counts)
+        busy, span = time_spent(study.trials) or (0.0, 0.0)
         try:
             best = study.best_trial
             value, number = f"{best.value:.6g}", str(best.number)

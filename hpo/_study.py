@@ -43,6 +43,17 @@ def n_ended(counts: dict[str, int]) -> int:
     return counts["complete"] + counts["pruned"] + counts["failed"]
 
 
+def time_spent(trials: list[optuna.trial.FrozenTrial]) -> tuple[float, float] | None:
+    """(seconds the ended trials ran in all, seconds from the first start to the last end), or
+    ``None`` when no trial has ended."""
+    timed = [(t.datetime_start, t.datetime_complete) for t in trials if t.datetime_start and t.datetime_complete]
+    if not timed:
+        return None
+    busy = sum((end - start).total_seconds() for start, end in timed)
+    span = (max(end for _, end in timed) - min(start for start, _ in timed)).total_seconds()
+    return busy, span
+
+
 class Study:
     """A finished (or resumable) study.
 

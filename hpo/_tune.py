@@ -43,7 +43,7 @@ from hpo._storage import (
     open_storage,
     recover_interrupted,
 )
-from hpo._study import ERROR, FAIL_REASON, Study, count_states, n_ended, trial_state
+from hpo._study import ERROR, FAIL_REASON, Study, count_states, n_ended, time_spent, trial_state
 from hpo._tracking import DEFAULT, Tracker, check_reachable, resolve_tracking_uri
 from hpo._trial import (
     COMPLETE,
@@ -746,10 +746,9 @@ def _summary_md(name: str, summary: dict[str, Any], trials: list[Any]) -> str:
     else:
         lines.append("- No trial completed.")
     lines.append("- **Trials**: " + ", ".join(f"{n} {state}" for state, n in counts.items() if n))
-    timed = [t for t in trials if t.datetime_start and t.datetime_complete]
-    if timed:
-        busy = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in timed)
-        span = (max(t.datetime_complete for t in timed) - min(t.datetime_start for t in timed)).total_seconds()
+    spent = time_spent(trials)
+    if spent is not None:
+        busy, span = spent
         lines.append(f"- **Time**: trials ran {busy:.1f} s in all; first start to last end {span:.1f} s")
     pruned = [t for t in trials if trial_state(t) == "pruned"]
     full = max((len(t.intermediate_values) for t in trials if trial_state(t) == "complete"), default=0)
