@@ -17,10 +17,17 @@ from tests.conftest import hpo_env, study_runs
 pytest.importorskip("ray")
 
 SHARED = """
-import sys, time
+import os, sys, time
 import hpo
 
+GO = sys.argv[4]
+
 def objective(params, trial):
+    # Trials wait until the test has seen both processes claim one, so that they really overlap
+    # however fast or slow the machine (Ray's start-up takes seconds of the second one).
+    deadline = time.time() + 120
+    while not os.path.exists(GO) and time.time() < deadline:
+        time.sleep(0.05)
     time.sleep(0.15)
     trial.report(params["x"], 0)
     return params["x"] ** 2
@@ -42,7 +49,7 @@ def test_two_processes_share_one_study(workdir, tracking_uri, mlflow_client, sto
     (workdir / "shared.py").write_text(SHARED)
 
     def start(seed):
-        cmd = [sys.executable, "shared.py", storage, tracking_uri, str(seed)]
+        cmd = [sys.executable, "shared.py", storage, tracking_uri, str(seed), str(workdir / "go")]
         return subprocess.Popen(cmd, env=hpo_env(), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
 
@@ -56,6 +63,11 @@ def test_two_processes_share_one_study(workdir, tracking_uri, mlflow_client, sto
         except KeyError:  # the study is not created yet
             pass
     second = start(1)
+    while time.monotonic() < deadline:  # both processes hold trials: let the trials go on
+        time.sleep(0.2)
+        if len({t.user_attrs.get(OWNER) for t in _load(storage).trials} - {None}) == 2:
+            break
+    (workdir / "go").touch()
     outs = [p.communicate(timeout=300) for p in (first, second)]
     for proc, (_, err) in zip((first, second), outs):
         assert proc.returncode == 0, err[-3000:]
