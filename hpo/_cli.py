@@ -344,12 +344,19 @@ def sync(name: str, directory: str | None) -> None:
 @click.argument("name")
 @click.option("--storage", metavar="URL", help="Read the study from this storage instead.")
 @click.option("--limit", type=click.IntRange(min=1), help="Show only the best LIMIT trials.")
+@click.option("--plots", is_flag=True,
+              help="Also draw the plots and write the summary, to the study's MLflow parent run and to --out.")
+@click.option("--out", metavar="DIR", help="Folder for --plots (default: DIR/NAME/summary of --dir).")
 @_dir_option
-def show(name: str, storage: str | None, limit: int | None, directory: str | None) -> None:
+def show(name: str, storage: str | None, limit: int | None, plots: bool, out: str | None,
+         directory: str | None) -> None:
     """Show the trials of the study NAME as a table."""
     from rich.console import Console
     from rich.table import Table
 
+    folder = Path(out) if out is not None else _home(directory) / name / "summary"
+    if plots and folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--out: {str(folder)!r} is a file, expected a folder for the plots")
     study = _load_study(name, directory, storage)
     df = study.trials_df()
     counts = study.counts()
@@ -368,6 +375,31 @@ def show(name: str, storage: str | None, limit: int | None, directory: str | Non
     console.print(table)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     console.print(summary)
+    if plots:
+        _write_summary(study, folder)
+
+
+def _write_summary(study: Any, folder: Path) -> None:
+    """``show --plots``: the summary artifacts into ``folder`` and the study's parent run."""
+    from hpo._summary import write_summary
+
+    report = write_summary(study, folder)
+    click.echo(f"wrote the summary and {len(report.written)} plot files to {folder}")
+    for plot, why in report.skipped.items():
+        click.echo(f"  {plot}: left out, {why}")
+    for plot, why in report.failed.items():
+        click.echo(f"warning: plot {plot!r} left out: {_one_line(why)}", err=True)
+    if study.tracking_uri is None or study.mlflow_run_id is None:
+        return  # tracking was off, or the study was read from a storage given by hand
+    from hpo._tracking import log_folder
+
+    try:
+        log_folder(study.tracking_uri, study.mlflow_run_id, folder)
+    except Exception as err:
+        click.echo(f"error: tracking: could not log the summary to MLflow run {study.mlflow_run_id}: "
+                   f"{type(err).__name__}: {_one_line(str(err))}", err=True)
+        sys.exit(1)
+    click.echo(f"logged them to MLflow run {study.mlflow_run_id} ({study.tracking_uri})")
 
 
 def _cell(value: Any) -> str:
@@ -442,6 +474,10 @@ def ui(name: str | None, tracking: str | None, host: str, port: int, directory: 
         mlflow = index.get("mlflow") or {}
         if mlflow.get("run_id"):
             url += f"/#/experiments/{mlflow['experiment_id']}/runs/{mlflow['run_id']}"
+    if "#" not in url:
+        url += "/#/experiments"
+    # MLflow 3's UI opens on its GenAI view (traces); a study's runs are under "Model training".
+    url += "?workflowType=machine_learning"
     uri = uri or resolve_tracking_uri(DEFAULT)
     assert uri is not None, "the default tracking store is always a URI"
     if uri.startswith(("http://", "https://")):

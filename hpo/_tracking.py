@@ -10,6 +10,7 @@ driver dies, the writer reads EOF and ends every open run as KILLED itself.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import queue
@@ -103,6 +104,20 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
             ) from None
 
 
+def log_folder(uri: str, run_id: str, folder: str | Path) -> None:
+    """Log every file under ``folder`` to the run ``run_id``, keeping their relative paths.
+
+    Raises:
+        TrackingError: The store plainly cannot be reached (see :func:`check_reachable`).
+    """
+    check_reachable(uri)
+    from mlflow import MlflowClient
+
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    MlflowClient(uri).log_artifacts(run_id, str(folder))
+
+
 class Tracker:
     """Logs a study to MLflow through the writer process. Every method returns at once.
 
@@ -147,6 +162,7 @@ class Tracker:
         tags: Mapping[str, str],
         texts: Mapping[str, str],
         model_flavor: str | None = None,
+        plots: bool = True,
     ) -> None:
         """Open (or, on resume, reopen) the study's parent run.
 
@@ -159,6 +175,8 @@ class Tracker:
             texts: Parent-run text artifacts, ``{artifact_file: text}``.
             model_flavor: The MLflow flavor of a model to be logged at the end, if any; the
                 writer loads it (seconds of imports) while it waits for the trials.
+            plots: Whether the study's plots are drawn at the end (the writer imports plotly
+                and matplotlib while it waits).
         """
         config = {
             "uri": self.uri,
@@ -169,6 +187,7 @@ class Tracker:
             "tags": dict(tags),
             "texts": dict(texts),
             "model_flavor": model_flavor,
+            "plots": plots,
             # Models logged at the end are unpickled there: let it import what we import.
             "sys_path": list(sys.path),
         }

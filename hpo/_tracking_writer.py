@@ -17,14 +17,17 @@ be written is reported as unrecorded, for ``hpo sync`` to replay from the study 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import pickle
 import queue
+import shutil
 import signal
 import sqlite3
 import struct
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -387,8 +390,6 @@ class Writer:
             return
 
         def write() -> None:
-            import yaml
-
             now = int(time.time() * 1000)
             counts = summary.get("counts", {})
             metrics = [
@@ -397,19 +398,35 @@ class Writer:
                 if state in counts
             ]
             tags = [RunTag("hpo.status", status.lower())]
-            best_params = summary.get("best_params")
             if summary.get("best_value") is not None:
                 tags.append(RunTag("hpo.best_value", repr(summary["best_value"])))
                 tags.append(RunTag("hpo.best_trial", str(summary["best_trial"])))
             self._log_batch(self.parent_run_id, metrics, tags=tags)
-            if best_params is not None:
-                text = yaml.safe_dump(best_params, sort_keys=False)
-                self.client.log_text(self.parent_run_id, text, "best_params.yaml")
-            for artifact_file, text in summary.get("texts", {}).items():  # summary.md, trials.csv
+            # summary.md, best_params.yaml, trials.csv
+            for artifact_file, text in summary.get("texts", {}).items():
                 self.client.log_text(self.parent_run_id, text, artifact_file)
+            if plots is not None:
+                self.client.log_artifacts(self.parent_run_id, plots, "plots")
             self.client.set_terminated(self.parent_run_id, status)
 
-        self._guard(None, write)
+        plots = self._draw_plots(summary)
+        try:
+            self._guard(None, write)
+        finally:
+            if plots is not None:
+                shutil.rmtree(plots, ignore_errors=True)
+
+    def _draw_plots(self, summary: dict[str, Any]) -> str | None:
+        """Draw the study's plots into a temporary folder (None: nothing to draw)."""
+        if not self.config.get("plots") or not summary.get("trials"):
+            return None
+        from hpo._plots import write_plots
+
+        folder = tempfile.mkdtemp(prefix="hpo-plots-")
+        report = write_plots(summary["trials"], summary["direction"], folder)
+        for plot, reason in report.failed.items():
+            self.send(("warn", f"plot {plot!r} left out: {reason}"))
+        return folder
 
     def abandon(self) -> None:
         """The driver died: end every open run as KILLED."""
@@ -555,7 +572,14 @@ def main() -> int:
             return 1
         # Gone since the driver's check: the study goes on, and flush() opens it when it is back.
         writer.went_offline(err)
-    warm = first[1].get("model_flavor")
+    # Imports the end of the study needs, done while the writer would otherwise wait.
+    warm: list[Any] = []
+    if first[1].get("plots"):
+        from hpo._plots import warm_up
+
+        warm.append(warm_up)
+    if first[1].get("model_flavor"):
+        warm.append(functools.partial(_warm_up, first[1]["model_flavor"]))
     while True:
         wait = 0.05 if warm else None
         if writer.offline_since is not None:  # buffered records: wake up for their retry
@@ -565,9 +589,8 @@ def main() -> int:
         except queue.Empty:
             if writer.offline_since is not None:
                 writer.flush()
-            elif warm:  # idle: get the model flavor ready for the end of the study
-                _warm_up(warm)
-                warm = None
+            elif warm:  # idle: get plotting and the model flavor ready for the end
+                warm.pop(0)()
             continue
         while True:
             try:

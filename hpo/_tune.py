@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from hpo._exceptions import (
     AllTrialsFailedError,
     ConfigError,
-    HPOError,
     StudyNotFoundError,
     TrackingError,
 )
@@ -43,7 +42,8 @@ from hpo._storage import (
     open_storage,
     recover_interrupted,
 )
-from hpo._study import ERROR, FAIL_REASON, Study, count_states, n_ended, time_spent, trial_state
+from hpo._study import ERROR, Study, count_states, n_ended, trial_state
+from hpo._summary import summary, yaml_text
 from hpo._tracking import DEFAULT, Tracker, check_reachable, resolve_tracking_uri
 from hpo._trial import (
     COMPLETE,
@@ -468,14 +468,14 @@ def _start_tracking(tracker: Tracker, plan: StudyPlan, study: optuna.study.Study
             **{f"space.{k}": repr(v) for k, v in plan.space.items()},
         },
         tags={"hpo.study": plan.study_name},
-        texts={"space.yaml": _yaml(plan.space.to_dict()), **(texts or {})},
+        texts={"space.yaml": yaml_text(plan.space.to_dict()), **(texts or {})},
         model_flavor=getattr(plan.objective, "model_flavor", None),
     )
 
 
 def _close_tracking(tracker: Tracker, status: str, result: Study) -> None:
     """End the parent run with ``status``; note its ids and what MLflow lacks on ``result``."""
-    info = tracker.close(status, _summary(result))
+    info = tracker.close(status, summary(result))
     result.mlflow_run_id = info.get("parent_run_id")
     result.mlflow_experiment_id = info.get("experiment_id")
     result.unrecorded_trials = info.get("unrecorded", [])
@@ -720,67 +720,3 @@ def _tell(study: optuna.study.Study, trial: optuna.trial.Trial, res: TrialResult
 def _resume_seed(seed: int, n_existing: int) -> int:
     """A seed for a resumed study: deterministic, and different for each resume point."""
     return (seed * 1_000_003 + n_existing) % 2**32
-
-
-def _summary(result: Study) -> dict[str, Any]:
-    """What the parent run gets at the end: counts, the best trial, ``summary.md`` and ``trials.csv``."""
-    summary: dict[str, Any] = {"counts": result.counts()}
-    try:
-        best = result.best_trial
-    except HPOError:  # no trial completed
-        pass
-    else:
-        summary.update(best_value=best.value, best_params=dict(best.params), best_trial=best.number)
-    trials = result.optuna_study.get_trials(deepcopy=False)
-    summary["texts"] = {"summary.md": _summary_md(result.name, summary, trials), "trials.csv": _trials_csv(trials)}
-    return summary
-
-
-def _summary_md(name: str, summary: dict[str, Any], trials: list[Any]) -> str:
-    """A short account of the study: best trial, trials by state, time, what pruning saved."""
-    counts = summary["counts"]
-    lines = [f"# Study {name}", ""]
-    if "best_value" in summary:
-        lines.append(f"- **Best value**: {summary['best_value']:.6g} (trial {summary['best_trial']})")
-        lines += ["- **Best params**:", "", "```yaml", _yaml(summary["best_params"]).rstrip(), "```", ""]
-    else:
-        lines.append("- No trial completed.")
-    lines.append("- **Trials**: " + ", ".join(f"{n} {state}" for state, n in counts.items() if n))
-    spent = time_spent(trials)
-    if spent is not None:
-        busy, span = spent
-        lines.append(f"- **Time**: trials ran {busy:.1f} s in all; first start to last end {span:.1f} s")
-    pruned = [t for t in trials if trial_state(t) == "pruned"]
-    full = max((len(t.intermediate_values) for t in trials if trial_state(t) == "complete"), default=0)
-    if pruned and full:
-        ran = sum(len(t.intermediate_values) for t in pruned)
-        lines.append(
-            f"- **Pruning**: {len(pruned)} trials stopped early after {ran} of the {len(pruned) * full} steps "
-            f"a complete trial reports ({full} each): {len(pruned) * full - ran} steps saved"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _trials_csv(trials: list[Any]) -> str:
-    """Every trial as a CSV row: number, state, value, params, duration, start, error."""
-    import csv
-    import io
-
-    names = sorted({name for t in trials for name in t.params})
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["number", "state", "value", *(f"params.{n}" for n in names), "duration_s", "datetime_start", "error"])
-    for t in trials:
-        state = trial_state(t)
-        writer.writerow([
-            t.number, state, t.value if state == "complete" else "", *(t.params.get(n, "") for n in names),
-            t.duration.total_seconds() if t.duration else "", t.datetime_start.isoformat() if t.datetime_start else "",
-            t.user_attrs.get(ERROR) or t.user_attrs.get(FAIL_REASON) or "",
-        ])
-    return out.getvalue()
-
-
-def _yaml(data: Any) -> str:
-    import yaml
-
-    return yaml.safe_dump(data, sort_keys=False)

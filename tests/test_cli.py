@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import optuna
 import pytest
 import yaml
 
 import hpo
+from hpo._plots import PLOTS
 from tests.conftest import hpo_env, study_runs
 
 OBJECTIVE = """
@@ -91,6 +94,37 @@ def test_run_show_best_resume(project, workdir, mlflow_client):
     assert parents[0].info.run_id == index["mlflow"]["run_id"]
     artifacts = {a.path for a in mlflow_client.list_artifacts(parents[0].info.run_id)}
     assert {"config.yaml", "space.yaml", "best_params.yaml"} <= artifacts
+
+
+def test_show_plots_writes_the_summary_and_logs_it_to_the_parent_run(project, workdir, mlflow_client):
+    assert hpo_cli("run", project(n=6), cwd=workdir).returncode == 0
+    run_id = yaml.safe_load((workdir / ".hpo" / "cli" / "study.yaml").read_text())["mlflow"]["run_id"]
+    stored = Path(mlflow_client.get_run(run_id).info.artifact_uri.removeprefix("file://")) / "plots"
+    assert (stored / "history.png").is_file()  # drawn at the end of the study
+    shutil.rmtree(stored)
+
+    shown = hpo_cli("show", "cli", "--plots", cwd=workdir)
+    assert shown.returncode == 0, shown.stderr
+    folder = workdir / ".hpo" / "cli" / "summary"
+    assert f"to {folder.relative_to(workdir)}" in shown.stdout and f"logged them to MLflow run {run_id}" in shown.stdout
+    names = {f"plots/{p}.{ext}" for p in PLOTS for ext in ("html", "png")} | {"summary.md", "trials.csv", "best_params.yaml"}
+    assert {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} == names
+    assert {str(p.relative_to(stored.parent)) for p in stored.parent.rglob("*") if p.is_file()} >= names
+    assert (stored / "learning_curves.png").read_bytes().startswith(b"\x89PNG")
+
+    (workdir / "taken").write_text("")
+    refused = hpo_cli("show", "cli", "--plots", "--out", "taken", cwd=workdir)
+    assert refused.returncode == 2
+    assert refused.stderr == "error: --out: 'taken' is a file, expected a folder for the plots\n"
+    assert refused.stdout == ""
+
+
+def test_show_plots_of_an_untracked_study_writes_them_to_out(project, workdir):
+    assert hpo_cli("run", project(name="local", n=4, tracking="null"), cwd=workdir).returncode == 0
+    shown = hpo_cli("show", "local", "--plots", "--out", "report", cwd=workdir)
+    assert shown.returncode == 0, shown.stderr
+    assert "MLflow" not in shown.stdout and (workdir / "report" / "plots" / "slice.html").is_file()
+    assert "importances" not in shown.stdout  # 4 completed trials are enough for fANOVA
 
 
 def test_compare_shows_studies_side_by_side(project, workdir):

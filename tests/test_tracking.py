@@ -11,6 +11,7 @@ import pytest
 
 import hpo
 from hpo import ConfigError, TrackingError
+from hpo._plots import PLOTS
 from tests.conftest import hpo_env, study_runs
 
 SPACE = {"x": {"float": [0.0, 10.0]}, "n": {"int": [1, 3]}}
@@ -48,7 +49,17 @@ def test_parent_and_exactly_n_children(tracking_uri, mlflow_client):
     assert parent.data.params["space.x"].startswith("Float(low=0.0, high=10.0")
     assert parent.data.metrics["best_value"] == pytest.approx(study.best_value)
     artifacts = {a.path for a in mlflow_client.list_artifacts(parent.info.run_id)}
-    assert {"space.yaml", "best_params.yaml", "summary.md", "trials.csv"} <= artifacts
+    assert {"space.yaml", "best_params.yaml", "summary.md", "trials.csv", "plots"} <= artifacts
+    plots = {a.path for a in mlflow_client.list_artifacts(parent.info.run_id, "plots")}
+    assert plots == {f"plots/{p}.{ext}" for p in PLOTS for ext in ("html", "png")}
+    # The UI's chart of progress: the best value so far, at the step of each trial that improved it.
+    improved, best_so_far = [], float("inf")
+    for t in study.trials:
+        if t.state.name == "COMPLETE" and t.value < best_so_far:
+            best_so_far = t.value
+            improved.append((t.number, pytest.approx(t.value)))
+    history = mlflow_client.get_metric_history(parent.info.run_id, "best_value")
+    assert sorted((m.step, m.value) for m in history) == improved and len(improved) > 1
     folder = mlflow_client.download_artifacts(parent.info.run_id, "", str(tracking_uri.split("///")[1] + ".artifacts"))
     with open(f"{folder}/trials.csv") as file:
         rows = list(csv.DictReader(file))

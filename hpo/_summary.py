@@ -1,0 +1,99 @@
+"""What a study leaves in its parent run at the end: ``summary.md``, ``best_params.yaml``,
+``trials.csv`` and the plots (:mod:`hpo._plots`), also written to a folder by ``hpo show --plots``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpo._exceptions import HPOError
+from hpo._study import ERROR, FAIL_REASON, time_spent, trial_state
+
+if TYPE_CHECKING:
+    from hpo._plots import PlotReport
+    from hpo._study import Study
+
+
+def summary(result: Study) -> dict[str, Any]:
+    """The end of a study for the tracking writer: counts, the best trial, the text artifacts
+    (``{artifact_file: text}``) and the trials with their direction, to plot."""
+    out: dict[str, Any] = {"counts": result.counts()}
+    try:
+        best = result.best_trial
+    except HPOError:  # no trial completed
+        pass
+    else:
+        out.update(best_value=best.value, best_params=dict(best.params), best_trial=best.number)
+    trials = result.optuna_study.get_trials(deepcopy=False)
+    out["texts"] = {"summary.md": _summary_md(result.name, out, trials), "trials.csv": _trials_csv(trials)}
+    if "best_params" in out:
+        out["texts"]["best_params.yaml"] = yaml_text(out["best_params"])
+    out.update(trials=trials, direction=result.direction)
+    return out
+
+
+def write_summary(result: Study, folder: str | Path) -> PlotReport:
+    """Write a study's summary artifacts into ``folder``, laid out as in its parent run.
+
+    Returns:
+        What :func:`hpo._plots.write_plots` drew into ``folder/plots``.
+    """
+    from hpo._plots import write_plots
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = summary(result)
+    for name, text in out["texts"].items():
+        (folder / name).write_text(text)
+    return write_plots(out["trials"], out["direction"], folder / "plots")
+
+
+def _summary_md(name: str, summary: dict[str, Any], trials: list[Any]) -> str:
+    """A short account of the study: best trial, trials by state, time, what pruning saved."""
+    counts = summary["counts"]
+    lines = [f"# Study {name}", ""]
+    if "best_value" in summary:
+        lines.append(f"- **Best value**: {summary['best_value']:.6g} (trial {summary['best_trial']})")
+        lines += ["- **Best params**:", "", "```yaml", yaml_text(summary["best_params"]).rstrip(), "```", ""]
+    else:
+        lines.append("- No trial completed.")
+    lines.append("- **Trials**: " + ", ".join(f"{n} {state}" for state, n in counts.items() if n))
+    spent = time_spent(trials)
+    if spent is not None:
+        busy, span = spent
+        lines.append(f"- **Time**: trials ran {busy:.1f} s in all; first start to last end {span:.1f} s")
+    pruned = [t for t in trials if trial_state(t) == "pruned"]
+    full = max((len(t.intermediate_values) for t in trials if trial_state(t) == "complete"), default=0)
+    if pruned and full:
+        ran = sum(len(t.intermediate_values) for t in pruned)
+        lines.append(
+            f"- **Pruning**: {len(pruned)} trials stopped early after {ran} of the {len(pruned) * full} steps "
+            f"a complete trial reports ({full} each): {len(pruned) * full - ran} steps saved"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _trials_csv(trials: list[Any]) -> str:
+    """Every trial as a CSV row: number, state, value, params, duration, start, error."""
+    import csv
+    import io
+
+    names = sorted({name for t in trials for name in t.params})
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["number", "state", "value", *(f"params.{n}" for n in names), "duration_s", "datetime_start", "error"])
+    for t in trials:
+        state = trial_state(t)
+        writer.writerow([
+            t.number, state, t.value if state == "complete" else "", *(t.params.get(n, "") for n in names),
+            t.duration.total_seconds() if t.duration else "", t.datetime_start.isoformat() if t.datetime_start else "",
+            t.user_attrs.get(ERROR) or t.user_attrs.get(FAIL_REASON) or "",
+        ])
+    return out.getvalue()
+
+
+def yaml_text(data: Any) -> str:
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False)
