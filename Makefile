@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --constraint constraints.txt
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install demo ui test bench clean
+.PHONY: help install demo ui test browser bench clean
 
 help:
 	@echo "make demo    set up .venv and run the quick-start study (digits, TPE, MLflow in ./mlflow.db)"
@@ -29,8 +29,17 @@ demo: $(STAMP)
 ui: $(STAMP)
 	$(VENV)/bin/hpo ui digits-svc
 
-test: $(STAMP)
+# The browser test needs Debian's chromium and its driver: installed here when we are root and
+# apt can reach Debian's packages; otherwise that one test skips and says why.
+
+test: $(STAMP) browser
 	$(PY) -m pytest -q
+
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { [ "$$(id -u)" = 0 ] && \
+	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1; }; } \
+	  && echo "installed Debian's chromium and chromium-driver for the browser test"; } || echo "no chromium: the browser test will skip"
 
 bench: $(STAMP)
 	$(PY) benchmarks/overhead.py

@@ -1,0 +1,169 @@
+"""The walkthrough a user makes, in a real browser: run a study, `hpo ui`, look at it in MLflow.
+
+Headless Chromium from Debian's packages (``chromium``, ``chromium-driver``; ``make test``
+installs them where it can), driven by Selenium; no browser is downloaded. Where they are not
+installed the test is skipped, saying so. Screenshots go to ``$HPO_TEST_ARTIFACTS`` (default
+``test-artifacts/`` in the repository).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hpo._plots import PLOTS
+from tests.conftest import free_port, hpo_env, study_runs
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+ARTIFACTS = Path(os.environ.get("HPO_TEST_ARTIFACTS") or Path(__file__).resolve().parent.parent / "test-artifacts")
+
+OBJECTIVE = """
+def fit(params, trial):
+    for epoch in range(4):
+        trial.report((params["x"] - 1) ** 2 + 4 - epoch, epoch)
+    return (params["x"] - 1) ** 2 + params["depth"]
+"""
+
+CONFIG = """
+name: walkthrough
+objective: ui_objective:fit
+space:
+  x: {float: [-3, 3]}
+  depth: {int: [1, 4]}
+n_trials: 6
+seed: 0
+pruner: none
+tracking: %s
+"""
+
+
+@pytest.fixture
+def browser(tmp_path):
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
+    if missing:
+        pytest.skip(f"no browser test: {', '.join(missing)} not installed "
+                    "(Debian packages chromium and chromium-driver; `make test` installs them as root)")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="no browser test: selenium not installed")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    # No sandbox (tests may run as root); no background connections (the machine is offline).
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1600,1000", f"--user-data-dir={tmp_path / 'chromium'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.implicitly_wait(0)
+    yield driver
+    driver.quit()
+
+
+def _wait(driver, find, what, timeout=60.0):
+    """Poll ``find(driver)`` until it returns something truthy; fail with a screenshot."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            found = find(driver)
+        except Exception:  # the page is still rendering (stale or missing elements)
+            found = None
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            _screenshot(driver, "failed")
+            pytest.fail(f"the MLflow UI did not show {what} within {timeout:.0f} s")
+        time.sleep(0.25)
+
+
+def _screenshot(driver, name):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"browser-{name}.png"
+    driver.save_screenshot(str(path))
+    return path
+
+
+def _serve_ui(workdir, port):
+    """`hpo ui walkthrough`, up and answering; returns the process and the URL it printed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hpo", "ui", "walkthrough", "--port", str(port)],
+        cwd=workdir, env=hpo_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    url = ""
+    while "open " not in url:
+        line = proc.stderr.readline()
+        assert line, "hpo ui ended before printing the URL"
+        url = line if line.startswith("open ") else url
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                return proc, url.split()[1]
+        except OSError:
+            assert proc.poll() is None, "hpo ui exited"
+            assert time.monotonic() < deadline, "the MLflow UI did not come up"
+            time.sleep(0.5)
+
+
+def test_the_study_its_trials_and_its_plots_in_the_mlflow_ui(browser, workdir, tracking_uri, mlflow_client):
+    from selenium.webdriver.common.by import By
+
+    (workdir / "ui_objective.py").write_text(OBJECTIVE)
+    (workdir / "walkthrough.yaml").write_text(CONFIG % tracking_uri)
+    run = subprocess.run([sys.executable, "-m", "hpo", "run", "walkthrough.yaml", "-q"], cwd=workdir,
+                         env=hpo_env(), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    index = yaml.safe_load((workdir / ".hpo" / "walkthrough" / "study.yaml").read_text())
+    experiment, parent_id = index["mlflow"]["experiment_id"], index["mlflow"]["run_id"]
+    parents, children = study_runs(mlflow_client, "walkthrough")
+    assert [p.info.run_id for p in parents] == [parent_id] and len(children) == 6
+
+    port = free_port()
+    proc, url = _serve_ui(workdir, port)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert url == f"{base}/#/experiments/{experiment}/runs/{parent_id}?workflowType=machine_learning"
+
+        # The experiment page: the parent run, and once expanded, its nested trial runs.
+        browser.get(f"{base}/#/experiments/{experiment}?workflowType=machine_learning")
+        parent_link = f"//a[contains(@href, '/runs/{parent_id}')]"
+        _wait(browser, lambda d: d.find_elements(By.XPATH, parent_link), "the parent run")
+        assert browser.find_element(By.XPATH, parent_link).text == "walkthrough"
+        expand = _wait(browser, lambda d: d.find_elements(
+            By.XPATH, f"{parent_link}/ancestor::div[@role='gridcell']//button"), "the parent run's expander")
+        expand[0].click()
+        child_ids = {c.info.run_id for c in children}
+        shown = _wait(browser, lambda d: {
+            a.get_attribute("href").rsplit("/", 1)[-1]: a.text
+            for a in d.find_elements(By.XPATH, "//a[contains(@href, '/runs/')]")
+            if a.get_attribute("href").rsplit("/", 1)[-1] in child_ids
+        } if len(d.find_elements(By.XPATH, "//a[contains(@href, '/runs/')]")) >= 7 else None,
+            "the trial runs under the parent")
+        assert set(shown) == child_ids
+        assert sorted(shown.values()) == [f"trial-{n}" for n in range(6)]
+        print("screenshot:", _screenshot(browser, "experiment"))
+
+        # The parent run's artifacts: the summary and the plots, and a plot opens.
+        browser.get(url.replace("?", "/artifacts?"))
+        for name in ("summary.md", "best_params.yaml", "trials.csv", "plots"):
+            _wait(browser, lambda d, name=name: d.find_elements(By.XPATH, f"//*[text()='{name}']"), name)
+        browser.find_element(By.XPATH, "//*[text()='plots']").click()
+        for plot in PLOTS:
+            for ext in ("html", "png"):
+                _wait(browser, lambda d, f=f"{plot}.{ext}": d.find_elements(By.XPATH, f"//*[text()='{f}']"), f"plots/{plot}.{ext}")
+        browser.find_element(By.XPATH, "//*[text()='history.png']").click()
+        loaded = "return [...document.images].filter(i => i.complete && i.naturalWidth >= 400).length"
+        _wait(browser, lambda d: d.execute_script(loaded), "the history plot, decoded")
+        print("screenshot:", _screenshot(browser, "plots"))
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.communicate(timeout=30)
