@@ -83,6 +83,7 @@ def _plan(config: Any, overrides: dict[str, Any]) -> Any:
         executor=config.executor,
         timeout=config.timeout,
         trial_timeout=config.trial_timeout,
+        plots=config.plots,
     )
 
 

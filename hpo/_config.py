@@ -35,6 +35,7 @@ KEYS = (
     "tracking",
     "storage",
     "executor",
+    "plots",
 )
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -60,6 +61,7 @@ class StudyConfig:
     tracking: Any = DEFAULT
     storage: Any = None
     executor: Any = "inline"
+    plots: Any = True
     #: Folders the objective's module is imported from: the config's folder and the cwd.
     search_path: list[str] = field(default_factory=list)
     #: The YAML text the study runs with, logged to MLflow and kept for ``hpo resume``.
@@ -127,7 +129,7 @@ def parse_config(text: str, *, base: Path, default_name: str) -> StudyConfig:
         search_path=[str(base), str(Path.cwd())],
         text=text,
     )
-    for key in ("direction", "n_trials", "searcher", "pruner", "seed", "timeout", "trial_timeout", "executor"):
+    for key in ("direction", "n_trials", "searcher", "pruner", "seed", "timeout", "trial_timeout", "executor", "plots"):
         if key in data:
             setattr(config, key, data[key])
     if "tracking" in data:

@@ -17,7 +17,6 @@ be written is reported as unrecorded, for ``hpo sync`` to replay from the study 
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import pickle
@@ -572,14 +571,13 @@ def main() -> int:
             return 1
         # Gone since the driver's check: the study goes on, and flush() opens it when it is back.
         writer.went_offline(err)
-    # Imports the end of the study needs, done while the writer would otherwise wait.
-    warm: list[Any] = []
     if first[1].get("plots"):
+        # Drawing needs seconds of imports: do them now, beside the writes, so that the end of
+        # the study does not wait for them (a writer with a backlog is never idle).
         from hpo._plots import warm_up
 
-        warm.append(warm_up)
-    if first[1].get("model_flavor"):
-        warm.append(functools.partial(_warm_up, first[1]["model_flavor"]))
+        threading.Thread(target=warm_up, daemon=True).start()
+    warm = first[1].get("model_flavor")
     while True:
         wait = 0.05 if warm else None
         if writer.offline_since is not None:  # buffered records: wake up for their retry
@@ -589,8 +587,9 @@ def main() -> int:
         except queue.Empty:
             if writer.offline_since is not None:
                 writer.flush()
-            elif warm:  # idle: get plotting and the model flavor ready for the end
-                warm.pop(0)()
+            elif warm:  # idle: get the model flavor ready for the end of the study
+                _warm_up(warm)
+                warm = None
             continue
         while True:
             try:

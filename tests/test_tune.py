@@ -225,3 +225,16 @@ def test_trial_timeout_stops_and_fails_the_trial(tracking_uri, mlflow_client):
 def test_bad_trial_timeout(value):
     with pytest.raises(hpo.ConfigError, match=rf"^trial_timeout: expected a positive number of seconds, got {value!r}$"):
         hpo.tune(lambda p: 0.0, {"x": [1]}, n_trials=1, trial_timeout=value, tracking=None)
+
+
+def test_plots_false_leaves_the_plots_out(tracking_uri, mlflow_client):
+    study = hpo.tune(lambda p: p["x"] ** 2, {"x": hpo.Float(-1, 1)}, n_trials=4, study_name="noplots",
+                     tracking=tracking_uri, plots=False)
+    artifacts = {a.path for a in mlflow_client.list_artifacts(study.mlflow_run_id)}
+    assert "summary.md" in artifacts and "plots" not in artifacts
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_bad_plots(value):
+    with pytest.raises(hpo.ConfigError, match=rf"^plots: expected true or false, got {value!r}$"):
+        hpo.tune(lambda p: 0.0, {"x": [1]}, n_trials=1, plots=value, tracking=None)
