@@ -355,6 +355,8 @@ def show(name: str, storage: str | None, limit: int | None, plots: bool, out: st
     from rich.console import Console
     from rich.table import Table
 
+    if out is not None and not plots:
+        raise ConfigError(f"--out: only used with --plots, got --out {out!r} alone")
     folder = Path(out) if out is not None else _home(directory) / name / "summary"
     if plots and folder.exists() and not folder.is_dir():
         raise ConfigError(f"--out: {str(folder)!r} is a file, expected a folder for the plots")

@@ -117,6 +117,8 @@ def test_show_plots_writes_the_summary_and_logs_it_to_the_parent_run(project, wo
     assert refused.returncode == 2
     assert refused.stderr == "error: --out: 'taken' is a file, expected a folder for the plots\n"
     assert refused.stdout == ""
+    alone = hpo_cli("show", "cli", "--out", "report", cwd=workdir)
+    assert (alone.returncode, alone.stderr) == (2, "error: --out: only used with --plots, got --out 'report' alone\n")
 
 
 def test_show_plots_of_an_untracked_study_writes_them_to_out(project, workdir):
