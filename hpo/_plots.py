@@ -5,13 +5,19 @@ HTML loads plotly.js from its CDN, as ``mlflow.log_figure`` does (a self-contain
 4.7 MB); the PNG needs nothing, so it is the one to read offline. Parameter importances are
 computed once (fANOVA) and drawn by both renderers.
 
-Called by the tracking writer at the end of a study (it imports plotly and matplotlib while it
-waits, see :func:`warm_up`) and by ``hpo show --plots``; never in the driver of a study.
+At the end of a tracked study they are drawn by a process of their own, ``python -m hpo._plots
+FOLDER``, which the tracking writer starts with the study: it imports plotly, matplotlib and
+Optuna's importance module (seconds) while the trials run, then draws the trials it is sent, on
+another core while the writer still writes the last trials' runs. ``hpo show --plots`` draws in
+its own process. The driver of a study never imports any of them.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import pickle
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -224,3 +230,27 @@ def _fixed(importances: dict[str, float]) -> Any:
             return dict(importances)
 
     return Fixed()
+
+
+def main() -> int:
+    """``python -m hpo._plots FOLDER``: import while the study runs, then draw it at its end.
+
+    The tracking writer closes stdin at the end of the study, after writing the trials and
+    direction, pickled, to ``FOLDER/trials.pickle`` (no such file: nothing to draw). The plots go
+    to ``FOLDER/plots``, the plots that failed, as JSON, to ``FOLDER/failed.json``.
+    """
+    folder = Path(sys.argv[1])
+    warm_up()
+    sys.stdin.buffer.read()  # until the writer closes it: the study has ended
+    source = folder / "trials.pickle"
+    if not source.exists():
+        return 0
+    trials, direction = pickle.loads(source.read_bytes())
+    source.unlink()
+    report = write_plots(trials, direction, folder / "plots")
+    (folder / "failed.json").write_text(json.dumps(report.failed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

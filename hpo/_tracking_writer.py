@@ -17,6 +17,7 @@ be written is reported as unrecorded, for ``hpo sync`` to replay from the study 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pickle
@@ -25,17 +26,20 @@ import shutil
 import signal
 import sqlite3
 import struct
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, BinaryIO
 
 _HEADER = struct.Struct(">I")
 _MAX_PARAM = 6000
 _MAX_TAG = 5000
+_PLOT_TIMEOUT_S = 300.0
 _STATUS = {"complete": "FINISHED", "pruned": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
 
 
@@ -77,6 +81,8 @@ class Writer:
         self.offline_since: float | None = None  # the store is unreachable since then
         self.retry_at = 0.0
         self._backoff = 0.5
+        self.plotter: subprocess.Popen[bytes] | None = None  # python -m hpo._plots, when plots are on
+        self._plots_dir = Path()
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -371,8 +377,10 @@ class Writer:
     # -- closing ---------------------------------------------------------------------------
 
     def finish(self, status: str, summary: dict[str, Any]) -> None:
-        """End the parent run: summary tags, best params as YAML, the final status."""
+        """End the parent run: summary tags, text artifacts, plots, the final status."""
         from mlflow.entities import Metric, RunTag
+
+        self.send_plots(summary)
 
         for rec in list(self.trials.values()):  # trials the driver never ended: killed
             if rec.end is None:
@@ -386,6 +394,7 @@ class Writer:
             self.unrecorded.update(number for number, rec in self.trials.items() if rec.dirty)
             if not self.refused:
                 self.send(("warn", "MLflow stayed unreachable: the study run could not be ended"))
+            self._discard_plots()
             return
 
         def write() -> None:
@@ -408,24 +417,57 @@ class Writer:
                 self.client.log_artifacts(self.parent_run_id, plots, "plots")
             self.client.set_terminated(self.parent_run_id, status)
 
-        plots = self._draw_plots(summary)
+        plots = self._collect_plots()
         try:
             self._guard(None, write)
         finally:
-            if plots is not None:
-                shutil.rmtree(plots, ignore_errors=True)
+            self._discard_plots()
 
-    def _draw_plots(self, summary: dict[str, Any]) -> str | None:
-        """Draw the study's plots into a temporary folder (None: nothing to draw)."""
-        if not self.config.get("plots") or not summary.get("trials"):
+    # -- plots -----------------------------------------------------------------------------
+
+    def start_plotter(self) -> None:
+        """Start ``python -m hpo._plots``, which imports what drawing needs while trials run."""
+        self._plots_dir = Path(tempfile.mkdtemp(prefix="hpo-plots-"))
+        self.plotter = subprocess.Popen(
+            [sys.executable, "-m", "hpo._plots", str(self._plots_dir)], stdin=subprocess.PIPE
+        )
+
+    def send_plots(self, summary: dict[str, Any]) -> None:
+        """Hand the plotter the ended study: it draws while the last runs are still written."""
+        if self.plotter is None or self.plotter.stdin is None or self.plotter.stdin.closed:
+            return
+        if summary.get("trials"):
+            data = pickle.dumps((summary["trials"], summary["direction"]), protocol=pickle.HIGHEST_PROTOCOL)
+            (self._plots_dir / "trials.pickle").write_bytes(data)
+        self.plotter.stdin.close()  # the plotter's signal: the study has ended
+
+    def _collect_plots(self) -> str | None:
+        """Wait for the plotter; the folder of plots to log, or None."""
+        if self.plotter is None:
             return None
-        from hpo._plots import write_plots
-
-        folder = tempfile.mkdtemp(prefix="hpo-plots-")
-        report = write_plots(summary["trials"], summary["direction"], folder)
-        for plot, reason in report.failed.items():
+        try:
+            self.plotter.wait(timeout=_PLOT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.send(("warn", f"plots left out: drawing them took over {_PLOT_TIMEOUT_S:.0f} s"))
+            return None
+        failed = self._plots_dir / "failed.json"
+        for plot, reason in (json.loads(failed.read_text()) if failed.exists() else {}).items():
             self.send(("warn", f"plot {plot!r} left out: {reason}"))
-        return folder
+        plots = self._plots_dir / "plots"
+        if self.plotter.returncode != 0:
+            self.send(("warn", f"plots left out: the plotting process exited with {self.plotter.returncode}"))
+        return str(plots) if plots.is_dir() and any(plots.iterdir()) else None
+
+    def _discard_plots(self) -> None:
+        if self.plotter is None:
+            return
+        if self.plotter.stdin is not None and not self.plotter.stdin.closed:
+            self.plotter.stdin.close()
+        if self.plotter.poll() is None:
+            self.plotter.kill()
+            self.plotter.wait()
+        shutil.rmtree(self._plots_dir, ignore_errors=True)
+        self.plotter = None
 
     def abandon(self) -> None:
         """The driver died: end every open run as KILLED."""
@@ -572,11 +614,7 @@ def main() -> int:
         # Gone since the driver's check: the study goes on, and flush() opens it when it is back.
         writer.went_offline(err)
     if first[1].get("plots"):
-        # Drawing needs seconds of imports: do them now, beside the writes, so that the end of
-        # the study does not wait for them (a writer with a backlog is never idle).
-        from hpo._plots import warm_up
-
-        threading.Thread(target=warm_up, daemon=True).start()
+        writer.start_plotter()
     warm = first[1].get("model_flavor")
     while True:
         wait = 0.05 if warm else None
@@ -603,6 +641,7 @@ def main() -> int:
                 eof = True
             elif msg[0] == "close":
                 close = msg
+                writer.send_plots(close[2])  # drawing starts before the backlog below is written
             else:
                 writer.handle(msg)
         writer.flush()
