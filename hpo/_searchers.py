@@ -103,9 +103,26 @@ def make_sampler(
         return _build(optuna.samplers.RandomSampler, options, "searcher")
     # TPE: multivariate modelling captures interactions between parameters; the constant liar
     # keeps concurrent workers from sampling the same point while trials are still running.
+    # 128 candidates per proposal (Optuna: 24) and the best 15% of trials as the "good" set
+    # (Optuna: 10%; both at most 25) lower the median regret by 35-65% on Branin and Hartmann6
+    # and match Optuna on Styblinski-Tang (benchmarks/search_quality.py, seeds 0..59). Optuna
+    # deprecated ``gamma`` in 4.9 (we silence its warning for our own default only) and drops it
+    # in 6.0, where Optuna's own split applies.
+    import warnings
+
     options.setdefault("multivariate", True)
     options.setdefault("constant_liar", concurrent)
-    return _build(optuna.samplers.TPESampler, options, "searcher")
+    options.setdefault("n_ei_candidates", 128)
+    accepted = inspect.signature(optuna.samplers.TPESampler).parameters
+    if "gamma" in options or "gamma" not in accepted:
+        return _build(optuna.samplers.TPESampler, options, "searcher")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "`gamma` has been deprecated", FutureWarning)
+        return _build(
+            optuna.samplers.TPESampler,
+            {**options, "gamma": lambda n: min(-(-3 * n // 20), 25)},  # ceil(0.15 n), int n
+            "searcher",
+        )
 
 
 def rehearse(sampler: Any, pruner: Any, space: Space) -> None:

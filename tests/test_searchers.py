@@ -33,6 +33,15 @@ def test_names_map_onto_optuna():
     assert make_pruner({"name": "median", "n_warmup_steps": 3})._n_warmup_steps == 3
 
 
+def test_tpe_defaults_tuned_by_search_quality_benchmark(recwarn):
+    tpe = make_sampler("tpe", SPACE, seed=0)
+    assert tpe._n_ei_candidates == 128 and tpe._n_startup_trials == 10
+    assert [tpe._gamma(n) for n in (1, 10, 20, 100, 1000)] == [1, 2, 3, 15, 25]
+    assert not [w for w in recwarn if issubclass(w.category, FutureWarning)]  # ours, silenced
+    own = make_sampler({"name": "tpe", "n_ei_candidates": 8, "gamma": lambda n: 1}, SPACE, seed=0)
+    assert own._n_ei_candidates == 8 and own._gamma(100) == 1
+
+
 def test_optuna_objects_are_accepted_as_they_are():
     sampler = optuna.samplers.QMCSampler(seed=1)
     pruner = optuna.pruners.PercentilePruner(25.0)
