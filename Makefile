@@ -49,6 +49,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/ray_overhead.py
 	$(PY) benchmarks/parallel_tpe.py
 	$(PY) benchmarks/soak.py
+	$(PY) benchmarks/summary_artifacts.py
+	$(PY) benchmarks/search_quality.py
 
 clean:
 	rm -rf .hpo mlflow.db mlflow.db-wal mlflow.db-shm mlruns mlartifacts
