@@ -209,7 +209,10 @@ def test_unknown_study_and_missing_config(workdir):
 def test_interrupt_ends_every_run_and_resume_finishes(project, workdir, mlflow_client, signum, code):
     config = project(name="sig", function="slow", n=6)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hpo", "run", config], cwd=workdir, env=hpo_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "hpo", "run", config], cwd=workdir, env=hpo_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A suite started in the background by a shell without job control inherits SIGINT
+        # ignored, and Python then never raises KeyboardInterrupt: give the CLI a terminal's Ctrl-C.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while not (workdir / "started-2").exists():
