@@ -61,7 +61,7 @@ class StudyConfig:
     tracking: Any = DEFAULT
     storage: Any = None
     executor: Any = "inline"
-    plots: Any = True
+    plots: Any = None
     #: Folders the objective's module is imported from: the config's folder and the cwd.
     search_path: list[str] = field(default_factory=list)
     #: The YAML text the study runs with, logged to MLflow and kept for ``hpo resume``.

@@ -67,6 +67,11 @@ def study_runs(client, study_name: str):
     return parents, children
 
 
+# Every tracked study would start a plotting process (~3 s of CPU importing plotly and
+# matplotlib): on 2 cores, minutes of the suite. The tests that check plots turn them on.
+os.environ["HPO_PLOTS"] = "0"
+
+
 def hpo_env(**extra: str) -> dict[str, str]:
     """The environment for running hpo in a subprocess from the repository."""
     env = dict(os.environ)

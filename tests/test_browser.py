@@ -84,6 +84,19 @@ def _wait(driver, find, what, timeout=60.0):
         time.sleep(0.25)
 
 
+def _click(driver, xpath, what):
+    """Click the first shown element at ``xpath``, once the page lets it be clicked."""
+
+    def click(d):
+        for element in d.find_elements("xpath", xpath):
+            if element.is_displayed():
+                element.click()  # "not interactable" while the tree still unfolds: polled again
+                return True
+        return False
+
+    _wait(driver, click, what)
+
+
 def _screenshot(driver, name):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"browser-{name}.png"
@@ -114,8 +127,10 @@ def _serve_ui(workdir, port):
             time.sleep(0.5)
 
 
-def test_the_study_its_trials_and_its_plots_in_the_mlflow_ui(browser, workdir, tracking_uri, mlflow_client):
+def test_the_study_its_trials_and_its_plots_in_the_mlflow_ui(browser, workdir, tracking_uri, mlflow_client, monkeypatch):
     from selenium.webdriver.common.by import By
+
+    monkeypatch.setenv("HPO_PLOTS", "1")  # the default outside the tests
 
     (workdir / "ui_objective.py").write_text(OBJECTIVE)
     (workdir / "walkthrough.yaml").write_text(CONFIG % tracking_uri)
@@ -138,9 +153,7 @@ def test_the_study_its_trials_and_its_plots_in_the_mlflow_ui(browser, workdir, t
         parent_link = f"//a[contains(@href, '/runs/{parent_id}')]"
         _wait(browser, lambda d: d.find_elements(By.XPATH, parent_link), "the parent run")
         assert browser.find_element(By.XPATH, parent_link).text == "walkthrough"
-        expand = _wait(browser, lambda d: d.find_elements(
-            By.XPATH, f"{parent_link}/ancestor::div[@role='gridcell']//button"), "the parent run's expander")
-        expand[0].click()
+        _click(browser, f"{parent_link}/ancestor::div[@role='gridcell']//button", "the parent run's expander")
         child_ids = {c.info.run_id for c in children}
         shown = _wait(browser, lambda d: {
             a.get_attribute("href").rsplit("/", 1)[-1]: a.text
@@ -156,11 +169,11 @@ def test_the_study_its_trials_and_its_plots_in_the_mlflow_ui(browser, workdir, t
         browser.get(url.replace("?", "/artifacts?"))
         for name in ("summary.md", "best_params.yaml", "trials.csv", "plots"):
             _wait(browser, lambda d, name=name: d.find_elements(By.XPATH, f"//*[text()='{name}']"), name)
-        browser.find_element(By.XPATH, "//*[text()='plots']").click()
+        _click(browser, "//*[text()='plots']", "the plots folder, clickable")
         for plot in PLOTS:
             for ext in ("html", "png"):
                 _wait(browser, lambda d, f=f"{plot}.{ext}": d.find_elements(By.XPATH, f"//*[text()='{f}']"), f"plots/{plot}.{ext}")
-        browser.find_element(By.XPATH, "//*[text()='history.png']").click()
+        _click(browser, "//*[text()='history.png']", "history.png, clickable")
         loaded = "return [...document.images].filter(i => i.complete && i.naturalWidth >= 400).length"
         _wait(browser, lambda d: d.execute_script(loaded), "the history plot, decoded")
         print("screenshot:", _screenshot(browser, "plots"))

@@ -96,7 +96,8 @@ def test_run_show_best_resume(project, workdir, mlflow_client):
     assert {"config.yaml", "space.yaml", "best_params.yaml"} <= artifacts
 
 
-def test_show_plots_writes_the_summary_and_logs_it_to_the_parent_run(project, workdir, mlflow_client):
+def test_show_plots_writes_the_summary_and_logs_it_to_the_parent_run(project, workdir, mlflow_client, monkeypatch):
+    monkeypatch.setenv("HPO_PLOTS", "1")  # the default outside the tests
     assert hpo_cli("run", project(n=6), cwd=workdir).returncode == 0
     run_id = yaml.safe_load((workdir / ".hpo" / "cli" / "study.yaml").read_text())["mlflow"]["run_id"]
     stored = Path(mlflow_client.get_run(run_id).info.artifact_uri.removeprefix("file://")) / "plots"

@@ -366,7 +366,7 @@ def _valid_top_level(key: str, value: Any) -> bool:
     if key == "objective":
         return False  # with a trainer: block, any objective is one too many
     if key == "plots":
-        return isinstance(value, bool)
+        return value is None or isinstance(value, bool)
     raise AssertionError(f"hpo has a new top-level key {key!r}: say in _valid_top_level which values it takes")
 
 

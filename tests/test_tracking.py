@@ -36,6 +36,7 @@ def test_parent_and_exactly_n_children(tracking_uri, mlflow_client):
         pruner={"name": "median", "n_startup_trials": 3},
         study_name="tracked",
         tracking=tracking_uri,
+        plots=True,
     )
     parents, children = study_runs(mlflow_client, "tracked")
     assert len(parents) == 1 and len(children) == 20

@@ -234,7 +234,19 @@ def test_plots_false_leaves_the_plots_out(tracking_uri, mlflow_client):
     assert "summary.md" in artifacts and "plots" not in artifacts
 
 
-@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_plots_default_to_hpo_plots(tracking_uri, mlflow_client, monkeypatch):
+    monkeypatch.setenv("HPO_PLOTS", "on")
+    study = hpo.tune(lambda p: p["x"] ** 2, {"x": hpo.Float(-1, 1)}, n_trials=3, study_name="envplots",
+                     tracking=tracking_uri)
+    assert [a.path for a in mlflow_client.list_artifacts(study.mlflow_run_id, "plots")]
+    monkeypatch.delenv("HPO_PLOTS")
+    assert hpo._tune.plan_study(lambda p: 0.0, {"x": [1]}, n_trials=1, tracking=None).plots is True
+    monkeypatch.setenv("HPO_PLOTS", "maybe")
+    with pytest.raises(hpo.ConfigError, match=r"^HPO_PLOTS: expected 0 or 1, got 'maybe'$"):
+        hpo.tune(lambda p: 0.0, {"x": [1]}, n_trials=1, tracking=None)
+
+
+@pytest.mark.parametrize("value", ["yes", 1, "true"])
 def test_bad_plots(value):
     with pytest.raises(hpo.ConfigError, match=rf"^plots: expected true or false, got {value!r}$"):
         hpo.tune(lambda p: 0.0, {"x": [1]}, n_trials=1, plots=value, tracking=None)
