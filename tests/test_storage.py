@@ -141,7 +141,7 @@ import hpo
 
 def objective(params, trial):
     open(f"@WORKDIR@/started-{trial.number}", "w").close()
-    time.sleep(0.3)
+    time.sleep(0.2)
     trial.report(params["x"], 0)
     return params["x"] ** 2
 
@@ -169,7 +169,7 @@ def test_driver_killed_at_a_random_point_then_resumed(workdir, tracking_uri, mlf
     while not (workdir / "started-5").exists():
         assert proc.poll() is None, proc.communicate()[1][-3000:]
         time.sleep(0.01)
-    time.sleep(random.Random(executor).uniform(0.0, 0.2))  # the same in every run; trials sleep 0.3 s
+    time.sleep(random.Random(executor).uniform(0.0, 0.12))  # the same in every run; trials sleep 0.2 s
     proc.kill()
     proc.communicate()
     assert proc.returncode == -9
