@@ -1,6 +1,6 @@
 """Study plots: an interactive HTML (plotly) and a static PNG (matplotlib) of each.
 
-Drawn by Optuna's own plotting functions, on an in-memory study holding the ended trials. The
+Drawn by Optuna's own plotting functions, on an in-memory copy of the study's trials. The
 HTML loads plotly.js from its CDN, as ``mlflow.log_figure`` does (a self-contained page is
 4.7 MB); the PNG needs nothing, so it is the one to read offline. Parameter importances are
 computed once (fANOVA) and drawn by both renderers.

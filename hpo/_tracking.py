@@ -138,6 +138,7 @@ class Tracker:
         self._eof = False  # the writer's channel has ended
         self._staging: Path | None = None  # copies of logged artifacts, until the writer is done
         self.warnings: list[str] = []
+        self._plots = False  # set by start()
         env = dict(os.environ)
         # The writer must import this same hpo, also when it is not installed.
         root = str(Path(__file__).resolve().parent.parent)
@@ -191,6 +192,7 @@ class Tracker:
             # Models logged at the end are unpickled there: let it import what we import.
             "sys_path": list(sys.path),
         }
+        self._plots = plots
         self._outbox.put(("start", config))
 
     def abort(self) -> None:
@@ -336,7 +338,10 @@ class Tracker:
         if self._closed:
             return {}
         self._closed = True
-        self._outbox.put(("close", status, dict(summary)))
+        summary = dict(summary)
+        if not self._plots:  # the trials travel only to be plotted
+            summary.pop("trials", None)
+        self._outbox.put(("close", status, summary))
         self._outbox.put(None)
         while not self._eof:  # check() may have read the end already (a writer that failed)
             self._note(self._replies.get())
