@@ -40,7 +40,7 @@ def part1(repeats: int, folder: Path) -> None:
     from sklearn.svm import SVC
 
     import hpo
-    from trainers import SklearnTrainer
+    from hpo.trainers import SklearnTrainer
 
     X, y = load_digits(return_X_y=True)
     splitter = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
@@ -76,7 +76,7 @@ def part2(folder: Path) -> None:
     from sklearn.svm import SVC
 
     import hpo
-    from trainers import SklearnTrainer
+    from hpo.trainers import SklearnTrainer
 
     X, y = load_digits(return_X_y=True)
     trainer = SklearnTrainer(SVC(), X, y, cv={"name": "stratified", "shuffle": True}, scoring="accuracy", refit=False)

@@ -35,8 +35,8 @@ import torch.nn.functional as F  # noqa: E402
 
 import hpo  # noqa: E402
 from examples.models import cnn  # noqa: E402
-from trainers import TorchTrainer  # noqa: E402
-from trainers._torch import resolve_precision  # noqa: E402
+from hpo.trainers import TorchTrainer  # noqa: E402
+from hpo.trainers._torch import resolve_precision  # noqa: E402
 
 PARAMS = {"channels": 32, "dropout": 0.1}
 

@@ -29,7 +29,7 @@ _OVERRIDES = ("n_trials", "searcher", "pruner", "seed", "timeout", "trial_timeou
 def _home(directory: str | None) -> Path:
     home = Path(directory or os.environ.get("HPO_HOME") or ".hpo")
     if home.exists() and not home.is_dir():
-        raise ConfigError(f"--dir: {str(home)!r} is a file, expected the folder of the studies")
+        raise ConfigError(key="--dir", message=f"{str(home)!r} is a file, expected the folder of the studies")
     return home
 
 
@@ -356,10 +356,10 @@ def show(name: str, storage: str | None, limit: int | None, plots: bool, out: st
     from rich.table import Table
 
     if out is not None and not plots:
-        raise ConfigError(f"--out: only used with --plots, got --out {out!r} alone")
+        raise ConfigError(key="--out", message=f"only used with --plots, got --out {out!r} alone")
     folder = Path(out) if out is not None else _home(directory) / name / "summary"
     if plots and folder.exists() and not folder.is_dir():
-        raise ConfigError(f"--out: {str(folder)!r} is a file, expected a folder for the plots")
+        raise ConfigError(key="--out", message=f"{str(folder)!r} is a file, expected a folder for the plots")
     study = _load_study(name, directory, storage)
     df = study.trials_df()
     counts = study.counts()
@@ -473,7 +473,7 @@ def ui(name: str | None, tracking: str | None, host: str, port: int, directory: 
         index = _read_index(name, directory)
         uri = uri or index.get("tracking")
         if uri is None:
-            raise ConfigError(f"tracking: study {name!r} ran with tracking off; nothing to show")
+            raise ConfigError(key="tracking", message=f"study {name!r} ran with tracking off; nothing to show")
         mlflow = index.get("mlflow") or {}
         if mlflow.get("run_id"):
             url += f"/#/experiments/{mlflow['experiment_id']}/runs/{mlflow['run_id']}"
@@ -484,7 +484,7 @@ def ui(name: str | None, tracking: str | None, host: str, port: int, directory: 
     uri = uri or resolve_tracking_uri(DEFAULT)
     assert uri is not None, "the default tracking store is always a URI"
     if uri.startswith(("http://", "https://")):
-        raise ConfigError(f"tracking: {uri!r} is a server already; open it in a browser")
+        raise ConfigError(key="tracking", message=f"{uri!r} is a server already; open it in a browser")
     click.echo(f"MLflow UI for {uri}\nopen {url}  (Ctrl-C to stop)", err=True)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
     # Browsing runs needs no job runner (a dozen worker processes for MLflow's GenAI jobs).
@@ -498,7 +498,7 @@ def ui(name: str | None, tracking: str | None, host: str, port: int, directory: 
 @cli.command()
 def spaces() -> None:
     """List the ready-made search spaces (usable as `space: NAME`)."""
-    import search_spaces
+    from hpo import search_spaces
 
     for name in search_spaces.available():
         first = search_spaces.path(name).read_text().splitlines()[0].lstrip("# ")

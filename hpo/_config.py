@@ -78,7 +78,7 @@ def read_yaml(text: str, where: str) -> Any:
         mark = getattr(err, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(f"{where}: invalid YAML{line}: {problem}") from None
+        raise ConfigError(key=where, message=f"invalid YAML{line}: {problem}") from None
 
 
 def load_config(path: str | Path) -> StudyConfig:
@@ -91,9 +91,9 @@ def load_config(path: str | Path) -> StudyConfig:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise ConfigError(f"config: file {str(path)!r} does not exist") from None
+        raise ConfigError(key="config", message=f"file {str(path)!r} does not exist") from None
     except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"config: cannot read {str(path)!r}: {err}") from None
+        raise ConfigError(key="config", message=f"cannot read {str(path)!r}: {err}") from None
     return parse_config(text, base=path.resolve().parent, default_name=path.stem)
 
 
@@ -101,25 +101,26 @@ def parse_config(text: str, *, base: Path, default_name: str) -> StudyConfig:
     """Validate config ``text``; relative paths in it are taken from ``base``."""
     data = read_yaml(text, "config")
     if not isinstance(data, Mapping):
-        raise ConfigError(f"config: expected a mapping of keys (name, objective, space, ...), got {data!r:.60}")
+        raise ConfigError(key="config", message=f"expected a mapping of keys (name, objective, space, ...), got {data!r:.60}")
     check_keys(data, KEYS, "config")
     name = check_name(data.get("name", default_name))
     if ("objective" in data) == ("trainer" in data):
         raise ConfigError(
-            "objective: give either objective: package.module:function or a trainer: block, "
+            key="objective",
+            message="give either objective: package.module:function or a trainer: block, "
             f"got {'both' if 'objective' in data else 'neither'}"
         )
     objective = data.get("objective")
     if objective is not None and (
         not isinstance(objective, str) or not re.match(r"^[\w.]+:[\w.]+$", objective)
     ):
-        raise ConfigError(f"objective: expected package.module:function, got {objective!r}")
+        raise ConfigError(key="objective", message=f"expected package.module:function, got {objective!r}")
     if "trainer" in data and not isinstance(data["trainer"], Mapping):
-        raise ConfigError(f"trainer: expected a mapping with a kind, got {data['trainer']!r}")
+        raise ConfigError(key="trainer", message=f"expected a mapping with a kind, got {data['trainer']!r}")
     if "data" in data and "trainer" not in data:
-        raise ConfigError("data: only used by a trainer: block; an objective loads its own data")
+        raise ConfigError(key="data", message="only used by a trainer: block; an objective loads its own data")
     if "space" not in data:
-        raise ConfigError("space: missing key; give a mapping of parameters or a ready-made space name")
+        raise ConfigError(key="space", message="missing key; give a mapping of parameters or a ready-made space name")
     config = StudyConfig(
         name=name,
         objective=objective,
@@ -150,7 +151,8 @@ def check_name(name: Any) -> str:
     """
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ConfigError(
-            f"name: expected letters, digits, '.', '_' or '-' (a folder name), got {name!r}"
+            key="name",
+            message=f"expected letters, digits, '.', '_' or '-' (a folder name), got {name!r}"
         )
     return name
 
@@ -162,14 +164,14 @@ def _space(spec: Any, base: Path) -> Space:
             try:
                 return Space.from_yaml(file.read_text())
             except FileNotFoundError:
-                raise ConfigError(f"space: file {str(file)!r} does not exist") from None
+                raise ConfigError(key="space", message=f"file {str(file)!r} does not exist") from None
             except (OSError, ValueError) as err:  # a folder, not UTF-8, a NUL byte in the name
-                raise ConfigError(f"space: cannot read {str(file)!r}: {err}") from None
-        import search_spaces
+                raise ConfigError(key="space", message=f"cannot read {str(file)!r}: {err}") from None
+        from hpo import search_spaces
 
         return search_spaces.load(spec)
     if not isinstance(spec, Mapping):
-        raise ConfigError(f"space: expected a mapping or a ready-made space name, got {spec!r}")
+        raise ConfigError(key="space", message=f"expected a mapping or a ready-made space name, got {spec!r}")
     return Space.from_dict(spec)
 
 
@@ -181,7 +183,7 @@ def build_objective(config: StudyConfig) -> Any:
     """
     _extend_path(config.search_path)
     if config.trainer is not None:
-        import trainers
+        from hpo import trainers
 
         return trainers.from_config(config.trainer, config.data, base=Path(config.search_path[0]))
     assert config.objective is not None
@@ -205,12 +207,12 @@ def import_objective(dotted: str, search_path: list[str]) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
-        raise ConfigError(f"objective: cannot import module {module_name!r}: {err}") from None
+        raise ConfigError(key="objective", message=f"cannot import module {module_name!r}: {err}") from None
     target: Any = module
     for part in attr.split("."):
         if not hasattr(target, part):
-            raise ConfigError(f"objective: module {module_name!r} has no attribute {attr!r}")
+            raise ConfigError(key="objective", message=f"module {module_name!r} has no attribute {attr!r}")
         target = getattr(target, part)
     if not callable(target):
-        raise ConfigError(f"objective: {dotted!r} is not callable, got {type(target).__name__}")
+        raise ConfigError(key="objective", message=f"{dotted!r} is not callable, got {type(target).__name__}")
     return target

@@ -102,11 +102,11 @@ def make_executor(spec: ExecutorLike) -> Executor:
         return spec
     kind, options = name_and_options(spec, "executor", key="kind")
     if kind not in EXECUTORS:
-        raise ConfigError(f"executor: unknown executor {kind!r}, expected one of {', '.join(EXECUTORS)}")
+        raise ConfigError(key="executor", message=f"unknown executor {kind!r}, expected one of {', '.join(EXECUTORS)}")
     if kind == "ray":
         from hpo._ray import make_ray_executor
 
         return make_ray_executor(options)
     if options:
-        raise ConfigError(f"executor: unknown option(s) {sorted(options)!r} for executor {kind!r}")
+        raise ConfigError(key="executor", message=f"unknown option(s) {sorted(options)!r} for executor {kind!r}")
     return InlineExecutor()

@@ -57,14 +57,14 @@ class RayExecutor(Executor):
         max_retries: int = 0,
     ) -> None:
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-            raise ConfigError(f"executor.workers: expected a positive integer, got {workers!r}")
+            raise ConfigError(key="executor.workers", message=f"expected a positive integer, got {workers!r}")
         for key, value in (("cpus_per_trial", cpus_per_trial), ("gpus_per_trial", gpus_per_trial)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-                raise ConfigError(f"executor.{key}: expected a non-negative number, got {value!r}")
+                raise ConfigError(key=f"executor.{key}", message=f"expected a non-negative number, got {value!r}")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ConfigError(f"executor.max_retries: expected a non-negative integer, got {max_retries!r}")
+            raise ConfigError(key="executor.max_retries", message=f"expected a non-negative integer, got {max_retries!r}")
         if address is not None and not isinstance(address, str):
-            raise ConfigError(f"executor.address: expected an address like auto or ray://host:10001, got {address!r}")
+            raise ConfigError(key="executor.address", message=f"expected an address like auto or ray://host:10001, got {address!r}")
         self.workers = workers
         self.address = address
         self.cpus_per_trial = float(cpus_per_trial)
@@ -96,7 +96,7 @@ class RayExecutor(Executor):
             have = resources.get(kind, 0.0)
             if asked > have:
                 key = f"executor.{kind.lower()}s_per_trial"
-                raise ConfigError(f"{key}: a trial asks for {asked:g} {kind}s, the Ray cluster has {have:g}")
+                raise ConfigError(key=key, message=f"a trial asks for {asked:g} {kind}s, the Ray cluster has {have:g}")
         if self.workers is None and self.cpus_per_trial > 0:
             self._concurrency = max(1, int(resources.get("CPU", 1) // self.cpus_per_trial))
         self._reporter = reporter

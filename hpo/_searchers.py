@@ -30,12 +30,13 @@ def _split(spec: Any, field: str, names: tuple[str, ...]) -> tuple[str, dict[str
     """Read ``"tpe"`` or ``{name: tpe, n_startup_trials: 5}`` into (name, options)."""
     name, options = name_and_options(spec, field)
     if not isinstance(name, str):
-        raise ConfigError(f"{field}: expected one of {', '.join(names)}, got {name!r}")
+        raise ConfigError(key=field, message=f"expected one of {', '.join(names)}, got {name!r}")
     key = name.lower().replace("-", "_")
     key = _PRUNER_ALIASES.get(key, key) if field == "pruner" else key
     if key not in names:
         raise ConfigError(
-            f"{field}: unknown {field} {name!r}, expected one of {', '.join(names)}"
+            key=field,
+            message=f"unknown {field} {name!r}, expected one of {', '.join(names)}"
             f"{did_you_mean(key, names)}"
         )
     return key, options
@@ -70,13 +71,13 @@ def _build(cls: type, options: dict[str, Any], field: str) -> Any:
     for key in options:
         if key not in accepted:
             hint = did_you_mean(key, accepted)
-            raise ConfigError(f"{field}: unknown option {key!r} for {cls.__name__}{hint}")
+            raise ConfigError(key=field, message=f"unknown option {key!r} for {cls.__name__}{hint}")
     try:
         return cls(**options)
     except TypeError as err:
-        raise ConfigError(f"{field}: bad options {options!r} for {cls.__name__}: {err}") from None
+        raise ConfigError(key=field, message=f"bad options {options!r} for {cls.__name__}: {err}") from None
     except ValueError as err:
-        raise ConfigError(f"{field}: {err}") from None
+        raise ConfigError(key=field, message=str(err)) from None
 
 
 def make_sampler(
@@ -142,17 +143,17 @@ def rehearse(sampler: Any, pruner: Any, space: Space) -> None:
         try:
             trial = study.ask(distributions)
         except (TypeError, ValueError) as err:
-            raise ConfigError(f"searcher: bad option for {type(sampler).__name__}: {err}") from None
+            raise ConfigError(key="searcher", message=f"bad option for {type(sampler).__name__}: {err}") from None
         try:
             for step in range(2):
                 trial.report(0.0, step)
                 trial.should_prune()
         except (TypeError, ValueError) as err:
-            raise ConfigError(f"pruner: bad option for {type(pruner).__name__}: {err}") from None
+            raise ConfigError(key="pruner", message=f"bad option for {type(pruner).__name__}: {err}") from None
         try:
             study.tell(trial, 0.0)
         except (TypeError, ValueError) as err:
-            raise ConfigError(f"searcher: bad option for {type(sampler).__name__}: {err}") from None
+            raise ConfigError(key="searcher", message=f"bad option for {type(sampler).__name__}: {err}") from None
 
 
 def make_pruner(spec: PrunerLike) -> optuna.pruners.BasePruner:

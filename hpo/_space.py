@@ -81,7 +81,7 @@ class Float(Domain):
     def __post_init__(self) -> None:
         problem = self._problem()
         if problem:
-            raise ConfigError(f"{self!r}: {problem}")
+            raise ConfigError(key=f"{self!r}", message=problem)
         object.__setattr__(self, "low", float(self.low))
         object.__setattr__(self, "high", float(self.high))
         if self.step is not None:
@@ -160,7 +160,7 @@ class Int(Domain):
     def __post_init__(self) -> None:
         problem = self._problem()
         if problem:
-            raise ConfigError(f"{self!r}: {problem}")
+            raise ConfigError(key=f"{self!r}", message=problem)
         object.__setattr__(self, "low", int(self.low))
         object.__setattr__(self, "high", int(self.high))
         object.__setattr__(self, "step", int(self.step))
@@ -219,21 +219,22 @@ class Categorical(Domain):
 
     def __init__(self, choices: Sequence[ChoiceType]) -> None:
         if isinstance(choices, (str, bytes)) or not isinstance(choices, Sequence):
-            raise ConfigError(f"Categorical: choices must be a list, got {choices!r}")
+            raise ConfigError(key="Categorical", message=f"choices must be a list, got {choices!r}")
         object.__setattr__(self, "choices", tuple(choices))
         if not self.choices:
-            raise ConfigError("Categorical: choices must not be empty, got []")
+            raise ConfigError(key="Categorical", message="choices must not be empty, got []")
         for choice in self.choices:
             if choice is not None and not isinstance(choice, (bool, int, float, str)):
                 raise ConfigError(
-                    f"Categorical: choices must be None, bool, int, float or str, got {choice!r}"
+                    key="Categorical",
+                    message=f"choices must be None, bool, int, float or str, got {choice!r}"
                 )
         seen: list[Any] = []
         for choice in self.choices:
             # ``1 == True`` in Python, so compare with the type too.
             key = (type(choice), choice)
             if key in seen:
-                raise ConfigError(f"Categorical: choice {choice!r} is repeated in {list(choices)!r}")
+                raise ConfigError(key="Categorical", message=f"choice {choice!r} is repeated in {list(choices)!r}")
             seen.append(key)
 
     def to_optuna(self) -> BaseDistribution:
@@ -262,7 +263,7 @@ _FORMS = "{float: [low, high]}, {int: [low, high]}, {categorical: [...]} or a li
 
 def _unknown(key: str, allowed: set[str], where: str) -> ConfigError:
     hint = did_you_mean(key, sorted(allowed), f"; allowed: {', '.join(sorted(allowed))}")
-    return ConfigError(f"{where}: unknown key {key!r}{hint}")
+    return ConfigError(key=where, message=f"unknown key {key!r}{hint}")
 
 
 def _number(value: Any, where: str) -> Any:
@@ -271,7 +272,7 @@ def _number(value: Any, where: str) -> Any:
         try:
             return float(value)
         except ValueError:
-            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+            raise ConfigError(key=where, message=f"expected a number, got {value!r}") from None
     return value
 
 
@@ -281,23 +282,23 @@ def _domain_from_spec(spec: Any, where: str) -> Domain:
     if isinstance(spec, list):
         spec = {"categorical": spec}
     if not isinstance(spec, Mapping):
-        raise ConfigError(f"{where}: expected {_FORMS}, got {spec!r}")
+        raise ConfigError(key=where, message=f"expected {_FORMS}, got {spec!r}")
     spec = dict(spec)
     if "type" in spec:
         kind = spec["type"]
         if not isinstance(kind, str) or kind not in _LONG_KEYS:
-            raise ConfigError(f"{where}.type: expected float, int or categorical, got {kind!r}")
+            raise ConfigError(key=f"{where}.type", message=f"expected float, int or categorical, got {kind!r}")
         for key in spec:
             if key not in _LONG_KEYS[kind]:
                 raise _unknown(key, _LONG_KEYS[kind], where)
         if kind == "categorical":
             if "choices" not in spec:
-                raise ConfigError(f"{where}: missing key 'choices'")
+                raise ConfigError(key=where, message="missing key 'choices'")
             args: dict[str, Any] = {"choices": spec["choices"]}
         else:
             for key in ("low", "high"):
                 if key not in spec:
-                    raise ConfigError(f"{where}: missing key {key!r}")
+                    raise ConfigError(key=where, message=f"missing key {key!r}")
             args = {k: v for k, v in spec.items() if k != "type"}
     else:
         kinds = [k for k in spec if k in _COMPACT_KEYS]
@@ -306,7 +307,7 @@ def _domain_from_spec(spec: Any, where: str) -> Domain:
                 for key in spec:
                     if key not in {"log", "step"}:
                         raise _unknown(str(key), set(_COMPACT_KEYS) | {"type"}, where)
-            raise ConfigError(f"{where}: expected {_FORMS}, got {spec!r}")
+            raise ConfigError(key=where, message=f"expected {_FORMS}, got {spec!r}")
         kind = kinds[0]
         for key in spec:
             if key != kind and key not in _COMPACT_KEYS[kind]:
@@ -316,7 +317,7 @@ def _domain_from_spec(spec: Any, where: str) -> Domain:
         else:
             bounds = spec[kind]
             if not isinstance(bounds, list) or len(bounds) != 2:
-                raise ConfigError(f"{where}.{kind}: expected [low, high], got {bounds!r}")
+                raise ConfigError(key=f"{where}.{kind}", message=f"expected [low, high], got {bounds!r}")
             args = {"low": bounds[0], "high": bounds[1]}
             args.update({k: spec[k] for k in ("log", "step") if k in spec})
     for key in ("low", "high", "step"):
@@ -328,7 +329,7 @@ def _domain_from_spec(spec: Any, where: str) -> Domain:
         return (Float if kind == "float" else Int)(**args)
     except ConfigError as err:
         # Replace the repr prefix ("Float(low=...)") by the parameter's name.
-        raise ConfigError(f"{where}: {str(err).split(': ', 1)[-1]}") from None
+        raise err.rekeyed(where) from None
 
 
 class Space(Mapping[str, Domain]):
@@ -346,13 +347,13 @@ class Space(Mapping[str, Domain]):
         if domains is None:
             domains = {}
         if not isinstance(domains, Mapping):
-            raise ConfigError(f"space: expected a mapping of name to domain, got {domains!r}")
+            raise ConfigError(key="space", message=f"expected a mapping of name to domain, got {domains!r}")
         if not domains:
-            raise ConfigError("space: must define at least one hyperparameter, got {}")
+            raise ConfigError(key="space", message="must define at least one hyperparameter, got {}")
         self._domains = {}
         for name, spec in domains.items():
             if not isinstance(name, str) or not name:
-                raise ConfigError(f"space: parameter names must be non-empty strings, got {name!r}")
+                raise ConfigError(key="space", message=f"parameter names must be non-empty strings, got {name!r}")
             self._domains[name] = _domain_from_spec(spec, f"space.{name}")
 
     @classmethod
@@ -380,7 +381,7 @@ class Space(Mapping[str, Domain]):
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as err:
-            raise ConfigError(f"space: invalid YAML: {str(err).splitlines()[0]}") from None
+            raise ConfigError(key="space", message=f"invalid YAML: {str(err).splitlines()[0]}") from None
         return cls(data)
 
     def __getitem__(self, name: str) -> Domain:
@@ -417,7 +418,7 @@ class Space(Mapping[str, Domain]):
             try:
                 values[name] = domain.grid()
             except ConfigError as err:
-                raise ConfigError(f"space.{name}: {err}") from None
+                raise ConfigError(str(err), key=f"space.{name}") from None
         return values
 
     def grid_size(self) -> int:

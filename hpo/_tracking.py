@@ -53,21 +53,22 @@ def resolve_tracking_uri(tracking: Any) -> str | None:
     if tracking is None or tracking is False:
         return None
     if not isinstance(tracking, str) or not tracking:
-        raise ConfigError(f"tracking: expected a tracking URI or null, got {tracking!r}")
+        raise ConfigError(key="tracking", message=f"expected a tracking URI or null, got {tracking!r}")
     scheme = tracking.split(":", 1)[0].split("+", 1)[0].lower() if ":" in tracking else ""
     if scheme not in _SCHEMES:
         raise ConfigError(
-            f"tracking: MLflow 3 refuses its old file store; use sqlite:///PATH.db or a server "
+            key="tracking",
+            message="MLflow 3 refuses its old file store; use sqlite:///PATH.db or a server "
             f"URL like http://127.0.0.1:5000, got {tracking!r}"
         )
     if scheme == "sqlite":
         path = tracking[len("sqlite:///") :] if tracking.startswith("sqlite:///") else ""
         if not path or path == ":memory:":
-            raise ConfigError(f"tracking: expected sqlite:///PATH.db with a file path, got {tracking!r}")
+            raise ConfigError(key="tracking", message=f"expected sqlite:///PATH.db with a file path, got {tracking!r}")
         try:
             return "sqlite:///" + str(Path(path).expanduser().resolve())
         except (ValueError, RuntimeError, OSError) as err:  # a NUL byte, ~unknown-user
-            raise ConfigError(f"tracking: bad database path {path!r}: {err}") from None
+            raise ConfigError(key="tracking", message=f"bad database path {path!r}: {err}") from None
     return tracking
 
 

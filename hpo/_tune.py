@@ -35,14 +35,8 @@ from hpo._searchers import (
     validate_searcher,
 )
 from hpo._space import Space
-from hpo._storage import (
-    Owner,
-    check_storage,
-    live_owners,
-    mark_interrupted,
-    open_storage,
-    recover_interrupted,
-)
+from hpo._ownership import Owner, SharedBudget, live_owners, mark_interrupted, recover_interrupted
+from hpo._storage import check_storage, open_storage
 from hpo._study import ERROR, Study, count_states, n_ended, trial_state
 from hpo._summary import summary, yaml_text
 from hpo._tracking import DEFAULT, Tracker, check_reachable, resolve_tracking_uri
@@ -138,7 +132,7 @@ def _check_seconds(value: Any, key: str) -> float | None:
     if value is not None and (
         isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == math.inf
     ):
-        raise ConfigError(f"{key}: expected a positive number of seconds, got {value!r}")
+        raise ConfigError(key=key, message=f"expected a positive number of seconds, got {value!r}")
     return value
 
 
@@ -146,7 +140,7 @@ def _check_n_trials(n_trials: Any, searcher: str, space: Space, timeout: Any) ->
     if n_trials is not None and (
         isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1
     ):
-        raise ConfigError(f"n_trials: expected a positive integer, got {n_trials!r}")
+        raise ConfigError(key="n_trials", message=f"expected a positive integer, got {n_trials!r}")
     _check_seconds(timeout, "timeout")
     if searcher == "grid":
         size = space.grid_size()
@@ -154,12 +148,13 @@ def _check_n_trials(n_trials: Any, searcher: str, space: Space, timeout: Any) ->
             return size
         if n_trials > size:
             raise ConfigError(
-                f"n_trials: {n_trials} exceeds the {size} points of the grid; "
+                key="n_trials",
+                message=f"{n_trials} exceeds the {size} points of the grid; "
                 "the grid searcher runs each point once"
             )
         return n_trials
     if n_trials is None and timeout is None:
-        raise ConfigError(f"n_trials: required for searcher {searcher!r} unless a timeout is given")
+        raise ConfigError(key="n_trials", message=f"required for searcher {searcher!r} unless a timeout is given")
     return n_trials
 
 
@@ -167,10 +162,10 @@ def _check_plots(plots: Any) -> bool:
     if plots is None:
         value = os.environ.get("HPO_PLOTS", "1").strip().lower()
         if value not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
-            raise ConfigError(f"HPO_PLOTS: expected 0 or 1, got {os.environ['HPO_PLOTS']!r}")
+            raise ConfigError(key="HPO_PLOTS", message=f"expected 0 or 1, got {os.environ['HPO_PLOTS']!r}")
         return value in ("1", "true", "yes", "on")
     if not isinstance(plots, bool):
-        raise ConfigError(f"plots: expected true or false, got {plots!r}")
+        raise ConfigError(key="plots", message=f"expected true or false, got {plots!r}")
     return plots
 
 
@@ -178,7 +173,7 @@ def _check_direction(direction: Any, objective: Any) -> str:
     if direction is None:
         direction = getattr(objective, "direction", None) or "minimize"
     if direction not in ("minimize", "maximize"):
-        raise ConfigError(f"direction: expected 'minimize' or 'maximize', got {direction!r}")
+        raise ConfigError(key="direction", message=f"expected 'minimize' or 'maximize', got {direction!r}")
     return direction
 
 
@@ -188,7 +183,7 @@ def _check_catch(catch: Any) -> tuple[type[BaseException], ...]:
     catch = tuple(catch)
     for exc in catch:
         if not (isinstance(exc, type) and issubclass(exc, Exception)):
-            raise ConfigError(f"catch: expected Exception subclasses, got {exc!r}")
+            raise ConfigError(key="catch", message=f"expected Exception subclasses, got {exc!r}")
     return catch
 
 
@@ -197,12 +192,12 @@ def as_space(space: Any) -> Space:
     if isinstance(space, Space):
         return space
     if isinstance(space, str):
-        import search_spaces
+        from hpo import search_spaces
 
         return search_spaces.load(space)
     if isinstance(space, Mapping):
         return Space.from_dict(space)
-    raise ConfigError(f"space: expected a Space, a mapping or a search_spaces name, got {space!r}")
+    raise ConfigError(key="space", message=f"expected a Space, a mapping or a search_spaces name, got {space!r}")
 
 
 def _failure_summary(study: optuna.study.Study) -> str:
@@ -353,13 +348,13 @@ def plan_study(
         TrackingError: The tracking store plainly cannot be reached.
     """
     if not callable(objective):
-        raise ConfigError(f"objective: expected a callable, got {objective!r}")
+        raise ConfigError(key="objective", message=f"expected a callable, got {objective!r}")
     space = as_space(space)
     searcher_label = validate_searcher(searcher, space)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32):
-        raise ConfigError(f"seed: expected an integer from 0 to 2**32 - 1, got {seed!r}")
+        raise ConfigError(key="seed", message=f"expected an integer from 0 to 2**32 - 1, got {seed!r}")
     if study_name is not None and (not isinstance(study_name, str) or not study_name.strip()):
-        raise ConfigError(f"study_name: expected a non-empty string, got {study_name!r}")
+        raise ConfigError(key="study_name", message=f"expected a non-empty string, got {study_name!r}")
     plots = _check_plots(plots)
     plan = StudyPlan(
         objective=objective,
@@ -419,7 +414,7 @@ def run_plan(
         raise
     # On a persistent storage other processes may run this study too: claim our trials, beat.
     owner = Owner(study) if plan.storage is not None else None
-    budget = _SharedBudget(study, plan.n_trials) if owner is not None and plan.n_trials is not None else None
+    budget = SharedBudget(study, plan.n_trials) if owner is not None and plan.n_trials is not None else None
     executor = plan.executor
     space = plan.space
     with _quiet_optuna():
@@ -523,7 +518,7 @@ def sync_plan(plan: StudyPlan, *, texts: Mapping[str, str] | None = None) -> Stu
         raise TrackingError("tracking: sync needs a tracking URI, got none")
     storage = open_storage(plan.storage)
     if storage is None:
-        raise ConfigError("storage: sync reads the study from its storage, got none (in memory)")
+        raise ConfigError(key="storage", message="sync reads the study from its storage, got none (in memory)")
     try:
         with _quiet_optuna():
             study = optuna.load_study(study_name=plan.study_name, storage=storage)
@@ -567,12 +562,14 @@ def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, float, int, set[st
         if "hpo:uid" in attrs:
             if attrs.get("hpo:space") != space.to_dict():
                 raise ConfigError(
-                    f"study_name: study {plan.study_name!r} already exists in this storage with "
+                    key="study_name",
+                    message=f"study {plan.study_name!r} already exists in this storage with "
                     "another search space; use a new study_name"
                 )
             if study.direction.name.lower() != plan.direction:
                 raise ConfigError(
-                    f"direction: study {plan.study_name!r} exists with direction "
+                    key="direction",
+                    message=f"study {plan.study_name!r} exists with direction "
                     f"{study.direction.name.lower()!r}, got {plan.direction!r}"
                 )
         else:
@@ -618,7 +615,7 @@ def _loop(
     catch: tuple[type[BaseException], ...],
     callbacks: Iterable[Callback],
     owner: Owner | None = None,
-    budget: _SharedBudget | None = None,
+    budget: SharedBudget | None = None,
     trial_timeout: float | None = None,
 ) -> None:
     """Ask, run, tell until ``remaining`` trials have ended or the timeout has passed.
@@ -694,40 +691,6 @@ def _loop(
                 tracker.trial_finished(number, INTERRUPTED, None, None)
         driver.running.clear()
         raise
-
-
-class _SharedBudget:
-    """``n_trials`` on a study several processes may run at once, counted in the storage.
-
-    A slot is a trial that ended on its own, runs, or waits to run again (an interrupted trial's
-    configuration). Slots go by trial number, which the storage hands out in order: a trial
-    whose number comes after ``n_trials`` slots is surplus, dropped before it runs.
-    """
-
-    _SLOTS = ("complete", "pruned", "failed", "running", "waiting")
-
-    def __init__(self, study: optuna.study.Study, n_trials: int) -> None:
-        self.study = study
-        self.n_trials = n_trials
-
-    def may_ask(self, mine: Mapping[int, Any]) -> bool:
-        """Whether asking could still fill a slot (a waiting trial always can)."""
-        counts = count_states(self.study.get_trials(deepcopy=False))
-        if counts["waiting"]:
-            return True
-        if n_ended(counts) + counts["running"] < self.n_trials:
-            return True
-        if counts["running"] > len(mine):
-            # Full, with others' trials running: take over those whose process has died.
-            if recover_interrupted(self.study, live_owners(self.study)):
-                return True
-        return False
-
-    def fits(self, number: int) -> bool:
-        """Whether trial ``number`` (just asked) has a slot."""
-        trials = self.study.get_trials(deepcopy=False)
-        used = sum(1 for t in trials if t.number <= number and trial_state(t) in self._SLOTS)
-        return used <= self.n_trials
 
 
 def _tell(study: optuna.study.Study, trial: optuna.trial.Trial, res: TrialResult) -> Any:

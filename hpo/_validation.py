@@ -25,7 +25,7 @@ def check_keys(mapping: Mapping[Any, Any], allowed: Iterable[str], where: str) -
     for key in mapping:
         if key not in allowed:
             hint = did_you_mean(key, allowed, f"; allowed: {', '.join(allowed)}")
-            raise ConfigError(f"{where}: unknown key {key!r}{hint}")
+            raise ConfigError(key=where, message=f"unknown key {key!r}{hint}")
 
 
 def name_and_options(spec: Any, where: str, key: str = "name") -> tuple[Any, dict[str, Any]]:
@@ -37,6 +37,6 @@ def name_and_options(spec: Any, where: str, key: str = "name") -> tuple[Any, dic
     if isinstance(spec, Mapping):
         options = dict(spec)
         if key not in options:
-            raise ConfigError(f"{where}: missing key {key!r} in {dict(spec)!r}")
+            raise ConfigError(key=where, message=f"missing key {key!r} in {dict(spec)!r}")
         return options.pop(key), options
     return spec, {}

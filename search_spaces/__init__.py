@@ -1,7 +1,7 @@
 """Ready-made search spaces, one YAML file each, loadable by name.
 
 Example:
-    >>> import search_spaces
+    >>> from hpo import search_spaces
     >>> space = search_spaces.load("svc")
     >>> sorted(search_spaces.available())[:1]
     ['svc']
@@ -35,7 +35,7 @@ def path(name: str) -> Path:
     if not isinstance(name, str) or "/" in name or not file.is_file():
         names = available()
         hint = did_you_mean(name, names, f"; available: {', '.join(names)}")
-        raise ConfigError(f"space: no ready-made space named {name!r}{hint}")
+        raise ConfigError(key="space", message=f"no ready-made space named {name!r}{hint}")
     return file
 
 

@@ -10,7 +10,8 @@ import time
 import optuna
 import pytest
 
-from hpo._storage import OWNER, check_storage, open_storage
+from hpo._ownership import OWNER
+from hpo._storage import check_storage, open_storage
 from hpo._study import FAIL_REASON, trial_state
 from tests.conftest import hpo_env, study_runs
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from hpo import ConfigError
-from trainers import load_data
+from hpo.trainers import load_data
 
 
 def test_builtins():

@@ -46,7 +46,7 @@ from hypothesis import strategies as st
 import hpo._cli
 import hpo._config
 import hpo._tune
-import search_spaces
+from hpo import search_spaces
 from hpo._cli import main
 from tests.conftest import hpo_env
 

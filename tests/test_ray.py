@@ -169,7 +169,7 @@ def test_torch_best_weights_come_back_from_the_workers(tracking_uri):
     import mlflow.pytorch
 
     from tests.test_torch_trainer import TRAIN, VAL, mlp
-    from trainers import TorchTrainer
+    from hpo.trainers import TorchTrainer
 
     trainer = TorchTrainer(mlp, TRAIN, VAL, epochs=3, device="cpu")
     study = hpo.tune(trainer, {"hidden": hpo.Categorical([8, 16, 32])}, searcher="grid", pruner="none",

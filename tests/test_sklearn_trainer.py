@@ -14,11 +14,11 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 import hpo
-import trainers
+from hpo import trainers
 from hpo import ConfigError
 from hpo._config import build_objective, load_config
 from tests.conftest import REPO, study_runs
-from trainers import SklearnTrainer, make_splitter
+from hpo.trainers import SklearnTrainer, make_splitter
 
 X, y = load_breast_cancer(return_X_y=True)
 GROUPS = np.arange(len(y)) % 20

@@ -7,8 +7,8 @@ import pytest
 from sklearn import model_selection
 
 from hpo import ConfigError
-from trainers import make_splitter
-from trainers._splits import compute_folds
+from hpo.trainers import make_splitter
+from hpo.trainers._splits import compute_folds
 
 
 @pytest.mark.parametrize(

@@ -11,11 +11,11 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 import hpo
-import trainers
+from hpo import trainers
 from hpo import ConfigError
 from tests.conftest import study_runs
-from trainers import TorchTrainer
-from trainers._torch import resolve_precision
+from hpo.trainers import TorchTrainer
+from hpo.trainers._torch import resolve_precision
 
 
 def _digits():

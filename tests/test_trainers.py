@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import hpo
-from trainers import Trainer
+from hpo.trainers import Trainer
 
 
 class Accuracy(Trainer):

@@ -13,11 +13,11 @@ from typing import Any
 
 from hpo._exceptions import ConfigError
 from hpo._validation import did_you_mean
-from trainers._base import Trainer
-from trainers._data import BUILTINS, Dataset, load_data
-from trainers._sklearn import SklearnTrainer
-from trainers._splits import make_splitter
-from trainers._torch import TorchTrainer
+from hpo.trainers._base import Trainer
+from hpo.trainers._data import BUILTINS, Dataset, load_data
+from hpo.trainers._sklearn import SklearnTrainer
+from hpo.trainers._splits import make_splitter
+from hpo.trainers._torch import TorchTrainer
 
 __all__ = [
     "BUILTINS",
@@ -41,10 +41,11 @@ def from_config(block: Any, data: Any = None, *, base: Path | None = None) -> Tr
         ConfigError: One line naming the key.
     """
     if not isinstance(block, Mapping):
-        raise ConfigError(f"trainer: expected a mapping with a kind ({', '.join(KINDS)}), got {block!r}")
+        raise ConfigError(key="trainer", message=f"expected a mapping with a kind ({', '.join(KINDS)}), got {block!r}")
     kind = block.get("kind")
     if kind not in KINDS:
         raise ConfigError(
-            f"trainer.kind: expected one of {', '.join(KINDS)}, got {kind!r}{did_you_mean(kind, KINDS)}"
+            key="trainer.kind",
+            message=f"expected one of {', '.join(KINDS)}, got {kind!r}{did_you_mean(kind, KINDS)}"
         )
     return KINDS[kind].from_config(block, data, base=base)

@@ -46,16 +46,16 @@ def load_data(spec: Any, *, base: Path | None = None, encoded_later: bool = Fals
         ConfigError: One line naming the key: a missing file or column, a bad value.
     """
     if not isinstance(spec, Mapping):
-        raise ConfigError(f"data: expected {{builtin: NAME}} or {{path: FILE, target: COLUMN}}, got {spec!r}")
+        raise ConfigError(key="data", message=f"expected {{builtin: NAME}} or {{path: FILE, target: COLUMN}}, got {spec!r}")
     if "builtin" in spec:
         extra = sorted(set(spec) - {"builtin"})
         if extra:
-            raise ConfigError(f"data: unknown key {extra[0]!r} with builtin data")
+            raise ConfigError(key="data", message=f"unknown key {extra[0]!r} with builtin data")
         return load_builtin(spec["builtin"])
     check_keys(spec, ("builtin",) + _TABLE_KEYS, "data")
     for key in ("path", "target"):
         if key not in spec:
-            raise ConfigError(f"data: missing key {key!r} (or use builtin: {'|'.join(BUILTINS)})")
+            raise ConfigError(key="data", message=f"missing key {key!r} (or use builtin: {'|'.join(BUILTINS)})")
     return load_table(base=base, encoded_later=encoded_later, **dict(spec))
 
 
@@ -63,7 +63,8 @@ def load_builtin(name: Any) -> Dataset:
     """One of scikit-learn's bundled sets, as a DataFrame and a Series."""
     if name not in BUILTINS:
         raise ConfigError(
-            f"data.builtin: unknown data set {name!r}, expected one of {', '.join(BUILTINS)}"
+            key="data.builtin",
+            message=f"unknown data set {name!r}, expected one of {', '.join(BUILTINS)}"
             f"{did_you_mean(name, BUILTINS)}"
         )
     from sklearn import datasets
@@ -76,7 +77,7 @@ def _column(frame: Any, column: Any, key: str, path: Path) -> str:
     if not isinstance(column, str) or column not in frame.columns:
         hint = did_you_mean(column, frame.columns)
         columns = ", ".join(map(str, frame.columns[:20]))
-        raise ConfigError(f"data.{key}: column {column!r} is not in {path.name} (columns: {columns}){hint}")
+        raise ConfigError(key=f"data.{key}", message=f"column {column!r} is not in {path.name} (columns: {columns}){hint}")
     return column
 
 
@@ -95,30 +96,30 @@ def load_table(
     import pandas as pd
 
     if not isinstance(path, (str, Path)) or not str(path):
-        raise ConfigError(f"data.path: expected a file path, got {path!r}")
+        raise ConfigError(key="data.path", message=f"expected a file path, got {path!r}")
     try:
         file = Path(path).expanduser()
     except RuntimeError as err:  # ~user that does not exist
-        raise ConfigError(f"data.path: {path!r}: {err}") from None
+        raise ConfigError(key="data.path", message=f"{path!r}: {err}") from None
     if not file.is_absolute() and base is not None:
         file = base / file
     if not file.is_file():
-        raise ConfigError(f"data.path: file {str(file)!r} does not exist")
+        raise ConfigError(key="data.path", message=f"file {str(file)!r} does not exist")
     suffix = file.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
-        raise ConfigError(f"data.path: expected a .csv or .parquet file, got {file.name!r}")
+        raise ConfigError(key="data.path", message=f"expected a .csv or .parquet file, got {file.name!r}")
     if not isinstance(strict_time, bool):
-        raise ConfigError(f"data.strict_time: expected true or false, got {strict_time!r}")
+        raise ConfigError(key="data.strict_time", message=f"expected true or false, got {strict_time!r}")
     try:
         frame = pd.read_csv(file) if suffix == ".csv" else pd.read_parquet(file)
     except Exception as err:  # pandas raises many kinds; all mean "cannot read"
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ConfigError(f"data.path: cannot read {file.name!r}: {first}") from None
+        raise ConfigError(key="data.path", message=f"cannot read {file.name!r}: {first}") from None
     target = _column(frame, target, "target", file)
     if drop is None:
         drop = []
     if isinstance(drop, str) or not isinstance(drop, list):
-        raise ConfigError(f"data.drop: expected a list of columns, got {drop!r}")
+        raise ConfigError(key="data.drop", message=f"expected a list of columns, got {drop!r}")
     for column in drop:
         _column(frame, column, "drop", file)
     if time is not None:
@@ -130,15 +131,16 @@ def load_table(
                     warnings.simplefilter("ignore", UserWarning)
                     stamps = pd.to_datetime(stamps)
             except (ValueError, TypeError) as err:
-                raise ConfigError(f"data.time: column {time!r} is neither numeric nor dates: {err}") from None
+                raise ConfigError(key="data.time", message=f"column {time!r} is neither numeric nor dates: {err}") from None
         if strict_time:
             repeated = stamps[stamps.duplicated()]
             if len(repeated):
-                raise ConfigError(f"data.time: column {time!r} repeats the timestamp {repeated.iloc[0]!s} (strict_time is on)")
+                raise ConfigError(key="data.time", message=f"column {time!r} repeats the timestamp {repeated.iloc[0]!s} (strict_time is on)")
             if not stamps.is_monotonic_increasing:
                 row = int((stamps.diff() < pd.Timedelta(0) if hasattr(stamps, "dt") else stamps.diff() < 0).to_numpy().argmax())
                 raise ConfigError(
-                    f"data.time: column {time!r} is not sorted: row {row} ({stamps.iloc[row]!s}) comes "
+                    key="data.time",
+                    message=f"column {time!r} is not sorted: row {row} ({stamps.iloc[row]!s}) comes "
                     f"after {stamps.iloc[row - 1]!s} (strict_time is on)"
                 )
         else:
@@ -151,15 +153,16 @@ def load_table(
         group_values = frame[groups].to_numpy()
     y = frame[target]
     if y.isna().any():
-        raise ConfigError(f"data.target: column {target!r} has {int(y.isna().sum())} missing values")
+        raise ConfigError(key="data.target", message=f"column {target!r} has {int(y.isna().sum())} missing values")
     features = frame.drop(columns=[c for c in [target, time, groups, *drop] if c is not None])
     if features.shape[1] == 0:
-        raise ConfigError(f"data: no feature columns left in {file.name!r} after target, time, groups and drop")
+        raise ConfigError(key="data", message=f"no feature columns left in {file.name!r} after target, time, groups and drop")
     if not encoded_later:
         for column in features.columns:
             if not (pd.api.types.is_numeric_dtype(features[column]) or pd.api.types.is_bool_dtype(features[column])):
                 raise ConfigError(
-                    f"data: feature column {column!r} is not numeric ({features[column].dtype}); drop "
+                    key="data",
+                    message=f"feature column {column!r} is not numeric ({features[column].dtype}); drop "
                     "it (data.drop) or use a Pipeline estimator that encodes it"
                 )
     return Dataset(features, y, group_values, source=str(file), feature_names=[str(c) for c in features.columns])

@@ -12,9 +12,9 @@ from typing import Any
 from hpo._exceptions import ConfigError
 from hpo._trial import StudyRun, Trial
 from hpo._validation import check_keys, did_you_mean
-from trainers._base import Trainer
-from trainers._data import load_data
-from trainers._splits import compute_folds, make_splitter
+from hpo.trainers._base import Trainer
+from hpo.trainers._data import load_data
+from hpo.trainers._splits import compute_folds, make_splitter
 
 _CONFIG_KEYS = ("kind", "estimator", "cv", "scoring", "fit_params", "n_jobs", "refit")
 
@@ -34,26 +34,26 @@ def resolve_estimator(spec: Any, where: str = "estimator") -> Any:
     if isinstance(spec, Mapping):
         extra = sorted(set(spec) - {"class", "params"})
         if extra or "class" not in spec:
-            raise ConfigError(f"{where}: expected a dotted path or {{class: PATH, params: {{...}}}}, got {dict(spec)!r}")
+            raise ConfigError(key=where, message=f"expected a dotted path or {{class: PATH, params: {{...}}}}, got {dict(spec)!r}")
         if not isinstance(spec.get("params") or {}, Mapping):
-            raise ConfigError(f"{where}.params: expected a mapping of estimator parameters, got {spec['params']!r}")
+            raise ConfigError(key=f"{where}.params", message=f"expected a mapping of estimator parameters, got {spec['params']!r}")
         params = dict(spec.get("params") or {})
         spec = spec["class"]
     if not isinstance(spec, str) or not spec:
-        raise ConfigError(f"{where}: expected an estimator or a dotted path like sklearn.svm.SVC, got {spec!r}")
+        raise ConfigError(key=where, message=f"expected an estimator or a dotted path like sklearn.svm.SVC, got {spec!r}")
     module_name, _, attr = spec.partition(":") if ":" in spec else spec.rpartition(".")
     try:
         target: Any = importlib.import_module(module_name)
         for part in attr.split("."):
             target = getattr(target, part)
     except (ImportError, AttributeError, ValueError) as err:
-        raise ConfigError(f"{where}: cannot import {spec!r}: {err}") from None
+        raise ConfigError(key=where, message=f"cannot import {spec!r}: {err}") from None
     try:
         estimator = target(**params)
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"{where}: {spec}({', '.join(f'{k}={v!r}' for k, v in params.items())}): {err}") from None
+        raise ConfigError(key=where, message=f"{spec}({', '.join(f'{k}={v!r}' for k, v in params.items())}): {err}") from None
     if not (hasattr(estimator, "fit") and hasattr(estimator, "get_params")):
-        raise ConfigError(f"{where}: {spec!r} did not give a scikit-learn estimator, got {type(estimator).__name__}")
+        raise ConfigError(key=where, message=f"{spec!r} did not give a scikit-learn estimator, got {type(estimator).__name__}")
     _check_estimator_params(estimator, where)
     return estimator
 
@@ -65,7 +65,7 @@ def _check_estimator_params(estimator: Any, where: str) -> None:
         try:
             validate()
         except ValueError as err:
-            raise ConfigError(f"{where}: {str(err).splitlines()[0]}") from None
+            raise ConfigError(key=where, message=f"{str(err).splitlines()[0]}") from None
 
 
 def _scorer(estimator: Any, scoring: Any) -> Any:
@@ -81,18 +81,19 @@ def _scorer(estimator: Any, scoring: Any) -> Any:
         if names[:2] == ["y_true", "y_pred"] or names[:2] == ["y_true", "y_score"]:
             name = getattr(scoring, "__name__", repr(scoring))
             raise ConfigError(
-                f"scoring: {name} is a metric(y_true, y_pred), not a scorer(estimator, X, y); wrap "
+                key="scoring",
+                message=f"{name} is a metric(y_true, y_pred), not a scorer(estimator, X, y); wrap "
                 f"it: sklearn.metrics.make_scorer({name}, greater_is_better=...)"
             )
     if isinstance(scoring, (list, tuple, set, Mapping)):
-        raise ConfigError(f"scoring: expected one scorer (a name or a callable), got {scoring!r}: a study optimizes one score")
+        raise ConfigError(key="scoring", message=f"expected one scorer (a name or a callable), got {scoring!r}: a study optimizes one score")
     if isinstance(scoring, str) and scoring not in get_scorer_names():
         hint = did_you_mean(scoring, get_scorer_names(), "; see sklearn.metrics.get_scorer_names()")
-        raise ConfigError(f"scoring: unknown scorer {scoring!r}{hint}")
+        raise ConfigError(key="scoring", message=f"unknown scorer {scoring!r}{hint}")
     try:
         return check_scoring(estimator, scoring=scoring)
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"scoring: {err}") from None
+        raise ConfigError(key="scoring", message=str(err)) from None
 
 
 class SklearnTrainer(Trainer):
@@ -150,13 +151,13 @@ class SklearnTrainer(Trainer):
         self.splitter = make_splitter(cv, classifier=is_classifier(self.estimator), groups=groups)
         self.folds = compute_folds(self.splitter, X, y, groups)
         if not isinstance(fit_params or {}, Mapping):
-            raise ConfigError(f"fit_params: expected a mapping of fit arguments, got {fit_params!r}")
+            raise ConfigError(key="fit_params", message=f"expected a mapping of fit arguments, got {fit_params!r}")
         self.fit_params = dict(fit_params or {})
         if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0):
-            raise ConfigError(f"n_jobs: expected a non-zero integer or None, got {n_jobs!r}")
+            raise ConfigError(key="n_jobs", message=f"expected a non-zero integer or None, got {n_jobs!r}")
         self.n_jobs = n_jobs
         if not isinstance(refit, bool):
-            raise ConfigError(f"refit: expected true or false, got {refit!r}")
+            raise ConfigError(key="refit", message=f"expected true or false, got {refit!r}")
         self.refit = refit
         self.model_flavor = "sklearn" if refit else None
         self.best_model_: Any = None
@@ -188,7 +189,7 @@ class SklearnTrainer(Trainer):
         for name in space:
             if name not in valid:
                 hint = did_you_mean(name, valid)
-                raise ConfigError(f"space.{name}: not a parameter of {type(self.estimator).__name__}{hint}")
+                raise ConfigError(key=f"space.{name}", message=f"not a parameter of {type(self.estimator).__name__}{hint}")
 
     def __call__(self, params: dict[str, Any], trial: Trial) -> float:
         scores: list[float] = []
@@ -238,9 +239,9 @@ class SklearnTrainer(Trainer):
         """
         check_keys(block, _CONFIG_KEYS, "trainer")
         if "estimator" not in block:
-            raise ConfigError("trainer.estimator: missing key; e.g. estimator: sklearn.svm.SVC")
+            raise ConfigError(key="trainer.estimator", message="missing key; e.g. estimator: sklearn.svm.SVC")
         if data is None:
-            raise ConfigError("data: missing key; the sklearn trainer needs {builtin: NAME} or {path: FILE, target: COLUMN}")
+            raise ConfigError(key="data", message="missing key; the sklearn trainer needs {builtin: NAME} or {path: FILE, target: COLUMN}")
         from sklearn.pipeline import Pipeline
 
         estimator = resolve_estimator(block["estimator"], "trainer.estimator")
@@ -258,4 +259,4 @@ class SklearnTrainer(Trainer):
                 refit=block.get("refit", True),
             )
         except ConfigError as err:
-            raise ConfigError(f"trainer.{err}") from None
+            raise err.under("trainer") from None

@@ -53,31 +53,32 @@ def make_splitter(cv: Any, *, classifier: bool, groups: Any = None) -> Any:
         return cv
     if isinstance(cv, int) and not isinstance(cv, bool):
         if cv < 2:
-            raise ConfigError(f"cv: expected at least 2 folds, got {cv!r}")
+            raise ConfigError(key="cv", message=f"expected at least 2 folds, got {cv!r}")
         cls = model_selection.StratifiedKFold if classifier else model_selection.KFold
         return cls(n_splits=cv)
     name, options = name_and_options(cv, "cv")
     if not isinstance(name, str) or name not in _SPLITTERS:
         raise ConfigError(
-            f"cv: unknown splitter {name!r}, expected an int, a splitter object or one of "
+            key="cv",
+            message=f"unknown splitter {name!r}, expected an int, a splitter object or one of "
             f"{', '.join(_SPLITTERS)}{did_you_mean(name, _SPLITTERS)}"
         )
     class_name, allowed, needs_groups = _SPLITTERS[name]
     for key in options:
         if key not in allowed:
             hint = did_you_mean(key, allowed, f"; allowed: {', '.join(allowed)}")
-            raise ConfigError(f"cv.{key}: unknown option for splitter {name!r}{hint}")
+            raise ConfigError(key=f"cv.{key}", message=f"unknown option for splitter {name!r}{hint}")
     if needs_groups and groups is None:
-        raise ConfigError(f"cv: splitter {name!r} needs groups (data: groups: COLUMN, or groups=...)")
+        raise ConfigError(key="cv", message=f"splitter {name!r} needs groups (data: groups: COLUMN, or groups=...)")
     if "gap" in options and (isinstance(options["gap"], bool) or not isinstance(options["gap"], int) or options["gap"] < 0):
-        raise ConfigError(f"cv.gap: expected a non-negative number of rows, got {options['gap']!r}")
+        raise ConfigError(key="cv.gap", message=f"expected a non-negative number of rows, got {options['gap']!r}")
     kwargs = {k: v for k, v in options.items() if k != "seed"}
     if options.get("shuffle"):
         kwargs["random_state"] = options.get("seed", 0)
     try:
         return getattr(model_selection, class_name)(**kwargs)
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"cv: {name}: {err}") from None
+        raise ConfigError(key="cv", message=f"{name}: {err}") from None
 
 
 def compute_folds(splitter: Any, X: Any, y: Any, groups: Any) -> list[tuple[Any, Any]]:
@@ -89,7 +90,7 @@ def compute_folds(splitter: Any, X: Any, y: Any, groups: Any) -> list[tuple[Any,
     try:
         folds = list(splitter.split(X, y, groups))
     except ValueError as err:
-        raise ConfigError(f"cv: cannot split the data with {splitter!r}: {err}") from None
+        raise ConfigError(key="cv", message=f"cannot split the data with {splitter!r}: {err}") from None
     if len(folds) < 1:
-        raise ConfigError(f"cv: {splitter!r} produced no folds")
+        raise ConfigError(key="cv", message=f"{splitter!r} produced no folds")
     return folds

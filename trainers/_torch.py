@@ -18,7 +18,7 @@ from typing import Any
 from hpo._exceptions import ConfigError
 from hpo._trial import StudyRun, Trial
 from hpo._validation import check_keys, did_you_mean
-from trainers._base import Trainer
+from hpo.trainers._base import Trainer
 
 AMP = ("auto", "bf16", "fp16", "off")
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -37,7 +37,7 @@ class NonFiniteLoss(ArithmeticError):
 def _choice(value: Any, choices: tuple[str, ...], field: str) -> str:
     if isinstance(value, str) and value in choices:
         return value
-    raise ConfigError(f"{field}: expected one of {', '.join(choices)}, got {value!r}{did_you_mean(value, choices)}")
+    raise ConfigError(key=field, message=f"expected one of {', '.join(choices)}, got {value!r}{did_you_mean(value, choices)}")
 
 
 def resolve_precision(amp: str, device: Any) -> tuple[Any, bool]:
@@ -66,7 +66,7 @@ def resolve_device(device: str) -> Any:
     try:
         return torch.device(device)
     except (RuntimeError, TypeError) as err:
-        raise ConfigError(f"device: {err}") from None
+        raise ConfigError(key="device", message=str(err)) from None
 
 
 def _as_tensors(data: Any, where: str) -> Any:
@@ -78,11 +78,11 @@ def _as_tensors(data: Any, where: str) -> Any:
         return data.tensors
     if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
         if len(data[0]) != len(data[1]):
-            raise ConfigError(f"{where}: X has {len(data[0])} rows and y has {len(data[1])}")
+            raise ConfigError(key=where, message=f"X has {len(data[0])} rows and y has {len(data[1])}")
         return tuple(data)
     if isinstance(data, Dataset):
         return data
-    raise ConfigError(f"{where}: expected (X, y) tensors, a TensorDataset or a Dataset, got {type(data).__name__}")
+    raise ConfigError(key=where, message=f"expected (X, y) tensors, a TensorDataset or a Dataset, got {type(data).__name__}")
 
 
 class TorchTrainer(Trainer):
@@ -144,7 +144,7 @@ class TorchTrainer(Trainer):
         direction: str | None = None,
     ) -> None:
         if not callable(model_fn):
-            raise ConfigError(f"model: expected a callable model_fn(params) -> nn.Module, got {model_fn!r}")
+            raise ConfigError(key="model", message=f"expected a callable model_fn(params) -> nn.Module, got {model_fn!r}")
         self.model_fn = model_fn
         self.train_data = _as_tensors(train_data, "train_data")
         self.val_data = _as_tensors(val_data, "val_data")
@@ -162,7 +162,7 @@ class TorchTrainer(Trainer):
                          "batch_size": batch_size, "epochs": epochs}
         self._check_loop_params(self.defaults, "")
         if grad_clip is not None and not (isinstance(grad_clip, (int, float)) and grad_clip > 0):
-            raise ConfigError(f"grad_clip: expected a positive number or null, got {grad_clip!r}")
+            raise ConfigError(key="grad_clip", message=f"expected a positive number or null, got {grad_clip!r}")
         self.grad_clip = grad_clip
         if isinstance(early_stopping, Mapping):
             check_keys(early_stopping, ("patience", "min_delta"), "early_stopping")
@@ -170,7 +170,7 @@ class TorchTrainer(Trainer):
         else:
             self.patience, self.min_delta = early_stopping, 0.0
         if self.patience is not None and (isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 1):
-            raise ConfigError(f"early_stopping: expected a patience of at least 1 epoch, got {self.patience!r}")
+            raise ConfigError(key="early_stopping", message=f"expected a patience of at least 1 epoch, got {self.patience!r}")
         self.seed = seed
         self.last_model_: Any = None
         self.best_model_: Any = None
@@ -182,11 +182,11 @@ class TorchTrainer(Trainer):
         for key in ("batch_size", "epochs"):
             value = values[key]
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{where}{key}: expected a positive integer, got {value!r}")
+                raise ConfigError(key=f"{where}{key}", message=f"expected a positive integer, got {value!r}")
         for key in ("lr", "weight_decay", "momentum", "warmup"):
             value = values[key]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (key == "lr" and value == 0):
-                raise ConfigError(f"{where}{key}: expected a {'positive' if key == 'lr' else 'non-negative'} number, got {value!r}")
+                raise ConfigError(key=f"{where}{key}", message=f"expected a {'positive' if key == 'lr' else 'non-negative'} number, got {value!r}")
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -383,16 +383,16 @@ class TorchTrainer(Trainer):
                 "direction", "val_fraction", "standardize")
         check_keys(block, keys, "trainer")
         if "model" not in block:
-            raise ConfigError("trainer.model: missing key; e.g. model: examples.models:cnn")
+            raise ConfigError(key="trainer.model", message="missing key; e.g. model: examples.models:cnn")
         if data is None:
-            raise ConfigError("data: missing key; the torch trainer needs {builtin: NAME} or {path: FILE, target: COLUMN}")
+            raise ConfigError(key="data", message="missing key; the torch trainer needs {builtin: NAME} or {path: FILE, target: COLUMN}")
         from hpo._config import import_objective
-        from trainers._data import load_data
+        from hpo.trainers._data import load_data
 
         try:
             model_fn = import_objective(block["model"], [str(base)] if base else [])
         except ConfigError as err:
-            raise ConfigError(f"trainer.model: {str(err).split(': ', 1)[-1]}") from None
+            raise err.rekeyed("trainer.model") from None
         dataset = load_data(data, base=base)
         options = {k: v for k, v in block.items() if k not in ("kind", "model", "val_fraction", "standardize")}
         loss = options.get("loss", "cross_entropy")
@@ -401,9 +401,9 @@ class TorchTrainer(Trainer):
         try:
             return cls(model_fn, train, val, **options)
         except ConfigError as err:
-            raise ConfigError(f"trainer.{err}") from None
+            raise err.under("trainer") from None
         except TypeError as err:
-            raise ConfigError(f"trainer: {err}") from None
+            raise ConfigError(key="trainer", message=str(err)) from None
 
 
 def _regression(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -426,9 +426,9 @@ def _split_tensors(dataset: Any, fraction: Any, seed: Any, *, classification: bo
     from sklearn.model_selection import train_test_split
 
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
-        raise ConfigError(f"trainer.val_fraction: expected a number between 0 and 1, got {fraction!r}")
+        raise ConfigError(key="trainer.val_fraction", message=f"expected a number between 0 and 1, got {fraction!r}")
     if not isinstance(standardize, bool):
-        raise ConfigError(f"trainer.standardize: expected true or false, got {standardize!r}")
+        raise ConfigError(key="trainer.standardize", message=f"expected true or false, got {standardize!r}")
     X = np.asarray(dataset.X, dtype=np.float32)
     y = np.asarray(dataset.y)
     stratify = y if classification else None
