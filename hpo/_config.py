@@ -6,7 +6,6 @@ configs you trust only (see the README's trust boundary).
 
 from __future__ import annotations
 
-import importlib
 import re
 import sys
 from collections.abc import Mapping
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hpo._exceptions import ConfigError
+from hpo._registry import load_object
 from hpo._space import Space
 from hpo._tracking import DEFAULT
 from hpo._validation import check_keys
@@ -200,19 +200,10 @@ def import_objective(dotted: str, search_path: list[str]) -> Any:
     """Import ``package.module:attribute`` (the config's folder and the cwd on ``sys.path``).
 
     Raises:
-        ConfigError: The module cannot be imported or has no such attribute.
+        ConfigError: The module cannot be imported, has no such attribute, or it is not callable.
     """
-    module_name, _, attr = dotted.partition(":")
     _extend_path(search_path)
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ConfigError(key="objective", message=f"cannot import module {module_name!r}: {err}") from None
-    target: Any = module
-    for part in attr.split("."):
-        if not hasattr(target, part):
-            raise ConfigError(key="objective", message=f"module {module_name!r} has no attribute {attr!r}")
-        target = getattr(target, part)
+    target = load_object(dotted, "objective")
     if not callable(target):
-        raise ConfigError(key="objective", message=f"{dotted!r} is not callable, got {type(target).__name__}")
+        raise ConfigError(f"{dotted!r} is not callable, got {type(target).__name__}", key="objective")
     return target

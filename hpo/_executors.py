@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import abc
 import collections
+import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Union
 
 from hpo._exceptions import ConfigError
 from hpo._trial import ObjectiveCall, Reporter, Trial, TrialResult, run_objective
-from hpo._validation import name_and_options
+from hpo._registry import Registry
+from hpo._validation import check_keys, name_and_options
 
 __all__ = ["Executor", "InlineExecutor", "TrialJob"]
 
@@ -32,9 +34,9 @@ class TrialJob:
 class Executor(abc.ABC):
     """Runs trials. Subclass it to run them somewhere new.
 
-    The driver calls :meth:`start` once, then alternates :meth:`submit` (while fewer than
-    :attr:`concurrency` trials are running) and :meth:`wait`, and calls :meth:`shutdown` at the
-    end, also after an error or an interrupt.
+    The driver calls :meth:`open` once, then :meth:`start` once, then alternates :meth:`submit`
+    (while fewer than :attr:`concurrency` trials are running) and :meth:`wait`, and calls
+    :meth:`shutdown` at the end, also after an error or an interrupt.
     """
 
     #: Short name, recorded with the study.
@@ -44,6 +46,13 @@ class Executor(abc.ABC):
     def concurrency(self) -> int:
         """How many trials may run at once."""
         return 1
+
+    def open(self) -> None:  # noqa: B027 -- optional hook, a no-op by default
+        """Connect to where trials run, so that :attr:`concurrency` is final.
+
+        The driver calls it once, before it builds the sampler (whether it samples for
+        concurrent trials depends on :attr:`concurrency`), then :meth:`start`.
+        """
 
     @abc.abstractmethod
     def start(
@@ -93,20 +102,28 @@ class InlineExecutor(Executor):
 
 
 ExecutorLike = Union[str, Mapping[str, Any], Executor]
-EXECUTORS = ("inline", "ray")
+
+#: ``executor: {kind: NAME}`` -> the :class:`Executor` class, built with the other keys.
+EXECUTORS = Registry("executor", {"inline": "hpo._executors:InlineExecutor", "ray": "hpo._ray:RayExecutor"})
 
 
 def make_executor(spec: ExecutorLike) -> Executor:
-    """Build an executor from a name, a ``{kind: ..., **options}`` mapping, or an instance."""
+    """Build an executor from a name, a ``{kind: ..., **options}`` mapping, or an instance.
+
+    The kind is a registered name or any ``package.module:attr`` naming an :class:`Executor`
+    class; the other keys are its constructor's arguments.
+
+    Raises:
+        ConfigError: An unknown kind or option, or a bad value, naming ``executor``.
+    """
     if isinstance(spec, Executor):
         return spec
     kind, options = name_and_options(spec, "executor", key="kind")
-    if kind not in EXECUTORS:
-        raise ConfigError(key="executor", message=f"unknown executor {kind!r}, expected one of {', '.join(EXECUTORS)}")
-    if kind == "ray":
-        from hpo._ray import make_ray_executor
-
-        return make_ray_executor(options)
-    if options:
-        raise ConfigError(key="executor", message=f"unknown option(s) {sorted(options)!r} for executor {kind!r}")
-    return InlineExecutor()
+    cls = EXECUTORS.load(kind, "executor")
+    if not (isinstance(cls, type) and issubclass(cls, Executor)):
+        raise ConfigError(f"{kind!r} is not an hpo Executor class, got {cls!r}", key="executor")
+    accepted = [name for name in inspect.signature(cls).parameters if name != "self"]
+    if options and not accepted:
+        raise ConfigError(f"executor {kind!r} takes no options, got {sorted(options)!r}", key="executor")
+    check_keys(options, accepted, "executor")
+    return cls(**options)

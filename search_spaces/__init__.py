@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hpo._exceptions import ConfigError
-from hpo._space import Space
-from hpo._validation import did_you_mean
+from hpo import ConfigError, Space
+from hpo.plugins import did_you_mean
 
 __all__ = ["available", "load", "path"]
 

@@ -76,5 +76,5 @@ def test_make_executor():
     assert make_executor(custom) is custom
     with pytest.raises(ConfigError, match=r"^executor: unknown executor 'spark'"):
         make_executor("spark")
-    with pytest.raises(ConfigError, match=r"^executor: unknown option\(s\) \['workers'\]"):
+    with pytest.raises(ConfigError, match=r"^executor: executor 'inline' takes no options, got \['workers'\]"):
         make_executor({"kind": "inline", "workers": 2})

@@ -54,8 +54,8 @@ def test_optuna_objects_are_accepted_as_they_are():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"searcher": "tpee"}, "searcher: unknown searcher 'tpee', expected one of grid, random, tpe; did you mean 'tpe'?"),
-        ({"pruner": "medain"}, "pruner: unknown pruner 'medain', expected one of none, median, successive_halving, hyperband; did you mean 'median'?"),
+        ({"searcher": "tpee"}, "searcher: unknown searcher 'tpee', expected one of grid, random, tpe or a package.module:attr; did you mean 'tpe'?"),
+        ({"pruner": "medain"}, "pruner: unknown pruner 'medain', expected one of none, median, successive_halving, hyperband or a package.module:attr; did you mean 'median'?"),
         ({"searcher": {"n_startup_trials": 3}}, "searcher: missing key 'name'"),
         ({"searcher": {"name": "tpe", "bogus": 1}}, "searcher: unknown option 'bogus' for TPESampler"),
         ({"searcher": {"name": "tpe", "n_startup_trails": 1}}, "searcher: unknown option 'n_startup_trails' for TPESampler; did you mean 'n_startup_trials'?"),

@@ -138,7 +138,7 @@ def test_bad_scoring_and_estimator():
 @pytest.mark.parametrize(
     ("trainer", "data", "message"),
     [
-        ({"kind": "sklaern"}, {"builtin": "iris"}, "trainer.kind: expected one of sklearn, torch, got 'sklaern'; did you mean 'sklearn'?"),
+        ({"kind": "sklaern"}, {"builtin": "iris"}, "trainer.kind: unknown trainer 'sklaern', expected one of sklearn, torch or a package.module:attr; did you mean 'sklearn'?"),
         ({"kind": "sklearn"}, {"builtin": "iris"}, "trainer.estimator: missing key"),
         ({"kind": "sklearn", "estimator": "sklearn.svm.SVC", "cv": "kfolds"}, {"builtin": "iris"}, "trainer.cv: unknown splitter 'kfolds'"),
         ({"kind": "sklearn", "estimator": "sklearn.svm.SVC", "scoring": "acc"}, {"builtin": "iris"}, "trainer.scoring: unknown scorer 'acc'"),

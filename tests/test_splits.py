@@ -39,7 +39,7 @@ def test_int_is_kfold_for_regressors_and_objects_pass_through():
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("kfolds", "cv: unknown splitter 'kfolds', expected an int, a splitter object or one of kfold, stratified, timeseries, group, stratified_group; did you mean 'kfold'?"),
+        ("kfolds", "cv: unknown splitter 'kfolds', expected one of kfold, stratified, timeseries, group, stratified_group or a package.module:attr; did you mean 'kfold'?"),
         ({"name": "timeseries", "gaps": 2}, "cv.gaps: unknown option for splitter 'timeseries'; did you mean 'gap'?"),
         ({"n_splits": 3}, "cv: missing key 'name'"),
         (1, "cv: expected at least 2 folds, got 1"),

@@ -11,16 +11,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hpo._exceptions import ConfigError
-from hpo._validation import did_you_mean
+from hpo.plugins import ConfigError, Registry
 from hpo.trainers._base import Trainer
 from hpo.trainers._data import BUILTINS, Dataset, load_data
 from hpo.trainers._sklearn import SklearnTrainer
-from hpo.trainers._splits import make_splitter
+from hpo.trainers._splits import SPLITTERS, make_splitter
 from hpo.trainers._torch import TorchTrainer
 
 __all__ = [
     "BUILTINS",
+    "SPLITTERS",
+    "TRAINERS",
     "Dataset",
     "SklearnTrainer",
     "TorchTrainer",
@@ -30,8 +31,11 @@ __all__ = [
     "make_splitter",
 ]
 
-#: ``trainer: {kind: ...}`` -> the class whose ``from_config(block, data, base=...)`` builds it.
-KINDS: dict[str, Any] = {"sklearn": SklearnTrainer, "torch": TorchTrainer}
+#: ``trainer: {kind: NAME}`` -> the :class:`Trainer` class whose ``from_config`` builds it. A
+#: config may also name any ``package.module:attr`` naming a Trainer class.
+TRAINERS = Registry(
+    "trainer", {"sklearn": "hpo.trainers._sklearn:SklearnTrainer", "torch": "hpo.trainers._torch:TorchTrainer"}
+)
 
 
 def from_config(block: Any, data: Any = None, *, base: Path | None = None) -> Trainer:
@@ -41,11 +45,9 @@ def from_config(block: Any, data: Any = None, *, base: Path | None = None) -> Tr
         ConfigError: One line naming the key.
     """
     if not isinstance(block, Mapping):
-        raise ConfigError(key="trainer", message=f"expected a mapping with a kind ({', '.join(KINDS)}), got {block!r}")
+        raise ConfigError(f"expected a mapping with a kind ({', '.join(TRAINERS)}), got {block!r}", key="trainer")
     kind = block.get("kind")
-    if kind not in KINDS:
-        raise ConfigError(
-            key="trainer.kind",
-            message=f"expected one of {', '.join(KINDS)}, got {kind!r}{did_you_mean(kind, KINDS)}"
-        )
-    return KINDS[kind].from_config(block, data, base=base)
+    cls = TRAINERS.load(kind, "trainer.kind")
+    if not (isinstance(cls, type) and issubclass(cls, Trainer)):
+        raise ConfigError(f"{kind!r} is not an hpo Trainer class, got {cls!r}", key="trainer.kind")
+    return cls.from_config(block, data, base=base)

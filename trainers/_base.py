@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from hpo._trial import StudyRun, Trial
+from hpo.plugins import ConfigError, StudyRun, Trial
 
 
 class Trainer(abc.ABC):
@@ -23,6 +25,16 @@ class Trainer(abc.ABC):
     #: The MLflow flavor of the model ``on_study_end`` logs (``"sklearn"``, ...), if any: the
     #: tracking writer loads it while trials run, so logging the model at the end is quick.
     model_flavor: str | None = None
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any], data: Any, *, base: Path | None = None) -> Trainer:
+        """Build from a config's ``trainer:`` block (its ``kind`` names this class) and its
+        ``data:`` block; relative paths are taken from ``base``, the config's folder.
+
+        Raises:
+            ConfigError: One line naming ``trainer.KEY`` or ``data.KEY``.
+        """
+        raise ConfigError(f"{cls.__name__} cannot be built from a config", key="trainer.kind")
 
     @abc.abstractmethod
     def __call__(self, params: dict[str, Any], trial: Trial) -> float:

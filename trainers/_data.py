@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpo._exceptions import ConfigError
-from hpo._validation import check_keys, did_you_mean
+from hpo.plugins import ConfigError, check_keys, did_you_mean
 
 BUILTINS = ("digits", "breast_cancer", "wine", "iris", "diabetes")
 _TABLE_KEYS = ("path", "target", "time", "groups", "drop", "strict_time")

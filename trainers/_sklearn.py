@@ -9,9 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hpo._exceptions import ConfigError
-from hpo._trial import StudyRun, Trial
-from hpo._validation import check_keys, did_you_mean
+from hpo.plugins import ConfigError, StudyRun, Trial, check_keys, did_you_mean
 from hpo.trainers._base import Trainer
 from hpo.trainers._data import load_data
 from hpo.trainers._splits import compute_folds, make_splitter

@@ -16,20 +16,25 @@ What each guarantees (scikit-learn's semantics):
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from hpo._exceptions import ConfigError
-from hpo._validation import did_you_mean, name_and_options
+from hpo.plugins import ConfigError, Registry, did_you_mean, name_and_options
 
-#: name -> (scikit-learn class, options accepted, whether it needs groups)
-_SPLITTERS: dict[str, tuple[str, tuple[str, ...], bool]] = {
-    "kfold": ("KFold", ("n_splits", "shuffle", "seed"), False),
-    "stratified": ("StratifiedKFold", ("n_splits", "shuffle", "seed"), False),
-    "timeseries": ("TimeSeriesSplit", ("n_splits", "gap", "test_size", "max_train_size"), False),
-    "group": ("GroupKFold", ("n_splits", "shuffle", "seed"), True),
-    "stratified_group": ("StratifiedGroupKFold", ("n_splits", "shuffle", "seed"), True),
-}
+#: ``cv: NAME`` -> the splitter class; built with the other keys (``seed`` is its
+#: ``random_state``). Any ``package.module:attr`` naming a splitter class works too.
+SPLITTERS = Registry(
+    "splitter",
+    {
+        "kfold": "sklearn.model_selection:KFold",
+        "stratified": "sklearn.model_selection:StratifiedKFold",
+        "timeseries": "sklearn.model_selection:TimeSeriesSplit",
+        "group": "sklearn.model_selection:GroupKFold",
+        "stratified_group": "sklearn.model_selection:StratifiedGroupKFold",
+    },
+)
+_NEED_GROUPS = ("group", "stratified_group")
 
 
 def make_splitter(cv: Any, *, classifier: bool, groups: Any = None) -> Any:
@@ -38,7 +43,8 @@ def make_splitter(cv: Any, *, classifier: bool, groups: Any = None) -> Any:
     Args:
         cv: A splitter object (anything with ``split``), an int (stratified k-fold for
             classifiers, k-fold otherwise, as in scikit-learn), a name (``kfold``,
-            ``stratified``, ``timeseries``, ``group``, ``stratified_group``), or a mapping
+            ``stratified``, ``timeseries``, ``group``, ``stratified_group``) or a
+            ``package.module:attr`` naming a splitter class, or a mapping
             ``{name: ..., **options}``. A shuffle without a seed uses seed 0, so a resumed study
             sees the same folds.
         classifier: Whether the estimator is a classifier (for an int ``cv``).
@@ -53,32 +59,29 @@ def make_splitter(cv: Any, *, classifier: bool, groups: Any = None) -> Any:
         return cv
     if isinstance(cv, int) and not isinstance(cv, bool):
         if cv < 2:
-            raise ConfigError(key="cv", message=f"expected at least 2 folds, got {cv!r}")
+            raise ConfigError(f"expected at least 2 folds, got {cv!r}", key="cv")
         cls = model_selection.StratifiedKFold if classifier else model_selection.KFold
         return cls(n_splits=cv)
     name, options = name_and_options(cv, "cv")
-    if not isinstance(name, str) or name not in _SPLITTERS:
-        raise ConfigError(
-            key="cv",
-            message=f"unknown splitter {name!r}, expected an int, a splitter object or one of "
-            f"{', '.join(_SPLITTERS)}{did_you_mean(name, _SPLITTERS)}"
-        )
-    class_name, allowed, needs_groups = _SPLITTERS[name]
+    name = SPLITTERS.canonical(name, "cv")
+    cls = SPLITTERS.load(name, "cv")
+    parameters = inspect.signature(cls).parameters
+    allowed = [p for p in parameters if p != "random_state"] + (["seed"] if "random_state" in parameters else [])
     for key in options:
         if key not in allowed:
             hint = did_you_mean(key, allowed, f"; allowed: {', '.join(allowed)}")
-            raise ConfigError(key=f"cv.{key}", message=f"unknown option for splitter {name!r}{hint}")
-    if needs_groups and groups is None:
-        raise ConfigError(key="cv", message=f"splitter {name!r} needs groups (data: groups: COLUMN, or groups=...)")
+            raise ConfigError(f"unknown option for splitter {name!r}{hint}", key=f"cv.{key}")
+    if name in _NEED_GROUPS and groups is None:
+        raise ConfigError(f"splitter {name!r} needs groups (data: groups: COLUMN, or groups=...)", key="cv")
     if "gap" in options and (isinstance(options["gap"], bool) or not isinstance(options["gap"], int) or options["gap"] < 0):
-        raise ConfigError(key="cv.gap", message=f"expected a non-negative number of rows, got {options['gap']!r}")
+        raise ConfigError(f"expected a non-negative number of rows, got {options['gap']!r}", key="cv.gap")
     kwargs = {k: v for k, v in options.items() if k != "seed"}
     if options.get("shuffle"):
         kwargs["random_state"] = options.get("seed", 0)
     try:
-        return getattr(model_selection, class_name)(**kwargs)
+        return cls(**kwargs)
     except (TypeError, ValueError) as err:
-        raise ConfigError(key="cv", message=f"{name}: {err}") from None
+        raise ConfigError(f"{name}: {err}", key="cv") from None
 
 
 def compute_folds(splitter: Any, X: Any, y: Any, groups: Any) -> list[tuple[Any, Any]]:

@@ -10,14 +10,13 @@ with pinned memory on CUDA.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hpo._exceptions import ConfigError
-from hpo._trial import StudyRun, Trial
-from hpo._validation import check_keys, did_you_mean
+from hpo.plugins import ConfigError, StudyRun, Trial, check_keys, did_you_mean, load_object
 from hpo.trainers._base import Trainer
 
 AMP = ("auto", "bf16", "fp16", "off")
@@ -386,13 +385,13 @@ class TorchTrainer(Trainer):
             raise ConfigError(key="trainer.model", message="missing key; e.g. model: examples.models:cnn")
         if data is None:
             raise ConfigError(key="data", message="missing key; the torch trainer needs {builtin: NAME} or {path: FILE, target: COLUMN}")
-        from hpo._config import import_objective
         from hpo.trainers._data import load_data
 
-        try:
-            model_fn = import_objective(block["model"], [str(base)] if base else [])
-        except ConfigError as err:
-            raise err.rekeyed("trainer.model") from None
+        if base is not None and str(base) not in sys.path:
+            sys.path.insert(0, str(base))  # the config's folder: its model module lives there
+        model_fn = load_object(block["model"], "trainer.model")
+        if not callable(model_fn):
+            raise ConfigError(f"{block['model']!r} is not callable, got {type(model_fn).__name__}", key="trainer.model")
         dataset = load_data(data, base=base)
         options = {k: v for k, v in block.items() if k not in ("kind", "model", "val_fraction", "standardize")}
         loss = options.get("loss", "cross_entropy")
