@@ -34,11 +34,11 @@ def main() -> None:
     os.chdir(REPO)
     config = load_config("examples/digits_cnn.yaml")
     rows = {}
-    for label, pruner in (("no pruning", "none"), (f"pruner {config.pruner}", config.pruner)):
+    for label, pruner in (("no pruning", "none"), (f"pruner {config.settings.pruner}", config.settings.pruner)):
         trainer = build_objective(config)
         start = time.perf_counter()
-        study = hpo.tune(trainer, config.space, n_trials=args.trials, searcher=config.searcher,
-                         seed=config.seed, pruner=pruner, tracking=None)
+        study = hpo.tune(trainer, config.space, n_trials=args.trials, searcher=config.settings.searcher,
+                         seed=config.settings.seed, pruner=pruner, tracking=None)
         epochs = sum(t.user_attrs.get("epochs", 0) for t in study.trials)
         rows[label] = (epochs, study.best_value, time.perf_counter() - start, study.counts()["pruned"])
     (e0, b0, t0, _), (e1, b1, t1, p1) = rows.values()

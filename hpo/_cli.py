@@ -23,7 +23,6 @@ from hpo._exceptions import AllTrialsFailedError, ConfigError, HPOError, StudyNo
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 130, 143
 INDEX = "study.yaml"
-_OVERRIDES = ("n_trials", "searcher", "pruner", "seed", "timeout", "trial_timeout", "tracking", "storage")
 
 
 def _home(directory: str | None) -> Path:
@@ -63,39 +62,25 @@ def _write_index(name: str, directory: str | None, index: dict[str, Any]) -> Non
 
 def _plan(config: Any, overrides: dict[str, Any]) -> Any:
     """The config with its overrides, validated into a study plan (nothing created)."""
-    from hpo._config import build_objective
-    from hpo._tune import plan_study
+    import dataclasses
 
-    for key, value in overrides.items():
-        setattr(config, key, value)
-    objective = build_objective(config)
-    return plan_study(
-        objective,
-        config.space,
-        n_trials=config.n_trials,
-        direction=config.direction,
-        searcher=config.searcher,
-        pruner=config.pruner,
-        seed=config.seed,
-        storage=config.storage,
-        study_name=config.name,
-        tracking=config.tracking,
-        executor=config.executor,
-        timeout=config.timeout,
-        trial_timeout=config.trial_timeout,
-        plots=config.plots,
-    )
+    from hpo._config import build_objective
+    from hpo._plan import plan_study
+
+    config.settings = dataclasses.replace(config.settings, **overrides)
+    return plan_study(build_objective(config), config.space, config.settings)
 
 
 def _execute(config: Any, overrides: dict[str, Any], directory: str | None, quiet: bool) -> None:
     """Plan (validate everything), write the index, run with a progress bar, print a summary."""
-    from hpo._tune import run_plan
+    from hpo import _driver
+    from hpo._storage import check_storage
 
     plan = _plan(config, overrides)
     folder = _home(directory).resolve() / config.name
-    if config.storage is None:
-        plan.storage = folder / "study.journal"
-        folder.mkdir(parents=True, exist_ok=True)  # the journal's folder
+    if plan.storage is None:  # the study folder's journal, checked like any storage
+        plan.storage = check_storage(folder / "study.journal", new_folder_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     index = {
         "name": config.name,
         "config": config.text,
@@ -118,7 +103,7 @@ def _execute(config: Any, overrides: dict[str, Any], directory: str | None, quie
 
     started = time.monotonic()
     try:
-        study = run_plan(
+        study = _driver.run_plan(
             plan,
             callbacks=[progress.on_trial],
             texts={"config.yaml": config.text},
@@ -148,7 +133,7 @@ class _Progress:
         self.quiet = quiet or not sys.stderr.isatty()
         self.bar: Any = None
         self.best: float | None = None
-        self.maximize = False
+        self.direction = "minimize"
 
     def on_start(self, study: Any, already: int) -> None:
         if self.quiet:
@@ -163,7 +148,7 @@ class _Progress:
             TimeRemainingColumn,
         )
 
-        self.maximize = study.direction == "maximize"
+        self.direction = study.direction
         self.bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -180,14 +165,13 @@ class _Progress:
     def on_trial(self, study: Any, trial: Any) -> None:
         if self.bar is None:
             return
-        from hpo._study import trial_state
+        from hpo._states import COMPLETE, ENDED
+        from hpo._study import better, trial_state
 
         state = trial_state(trial)
-        if state == "complete" and (
-            self.best is None or (trial.value > self.best if self.maximize else trial.value < self.best)
-        ):
+        if state == COMPLETE and better(trial.value, self.best, self.direction):
             self.best = trial.value
-        advance = 1 if state in ("complete", "pruned", "failed") else 0
+        advance = 1 if state in ENDED else 0
         self.bar.update(self.task, advance=advance, best=f"{self.best:.6g}" if self.best is not None else "-")
 
     def stop(self) -> None:
@@ -199,8 +183,10 @@ class _Progress:
 def _print_summary(study: Any, seconds: float) -> None:
     import yaml
 
+    from hpo._states import ENDED
+
     counts = study.counts()
-    parts = ", ".join(f"{counts[s]} {s}" for s in ("complete", "pruned", "failed") if counts[s])
+    parts = ", ".join(f"{counts[s]} {s}" for s in ENDED if counts[s])
     click.echo(f"study {study.name!r}: {parts} in {seconds:.1f} s")
     try:
         best = study.best_trial
@@ -331,7 +317,7 @@ def sync(name: str, directory: str | None) -> None:
 
     The study storage is the source of truth and is only read.
     """
-    from hpo._tune import sync_plan
+    from hpo._sync import sync_plan
 
     config, overrides = _indexed_config(name, directory)
     study = sync_plan(_plan(config, overrides), texts={"config.yaml": config.text})
@@ -489,10 +475,15 @@ def ui(name: str | None, tracking: str | None, host: str, port: int, directory: 
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
     # Browsing runs needs no job runner (a dozen worker processes for MLflow's GenAI jobs).
     env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}
-    try:
-        sys.exit(subprocess.call(command, env=env))
-    except KeyboardInterrupt:
-        sys.exit(0)
+    import signal
+
+    from hpo._processes import run_group
+
+    # In a group of its own that ends whole (mlflow, uvicorn and its workers) whatever ends us:
+    # kill and supervisors send SIGTERM to this process only, a closed terminal SIGHUP.
+    code = run_group(command, env=env)
+    # Ctrl-C is how the UI is stopped: exit 0, as ever; SIGTERM 143, SIGHUP 129.
+    sys.exit(0 if code == 128 + signal.SIGINT else code)
 
 
 @cli.command()
@@ -512,7 +503,7 @@ def _one_line(message: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``hpo`` script: exit 2 on bad input, 130/143 on interrupts."""
-    from hpo._tune import Terminated
+    from hpo._signals import Terminated
 
     try:
         code = cli.main(args=argv, prog_name="hpo", standalone_mode=False)

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from hpo._exceptions import ConfigError
+from hpo._plan import Settings
 from hpo._registry import load_object
 from hpo._space import Space
-from hpo._tracking import DEFAULT
 from hpo._validation import check_keys
 
 KEYS = (
@@ -37,35 +37,38 @@ KEYS = (
     "executor",
     "plots",
 )
+#: The config keys that are :func:`hpo.tune`'s keyword arguments, as they are.
+_SETTINGS = ("direction", "n_trials", "searcher", "pruner", "seed", "timeout", "trial_timeout", "tracking",
+             "storage", "executor", "plots")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass
 class StudyConfig:
-    """A config file, read and checked; the keyword arguments of :func:`hpo.tune`."""
+    """A config file, read and checked: what :func:`hpo.tune` needs to run it."""
 
-    name: str
     #: ``package.module:function``, or None when a ``trainer`` block is given.
     objective: str | None
     space: Space
+    #: The keyword arguments of :func:`hpo.tune` the config sets (``study_name`` is its name).
+    settings: Settings
     #: The ``trainer:`` block (``kind: sklearn``, ...) and its ``data:`` block.
     trainer: dict[str, Any] | None = None
     data: Any = None
-    direction: str | None = None
-    n_trials: int | None = None
-    searcher: Any = "tpe"
-    pruner: Any = "median"
-    seed: int | None = None
-    timeout: float | None = None
-    trial_timeout: float | None = None
-    tracking: Any = DEFAULT
-    storage: Any = None
-    executor: Any = "inline"
-    plots: Any = None
     #: Folders the objective's module is imported from: the config's folder and the cwd.
     search_path: list[str] = field(default_factory=list)
     #: The YAML text the study runs with, logged to MLflow and kept for ``hpo resume``.
     text: str = ""
+
+    @property
+    def name(self) -> str:
+        """The study's name: its folder under ``.hpo/`` and its MLflow experiment."""
+        assert self.settings.study_name is not None, "a config always has a name"
+        return self.settings.study_name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self.settings.study_name = value
 
 
 def read_yaml(text: str, where: str) -> Any:
@@ -121,26 +124,18 @@ def parse_config(text: str, *, base: Path, default_name: str) -> StudyConfig:
         raise ConfigError(key="data", message="only used by a trainer: block; an objective loads its own data")
     if "space" not in data:
         raise ConfigError(key="space", message="missing key; give a mapping of parameters or a ready-made space name")
-    config = StudyConfig(
-        name=name,
+    settings = Settings(study_name=name, **{key: data[key] for key in _SETTINGS if key in data})
+    if isinstance(settings.storage, str) and "://" not in settings.storage and not Path(settings.storage).is_absolute():
+        settings.storage = str(base / settings.storage)  # relative to the config's folder
+    return StudyConfig(
         objective=objective,
         space=_space(data["space"], base),
+        settings=settings,
         trainer=dict(data["trainer"]) if "trainer" in data else None,
         data=data.get("data"),
         search_path=[str(base), str(Path.cwd())],
         text=text,
     )
-    for key in ("direction", "n_trials", "searcher", "pruner", "seed", "timeout", "trial_timeout", "executor", "plots"):
-        if key in data:
-            setattr(config, key, data[key])
-    if "tracking" in data:
-        config.tracking = data["tracking"]
-    if data.get("storage") is not None:
-        storage = data["storage"]
-        if isinstance(storage, str) and "://" not in storage and not Path(storage).is_absolute():
-            storage = str(base / storage)
-        config.storage = storage
-    return config
 
 
 def check_name(name: Any) -> str:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Union
 
 from hpo._exceptions import ConfigError
@@ -40,6 +41,19 @@ PRUNERS = Registry(
     aliases={"asha": "successive_halving", "sha": "successive_halving", "nop": "none"},
     fold_case=True,
 )
+
+
+@contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Optuna logs a line per trial at INFO and each failure at WARNING; hpo says it instead."""
+    import optuna
+
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
 
 
 def _split(spec: Any, registry: Registry) -> tuple[str, dict[str, Any]]:

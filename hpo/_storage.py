@@ -5,6 +5,10 @@ Who runs which trial of a shared study (ownership, heartbeat, recovery) is ``hpo
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,13 +21,14 @@ _JOURNAL_SUFFIXES = (".journal", ".log", ".jsonl")
 _RDB_SCHEMES = ("sqlite", "postgresql", "mysql", "oracle", "mssql")
 
 
-def check_storage(storage: Any) -> Any:
+def check_storage(storage: Any, *, new_folder_ok: bool = False) -> Any:
     """Validate a storage spec without opening it; returns it normalized.
 
     Args:
         storage: ``None`` (in memory), an Optuna storage object, an RDB URL
             (``sqlite:///study.db``, ``postgresql://...``), or the path of an Optuna journal
             file (``*.journal``, ``*.log``), also as ``journal:///path``.
+        new_folder_ok: Whether a journal's folder may be missing (the caller creates it).
 
     Returns:
         ``None``, the storage object, an RDB URL, or a :class:`~pathlib.Path` of a journal file.
@@ -65,7 +70,7 @@ def check_storage(storage: Any) -> Any:
             json.loads(first)
         except ValueError:
             raise ConfigError(key="storage", message=f"{str(path)!r} is not an Optuna journal file") from None
-    if not path.parent.is_dir():
+    if not path.parent.is_dir() and not (new_folder_ok and not path.parent.exists()):
         raise ConfigError(key="storage", message=f"folder {str(path.parent)!r} does not exist")
     return path
 
@@ -102,12 +107,84 @@ def is_sqlite_file(path: Path) -> bool:
     return not header or header == b"SQLite format 3\x00"
 
 
-def open_storage(storage: Any) -> optuna.storages.BaseStorage | str | None:
-    """Open a spec checked by :func:`check_storage` for :func:`optuna.create_study`."""
+def open_storage(storage: Any) -> optuna.storages.BaseStorage | None:
+    """Open a spec checked by :func:`check_storage` for :func:`optuna.create_study`.
+
+    Returns:
+        ``None`` (in memory), the storage object given, a journal storage, or an
+        :class:`~optuna.storages.RDBStorage` whose tables exist.
+    """
     if isinstance(storage, Path):
         # Append-only journal: safe for several processes, nothing lost on a crash.
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
         return JournalStorage(JournalFileBackend(str(storage)))
+    if isinstance(storage, str):
+        return _open_rdb(storage)
     return storage
+
+
+_CREATION_RETRIES = 8
+# What a concurrent creation of the same schema raises besides an IntegrityError (a row or a
+# table another process inserted first): sqlite's "database is locked", PostgreSQL's
+# "relation ... already exists" and "duplicate key", MySQL's "Table ... already exists" and
+# deadlocks. Anything else (a wrong password, a host down) is raised at once.
+_CONCURRENT = ("already exists", "locked", "duplicate", "deadlock")
+
+
+def _open_rdb(url: str) -> optuna.storages.RDBStorage:
+    """An RDB storage, its tables created if need be, safe against processes doing it at once.
+
+    Optuna creates the schema of a new database (tables, version row, alembic stamp) in steps
+    that race: of several processes opening a new database at once, some fail with
+    ``IntegrityError: UNIQUE constraint failed: alembic_version.version_num``. Every step is
+    skipped once done, so a failed creation is retried (with jitter), which works for any
+    database; for a sqlite file a lock file beside it also puts the creators in a row.
+    """
+    import random
+
+    from optuna.storages import RDBStorage
+    from sqlalchemy.exc import DBAPIError, IntegrityError
+
+    delay = 0.05
+    for attempt in range(_CREATION_RETRIES):
+        try:
+            with _sqlite_lock(url):
+                return RDBStorage(url)
+        except DBAPIError as err:
+            concurrent = isinstance(err, IntegrityError) or any(s in str(err.orig).lower() for s in _CONCURRENT)
+            if not concurrent or attempt == _CREATION_RETRIES - 1:
+                raise
+        time.sleep(delay * random.uniform(0.5, 1.5))  # jitter: the racers do not meet again
+        delay = min(delay * 2, 1.0)
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def _sqlite_lock(url: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``DB.lock`` beside the sqlite file of ``url``.
+
+    Nothing for another database, an in-memory one, or where the lock file cannot be made (a
+    read-only folder, no ``fcntl``): the retries of :func:`_open_rdb` are enough there.
+    A lock file of its own: locks on the database file would mix with sqlite's.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    path = url[len("sqlite:///") :].split("?", 1)[0] if url.startswith("sqlite:///") else ""
+    if path in ("", ":memory:") or path.startswith("file:"):
+        yield
+        return
+    try:
+        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd closes, also if this process dies
+        yield
+    finally:
+        os.close(fd)

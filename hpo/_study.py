@@ -6,6 +6,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from hpo._exceptions import HPOError
+from hpo._states import COMPLETE, ENDED, FAILED, INTERRUPTED, PRUNED, RUNNING, STATES, WAITING
 
 if TYPE_CHECKING:
     import optuna
@@ -13,8 +14,6 @@ if TYPE_CHECKING:
 
 FAIL_REASON = "hpo:fail_reason"
 ERROR = "hpo:error"
-
-_STATES = ("complete", "pruned", "failed", "interrupted", "running", "waiting")
 
 
 def trial_state(trial: optuna.trial.FrozenTrial) -> str:
@@ -27,20 +26,27 @@ def trial_state(trial: optuna.trial.FrozenTrial) -> str:
     """
     name = trial.state.name
     if name == "FAIL":
-        cut = trial.user_attrs.get(FAIL_REASON) in ("interrupted", "surplus")
-        return "interrupted" if cut else "failed"
-    return {"COMPLETE": "complete", "PRUNED": "pruned", "RUNNING": "running"}.get(name, "waiting")
+        cut = trial.user_attrs.get(FAIL_REASON) in (INTERRUPTED, "surplus")
+        return INTERRUPTED if cut else FAILED
+    return {"COMPLETE": COMPLETE, "PRUNED": PRUNED, "RUNNING": RUNNING}.get(name, WAITING)
+
+
+def better(value: float, best: float | None, direction: str) -> bool:
+    """Whether ``value`` beats ``best`` (``None``: nothing yet) in ``direction``."""
+    if best is None:
+        return True
+    return value > best if direction == "maximize" else value < best
 
 
 def count_states(trials: list[optuna.trial.FrozenTrial]) -> dict[str, int]:
     """The number of trials in each state, every state listed."""
     counts = Counter(trial_state(t) for t in trials)
-    return {state: counts.get(state, 0) for state in _STATES}
+    return {state: counts.get(state, 0) for state in STATES}
 
 
 def n_ended(counts: dict[str, int]) -> int:
     """Trials that ended on their own: what ``n_trials`` counts."""
-    return counts["complete"] + counts["pruned"] + counts["failed"]
+    return sum(counts[state] for state in ENDED)
 
 
 def time_spent(trials: list[optuna.trial.FrozenTrial]) -> tuple[float, float] | None:

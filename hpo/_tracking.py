@@ -25,9 +25,17 @@ import time
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hpo._exceptions import ConfigError, TrackingError
+
+if TYPE_CHECKING:
+    import optuna
+
+    from hpo._plan import StudyPlan
+    from hpo._study import Study
+
+_logger = logging.getLogger("hpo")
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 _HEADER = struct.Struct(">I")
@@ -355,3 +363,39 @@ class Tracker:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def open_study_run(tracker: Tracker, plan: StudyPlan, study: optuna.study.Study, texts: Mapping[str, str] | None) -> None:
+    """Open (or, on resume, reopen) the study's parent run, with the plan as its params."""
+    from hpo._summary import yaml_text
+
+    tracker.start(
+        experiment=plan.study_name,
+        study_uid=study.user_attrs["hpo:uid"],
+        run_name=plan.study_name,
+        params={
+            "searcher": plan.searcher_label,
+            "pruner": plan.pruner_label,
+            "seed": plan.seed,
+            "direction": plan.direction,
+            "n_trials": plan.n_trials,
+            "executor": plan.executor.name,
+            **{f"space.{k}": repr(v) for k, v in plan.space.items()},
+        },
+        tags={"hpo.study": plan.study_name},
+        texts={"space.yaml": yaml_text(plan.space.to_dict()), **(texts or {})},
+        model_flavor=getattr(plan.objective, "model_flavor", None),
+        plots=plan.plots,
+    )
+
+
+def close_study_run(tracker: Tracker, status: str, result: Study) -> None:
+    """End the parent run with ``status``; note its ids and what MLflow lacks on ``result``."""
+    from hpo._summary import summary
+
+    info = tracker.close(status, summary(result))
+    result.mlflow_run_id = info.get("parent_run_id")
+    result.mlflow_experiment_id = info.get("experiment_id")
+    result.unrecorded_trials = info.get("unrecorded", [])
+    for warning in tracker.warnings:
+        _logger.warning("%s", warning)

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 __all__ = ["StudyRun", "Trial", "TrialResult"]
 
-COMPLETE, PRUNED, FAILED, INTERRUPTED = "complete", "pruned", "failed", "interrupted"
+from hpo._states import COMPLETE, FAILED, INTERRUPTED, PRUNED  # noqa: F401 -- re-exported
 
 
 class Reporter(Protocol):

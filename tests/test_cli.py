@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -18,7 +17,7 @@ import yaml
 
 import hpo
 from hpo._plots import PLOTS
-from tests.conftest import hpo_env, study_runs
+from tests.conftest import descendants, hpo_env, processes, study_runs, wait_gone
 
 OBJECTIVE = """
 import time
@@ -166,7 +165,7 @@ def test_overrides(project, workdir):
         ("objective: cli_objectives:nope\nspace: svc\nn_trials: 2\n", [], "error: objective: module 'cli_objectives' has no attribute 'nope'"),
         ("objective: cli_objectives:quadratic\nspace: svc\nn_trials: 2\ntracking: mlruns\n", [], "error: tracking: MLflow 3 refuses its old file store"),
         ("objective: cli_objectives:quadratic\nspace: {x: {float: [0, 1]}}\nn_trials: 2\n", ["--searcher", "grid"], "error: space.x: "),
-        ("objective: cli_objectives:quadratic\nspace: {x: {float: [0, 1]}}\nn_trials: 2\nexecutor: {kind: inline, workers: 2}\n", [], "error: executor: unknown option(s) ['workers']"),
+        ("objective: cli_objectives:quadratic\nspace: {x: {float: [0, 1]}}\nn_trials: 2\nexecutor: {kind: inline, workers: 2}\n", [], "error: executor: executor 'inline' takes no options, got ['workers']"),
     ],
 )
 def test_bad_config_exit_2_one_line_nothing_written(project, workdir, content, args, message):
@@ -207,13 +206,13 @@ def test_unknown_study_and_missing_config(workdir):
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_interrupt_ends_every_run_and_resume_finishes(project, workdir, mlflow_client, signum, code):
+def test_interrupt_ends_every_run_and_resume_finishes(project, workdir, mlflow_client, signum, code, spawn):
     config = project(name="sig", function="slow", n=6)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hpo", "run", config], cwd=workdir, env=hpo_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    proc = spawn(
+        [sys.executable, "-m", "hpo", "run", config], cwd=workdir,
         # A suite started in the background by a shell without job control inherits SIGINT
         # ignored, and Python then never raises KeyboardInterrupt: give the CLI a terminal's Ctrl-C.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=_default_signals,
     )
     deadline = time.monotonic() + 60
     while not (workdir / "started-2").exists():
@@ -235,6 +234,50 @@ def test_interrupt_ends_every_run_and_resume_finishes(project, workdir, mlflow_c
     parents, children = study_runs(mlflow_client, "sig")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert len(children) == 7
+
+
+
+HUP_OBJECTIVE = """
+import os, time
+from pathlib import Path
+
+def slow(params, trial):
+    Path(os.environ["HUP_DIR"], f"started-{trial.number}").touch()
+    time.sleep(0.5)
+    return params["x"]
+"""
+
+HUP_CONFIG = """
+name: hup
+objective: hup_objective:slow
+space: {{x: {{float: [-3, 3]}}}}
+n_trials: 40
+seed: 0
+tracking: {tracking}
+executor: {{kind: ray, workers: 1}}
+"""
+
+
+def test_a_study_killed_by_sighup_leaves_no_process_behind(workdir, tracking_uri, spawn):
+    # SIGHUP (a closed terminal) kills the driver at once, without cleanup: its tracking writer
+    # (a session of its own), the writer's plotting process and the local Ray it started must
+    # all end by themselves.
+    pytest.importorskip("ray")
+    (workdir / "hup_objective.py").write_text(HUP_OBJECTIVE)
+    (workdir / "hup.yaml").write_text(HUP_CONFIG.format(tracking=tracking_uri))
+    proc = spawn([sys.executable, "-m", "hpo", "run", "hup.yaml", "-q"], cwd=workdir, preexec_fn=_default_signals,
+                 env=hpo_env(HPO_PLOTS="1", HUP_DIR=str(workdir)))
+    deadline = time.monotonic() + 120
+    while not (workdir / "started-1").exists():
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()[1][-3000:]
+        time.sleep(0.1)
+    started = descendants(proc.pid)
+    kinds = {"writer": "hpo._tracking_writer", "plotter": "hpo._plots", "raylet": "raylet", "gcs": "gcs_server"}
+    assert {kind for kind, name in kinds.items() if any(name in p.args for p in started)} == set(kinds), started
+    proc.send_signal(signal.SIGHUP)
+    proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGHUP
+    assert [f"{p.pid} {p.args[:200]}" for p in wait_gone(started, 60)] == []
 
 
 TRAINER_CONFIG = """
@@ -280,36 +323,66 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_ui_serves_the_study_on_loopback(project, workdir):
+def _default_signals() -> None:
+    """In the child: the default actions of SIGINT and SIGHUP, whatever pytest inherited."""
+    for signum in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
+def _wait_for_ui(proc, port):
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                assert response.status == 200
+                return
+        except OSError:
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "the MLflow UI did not come up"
+            time.sleep(0.5)
+
+
+def test_ui_serves_the_study_on_loopback(project, workdir, spawn):
     config = project(name="uistudy", n=2)
     assert hpo_cli("run", config, cwd=workdir).returncode == 0
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hpo", "ui", "uistudy", "--port", str(port)],
-        cwd=workdir, env=hpo_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    proc = spawn([sys.executable, "-m", "hpo", "ui", "uistudy", "--port", str(port)], cwd=workdir,
+                 preexec_fn=_default_signals)
+    _wait_for_ui(proc, port)
+    index = yaml.safe_load((workdir / ".hpo" / "uistudy" / "study.yaml").read_text())
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/get?run_id={index['mlflow']['run_id']}"
     )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-                    assert response.status == 200
-                    break
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read()
-                assert time.monotonic() < deadline, "the MLflow UI did not come up"
-                time.sleep(0.5)
-        index = yaml.safe_load((workdir / ".hpo" / "uistudy" / "study.yaml").read_text())
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/get?run_id={index['mlflow']['run_id']}"
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            assert b"uistudy" in response.read()
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert b"uistudy" in response.read()
+    err = _end_ui(proc, port, signal.SIGINT, 0)  # Ctrl-C is how it is stopped: exit 0, as ever
     run_id = index["mlflow"]["run_id"]
     assert f"open http://127.0.0.1:{port}/#/experiments/{index['mlflow']['experiment_id']}/runs/{run_id}" in err
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_ui_ends_its_server_whatever_ends_it(workdir, tracking_uri, spawn, signum, code):
+    port = _free_port()
+    proc = spawn([sys.executable, "-m", "hpo", "ui", "--tracking", tracking_uri, "--port", str(port)],
+                 cwd=workdir, preexec_fn=_default_signals)
+    _wait_for_ui(proc, port)
+    _end_ui(proc, port, signum, code)
+
+
+def _end_ui(proc, port, signum, code) -> str:
+    """Signal the `hpo ui` process alone (as kill, a supervisor or a closed terminal do, unlike
+    a terminal's Ctrl-C); its server must end whole and free the port. Returns its stderr."""
+    started = descendants(proc.pid)  # mlflow, uvicorn and its workers
+    groups = {p.pgid for p in started}  # the server's
+    assert started
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err[-3000:]
+    assert wait_gone(started, 30) == []
+    assert [p for p in processes().values() if p.pgid in groups] == []
+    with pytest.raises(ConnectionRefusedError):  # nothing listens on the port any more
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    return err
 
 
 def test_help_and_spaces(workdir):

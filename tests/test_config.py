@@ -32,9 +32,9 @@ def test_good_config(workdir):
     config = load_config(_write(workdir, GOOD))
     assert config.name == "cfg"
     assert config.space == Space({"lr": Float(1e-4, 1e-1, log=True), "k": ["a", "b"]})
-    assert config.searcher == {"name": "tpe", "n_startup_trials": 2}
-    assert config.tracking is None
-    assert config.storage == str(workdir / "study.journal")  # relative to the config's folder
+    assert config.settings.searcher == {"name": "tpe", "n_startup_trials": 2}
+    assert config.settings.tracking is None
+    assert config.settings.storage == str(workdir / "study.journal")  # relative to the config's folder
     assert config.text == GOOD
 
 

@@ -197,7 +197,7 @@ def run_cli(
     YAML text or raw bytes, written to ``study.yaml``; ``config_arg`` replaces that path on the
     command line; ``@TMP@`` anywhere is replaced by the folder.
 
-    With ``guard``, a config that gets past planning does not run: ``hpo._tune.run_plan`` raises
+    With ``guard``, a config that gets past planning does not run: ``hpo._driver.run_plan`` raises
     :class:`StudyWouldStart` instead (a traceback, so the case fails at once, and cheaply while
     Hypothesis shrinks it). Every input of the fuzzed families is malformed, so it must be refused
     while planning, before the study folder exists; the known-bug cases run unguarded.
@@ -226,7 +226,7 @@ def run_cli(
             code, error = None, None
             argv = ["run", config_arg.replace(TMP, str(tmp)) if config_arg else str(path), "--quiet",
                     "--dir", str(tmp / "home"), *(a.replace(TMP, str(tmp)) for a in args)]
-            no_run = mock.patch.object(hpo._tune, "run_plan", side_effect=StudyWouldStart) if guard else contextlib.nullcontext()
+            no_run = mock.patch.object(hpo._driver, "run_plan", side_effect=StudyWouldStart) if guard else contextlib.nullcontext()
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _logs_to(err), no_run, \
                     warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")

@@ -240,7 +240,7 @@ def test_plots_default_to_hpo_plots(tracking_uri, mlflow_client, monkeypatch):
                      tracking=tracking_uri)
     assert [a.path for a in mlflow_client.list_artifacts(study.mlflow_run_id, "plots")]
     monkeypatch.delenv("HPO_PLOTS")
-    assert hpo._tune.plan_study(lambda p: 0.0, {"x": [1]}, n_trials=1, tracking=None).plots is True
+    assert hpo._plan.plan_study(lambda p: 0.0, {"x": [1]}, hpo._plan.Settings(n_trials=1, tracking=None)).plots is True
     monkeypatch.setenv("HPO_PLOTS", "maybe")
     with pytest.raises(hpo.ConfigError, match=r"^HPO_PLOTS: expected 0 or 1, got 'maybe'$"):
         hpo.tune(lambda p: 0.0, {"x": [1]}, n_trials=1, tracking=None)

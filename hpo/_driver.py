@@ -1,0 +1,329 @@
+"""The driver: the ask/run/tell loop that joins Optuna, an executor and the tracker.
+
+The driver alone asks Optuna for trials and tells it the results, so the study storage stays
+the single source of truth for trial state. Executors only run trials; the tracker only writes.
+Data flows one way: plan -> driver -> executor -> trial -> (result) driver -> tracker.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+from hpo._exceptions import AllTrialsFailedError, ConfigError
+from hpo._executors import TrialJob
+from hpo._ownership import Owner, SharedBudget, live_owners, mark_interrupted, recover_interrupted
+from hpo._plan import StudyPlan
+from hpo._searchers import make_pruner, make_sampler, quiet_optuna
+from hpo._signals import sigterm_as_interrupt
+from hpo._states import COMPLETE, FAILED, INTERRUPTED, PRUNED
+from hpo._storage import open_storage
+from hpo._study import ERROR, Study, better, count_states, n_ended, trial_state
+from hpo._tracking import Tracker, close_study_run, open_study_run
+from hpo._trial import StudyRun, TrialResult, as_two_argument
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["Callback", "TrialReporter", "run_plan"]
+
+_logger = logging.getLogger("hpo")
+
+Callback = Callable[[Study, "optuna.trial.FrozenTrial"], None]
+
+
+class TrialReporter:
+    """Passes a running trial's reports to Optuna's pruner and its records to the tracker.
+
+    The executors' ``Reporter``: the inline executor calls it from the trial itself, the Ray
+    executor with what its workers sent.
+    """
+
+    def __init__(self, tracker: Tracker | None) -> None:
+        self.tracker = tracker
+        self.running: dict[int, optuna.trial.Trial] = {}
+
+    def report(self, number: int, value: float, step: int) -> bool:
+        trial = self.running[number]
+        trial.report(value, step)
+        if self.tracker is not None:
+            self.tracker.log_metrics(number, {"intermediate_value": value}, step)
+        return trial.should_prune()
+
+    def should_prune(self, number: int) -> bool:
+        return self.running[number].should_prune()
+
+    def log_metrics(self, number: int, metrics: Mapping[str, float], step: int | None) -> None:
+        if self.tracker is not None:
+            self.tracker.log_metrics(number, metrics, step)
+
+    def log_artifact(self, number: int, path: str, artifact_path: str | None) -> None:
+        if self.tracker is not None:
+            self.tracker.log_artifact(number, path, artifact_path)
+
+    def set_user_attr(self, number: int, key: str, value: Any) -> None:
+        self.running[number].set_user_attr(key, value)
+
+
+def run_plan(
+    plan: StudyPlan,
+    *,
+    callbacks: Iterable[Callback] = (),
+    texts: Mapping[str, str] | None = None,
+    on_start: Callable[[Study, int], None] | None = None,
+) -> Study:
+    """Run a planned study to its end.
+
+    Args:
+        plan: From :func:`hpo._plan.plan_study`.
+        callbacks: ``callback(study, frozen_trial)`` after each trial ends.
+        texts: Extra text artifacts of the parent run, ``{artifact_file: text}``.
+        on_start: ``on_start(study, n_already_ended)`` once the study is loaded.
+
+    Raises:
+        AllTrialsFailedError: Every trial failed.
+    """
+    # Start the MLflow writer first: its imports take seconds and overlap our set-up.
+    tracker = Tracker(plan.tracking_uri) if plan.tracking_uri is not None else None
+    try:
+        study, existing, others = _open_study(plan)
+    except BaseException:
+        plan.executor.shutdown()
+        if tracker is not None:
+            tracker.abort()
+        raise
+    # On a persistent storage other processes may run this study too: claim our trials, beat.
+    owner = Owner(study) if plan.storage is not None else None
+    result = Study(study, n_trials=plan.n_trials, tracking_uri=plan.tracking_uri)
+    status = "FAILED"
+    with quiet_optuna():
+        try:
+            if tracker is not None:
+                open_study_run(tracker, plan, study, texts)
+                if existing and not others:
+                    # (With another process running the study, its writer may not have written
+                    # what it ran yet: reconciling now could double those runs.)
+                    tracker.reconcile(study.get_trials(deepcopy=False))
+            if on_start is not None:  # inside the try: whatever it raises, the runs still end
+                on_start(result, n_ended(count_states(study.get_trials(deepcopy=False))))
+            with sigterm_as_interrupt():
+                _Loop(plan, study, result, tracker, owner, callbacks).run()
+            counts = count_states(study.get_trials(deepcopy=False))
+            all_failed = counts[FAILED] > 0 and counts[COMPLETE] + counts[PRUNED] == 0
+            status = "FAILED" if all_failed else "FINISHED"
+            hook = getattr(plan.objective, "on_study_end", None)
+            if callable(hook) and counts[COMPLETE]:
+                # E.g. a trainer refits the best configuration and logs it as the study's model.
+                # The study itself succeeded: a failure here is reported, not raised.
+                try:
+                    hook(result, StudyRun(tracker))
+                except Exception as err:
+                    _logger.warning("on_study_end of the objective failed: %s: %s", type(err).__name__, err)
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:
+            plan.executor.shutdown()
+            if owner is not None:
+                owner.stop()
+            if tracker is not None:
+                close_study_run(tracker, status, result)
+    if status == "FAILED":
+        raise AllTrialsFailedError(_failure_summary(study), study=result)
+    return result
+
+
+class _Loop:
+    """Ask, run, tell until ``n_trials`` trials have ended or the timeout has passed."""
+
+    def __init__(
+        self,
+        plan: StudyPlan,
+        study: optuna.study.Study,
+        result: Study,
+        tracker: Tracker | None,
+        owner: Owner | None,
+        callbacks: Iterable[Callback],
+    ) -> None:
+        self.plan = plan
+        self.study = study
+        self.result = result
+        self.tracker = tracker
+        self.owner = owner
+        self.callbacks = list(callbacks)
+        self.reporter = TrialReporter(tracker)
+        # With other processes possibly on the study, the storage decides whether n_trials has
+        # room; alone, counting what this process asked is enough.
+        self.budget = None
+        if owner is not None and plan.n_trials is not None:
+            self.budget = SharedBudget(study, plan.n_trials)
+        counts = count_states(study.get_trials(deepcopy=False))
+        self.remaining = math.inf if plan.n_trials is None else max(0, plan.n_trials - n_ended(counts))
+        self.deadline = math.inf if plan.timeout is None else time.monotonic() + plan.timeout
+        self.asked = 0
+        complete = [t.value for t in study.get_trials(deepcopy=False) if trial_state(t) == COMPLETE]
+        self.best: float | None = None
+        for value in complete:
+            if value is not None and better(value, self.best, plan.direction):
+                self.best = value
+
+    def run(self) -> None:
+        executor = self.plan.executor
+        on_kept = getattr(self.plan.objective, "on_trial_kept", None)
+        executor.start(as_two_argument(self.plan.objective), self.reporter, self.plan.catch)
+        distributions = self.plan.space.to_optuna()
+        try:
+            while True:
+                while len(self.reporter.running) < executor.concurrency and self._may_ask():
+                    self._ask(distributions)
+                if not self.reporter.running:
+                    return
+                for res in executor.wait():
+                    self._tell(res, on_kept)
+        except BaseException:
+            # Whatever stopped the loop (Ctrl-C, SIGTERM, an uncaught objective error, a
+            # tracking failure), trials still running are interrupted: failed, and queued to
+            # run again.
+            for number, trial in list(self.reporter.running.items()):
+                mark_interrupted(self.study, trial._trial_id, number, dict(trial.params))
+                if self.tracker is not None:
+                    self.tracker.trial_finished(number, INTERRUPTED, None, None)
+            self.reporter.running.clear()
+            raise
+
+    def _may_ask(self) -> bool:
+        if time.monotonic() >= self.deadline:
+            return False
+        if self.budget is not None:
+            return self.budget.may_ask(self.reporter.running)
+        return self.asked < self.remaining
+
+    def _ask(self, distributions: Mapping[str, Any]) -> None:
+        trial = self.study.ask(dict(distributions))
+        if self.owner is not None:
+            self.owner.claim(trial._trial_id)
+        if self.budget is not None and not self.budget.fits(trial.number):
+            # Another process asked for the last slot at the same moment, and first.
+            mark_interrupted(self.study, trial._trial_id, trial.number, dict(trial.params), reason="surplus")
+            return
+        self.reporter.running[trial.number] = trial
+        if self.tracker is not None:
+            self.tracker.trial_started(trial.number, trial.params)
+        self.plan.executor.submit(TrialJob(trial.number, dict(trial.params), self.plan.trial_timeout))
+        self.asked += 1
+
+    def _tell(self, res: TrialResult, on_kept: Any) -> None:
+        trial = self.reporter.running.pop(res.number)
+        frozen = _tell(self.study, trial, res)
+        if res.kept is not None and on_kept is not None:
+            on_kept(res.number, res.kept)
+        improved = res.state == COMPLETE and res.value is not None and better(res.value, self.best, self.plan.direction)
+        if improved:
+            self.best = res.value
+        if self.tracker is not None:
+            self.tracker.trial_finished(res.number, res.state, res.value, res.error)
+            if improved and res.value is not None:
+                self.tracker.best(res.number, res.value)
+        if res.state == FAILED:
+            _logger.warning("trial %d failed: %s", res.number, res.error)
+        for callback in self.callbacks:
+            callback(self.result, frozen)
+        if res.exception is not None:
+            raise res.exception
+        if self.tracker is not None:
+            self.tracker.check()
+
+
+def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, int, set[str]]:
+    """Connect the executor, create or load the Optuna study, recover trials a crash left running.
+
+    Returns:
+        The study, how many trials it had already, and the other processes running it now.
+    """
+    import optuna
+
+    executor = plan.executor
+    executor.open()  # concurrency is final from here: TPE's constant liar depends on it
+    concurrent = executor.concurrency > 1
+    space = plan.space
+    with quiet_optuna():
+        # Create or load the Optuna study; refuse one whose space or direction differ.
+        study = optuna.create_study(
+            storage=open_storage(plan.storage),
+            sampler=make_sampler(plan.searcher, space, seed=plan.seed, concurrent=concurrent),
+            pruner=make_pruner(plan.pruner),
+            study_name=plan.study_name,
+            direction=cast(Literal["minimize", "maximize"], plan.direction),
+            load_if_exists=True,
+        )
+        attrs = study.user_attrs
+        if "hpo:uid" in attrs:
+            if attrs.get("hpo:space") != space.to_dict():
+                raise ConfigError(
+                    f"study {plan.study_name!r} already exists in this storage with another search space; "
+                    "use a new study_name",
+                    key="study_name",
+                )
+            if study.direction.name.lower() != plan.direction:
+                raise ConfigError(
+                    f"study {plan.study_name!r} exists with direction {study.direction.name.lower()!r}, "
+                    f"got {plan.direction!r}",
+                    key="direction",
+                )
+        else:
+            study.set_user_attr("hpo:uid", uuid.uuid4().hex)
+            study.set_user_attr("hpo:space", space.to_dict())
+        existing = len(study.get_trials(deepcopy=False))
+        if existing and plan.seed is not None and plan.searcher_label in ("random", "tpe"):
+            # A resumed study must not replay the sampler's sequence from the start (that would
+            # run the first configurations again): seed it from the seed and the trials so far.
+            # Not the grid: its seed fixes the order that maps trial numbers to grid points.
+            seed = _resume_seed(plan.seed, existing)
+            study.sampler = make_sampler(plan.searcher, space, seed=seed, concurrent=concurrent)
+
+        # Resume: trials a crash left running are failed as interrupted and queued again; those
+        # another live process runs are its own.
+        others = live_owners(study) if plan.storage is not None else set()
+        recovered = recover_interrupted(study, others)
+        if recovered:
+            _logger.warning(
+                "study %r: trial(s) %s were left running by an earlier crash; marked failed "
+                "(interrupted) and queued again",
+                plan.study_name,
+                ", ".join(str(t.number) for t in recovered),
+            )
+    return study, existing, others
+
+
+def _tell(study: optuna.study.Study, trial: optuna.trial.Trial, res: TrialResult) -> Any:
+    from optuna.trial import TrialState
+
+    if res.state == COMPLETE:
+        return study.tell(trial, res.value)
+    if res.state == PRUNED:
+        return study.tell(trial, state=TrialState.PRUNED)
+    trial.set_user_attr(ERROR, res.error)
+    return study.tell(trial, state=TrialState.FAIL)
+
+
+def _resume_seed(seed: int, n_existing: int) -> int:
+    """A seed for a resumed study: deterministic, and different for each resume point."""
+    return (seed * 1_000_003 + n_existing) % 2**32
+
+
+def _failure_summary(study: optuna.study.Study) -> str:
+    errors: dict[str, int] = {}
+    failed = [t for t in study.get_trials(deepcopy=False) if trial_state(t) == FAILED]
+    for t in failed:
+        error = t.user_attrs.get(ERROR, "unknown error")
+        errors[error] = errors.get(error, 0) + 1
+    lines = [f"All {len(failed)} trials of study {study.study_name!r} failed."]
+    lines.append("Below are more details about the failures:")
+    for error, n in sorted(errors.items(), key=lambda kv: -kv[1]):
+        lines.append("-" * 40)
+        lines.append(f"{n} trial{'s' if n > 1 else ''} failed with the error:\n{error}")
+    return "\n".join(lines)

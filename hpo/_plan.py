@@ -1,0 +1,203 @@
+"""Planning a study: every argument of :func:`hpo.tune` checked, nothing created or written.
+
+:class:`Settings` holds the arguments as given (from Python, or from a config file and the
+CLI's overrides); :func:`plan_study` turns them into a :class:`StudyPlan`, or raises a one-line
+:class:`~hpo.ConfigError` naming the argument and its value.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hpo._exceptions import ConfigError
+from hpo._executors import Executor, ExecutorLike, make_executor
+from hpo._searchers import (
+    PrunerLike,
+    SearcherLike,
+    make_pruner,
+    make_sampler,
+    pruner_name,
+    quiet_optuna,
+    rehearse,
+    validate_searcher,
+)
+from hpo._space import Space
+from hpo._storage import check_storage
+from hpo._tracking import DEFAULT, check_reachable, resolve_tracking_uri
+
+__all__ = ["Settings", "StudyPlan", "as_space", "plan_study"]
+
+
+@dataclass
+class Settings:
+    """The settings of a study as given, unchecked: :func:`hpo.tune`'s keyword arguments (see
+    there for each), also what a config file holds."""
+
+    n_trials: int | None = None
+    direction: str | None = None
+    searcher: SearcherLike = "tpe"
+    pruner: PrunerLike = "median"
+    seed: int | None = None
+    storage: Any = None
+    study_name: str | None = None
+    tracking: Any = DEFAULT
+    executor: ExecutorLike = "inline"
+    timeout: float | None = None
+    trial_timeout: float | None = None
+    catch: Any = (Exception,)
+    plots: Any = None
+
+
+@dataclass
+class StudyPlan:
+    """A study's settings, every one validated: running it is all that is left."""
+
+    objective: Callable[..., Any]
+    space: Space
+    direction: str
+    searcher: SearcherLike
+    searcher_label: str
+    pruner: PrunerLike
+    pruner_label: str
+    n_trials: int | None
+    seed: int | None
+    storage: Any
+    study_name: str
+    tracking_uri: str | None
+    executor: Executor
+    timeout: float | None
+    catch: tuple[type[BaseException], ...]
+    trial_timeout: float | None = None
+    plots: bool = True
+
+
+def plan_study(objective: Callable[..., Any], space: Any, settings: Settings | None = None) -> StudyPlan:
+    """Validate the arguments of :func:`hpo.tune` without creating or writing anything.
+
+    Args:
+        objective: The objective (a function or a trainer).
+        space: A :class:`Space`, its dict form, or a ready-made space's name.
+        settings: The other arguments; the defaults of :func:`hpo.tune` when omitted.
+
+    Raises:
+        ConfigError: One line naming the argument and its value.
+        TrackingError: The tracking store plainly cannot be reached.
+    """
+    s = settings if settings is not None else Settings()
+    if not callable(objective):
+        raise ConfigError(f"expected a callable, got {objective!r}", key="objective")
+    space = as_space(space)
+    searcher_label = validate_searcher(s.searcher, space)
+    seed = s.seed
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32):
+        raise ConfigError(f"expected an integer from 0 to 2**32 - 1, got {seed!r}", key="seed")
+    name = s.study_name
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise ConfigError(f"expected a non-empty string, got {name!r}", key="study_name")
+    plots = _check_plots(s.plots)
+    plan = StudyPlan(
+        objective=objective,
+        space=space,
+        direction=_check_direction(s.direction, objective),
+        searcher=s.searcher,
+        searcher_label=searcher_label,
+        pruner=s.pruner,
+        pruner_label=pruner_name(s.pruner),
+        n_trials=_check_n_trials(s.n_trials, searcher_label, space, s.timeout),
+        seed=seed,
+        storage=check_storage(s.storage),
+        study_name=name or f"study-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}",
+        tracking_uri=resolve_tracking_uri(s.tracking),
+        executor=make_executor(s.executor),
+        timeout=s.timeout,
+        catch=_check_catch(s.catch),
+        trial_timeout=_check_seconds(s.trial_timeout, "trial_timeout"),
+        plots=plots,
+    )
+    check_space = getattr(objective, "check_space", None)
+    if callable(check_space):  # e.g. a trainer: are these its model's parameters?
+        check_space(space)
+    # Build the sampler and pruner once here so that bad options fail before anything runs;
+    # options given as a mapping are also tried on throwaway trials (Optuna checks most late).
+    sampler, built_pruner = make_sampler(s.searcher, space, seed=seed), make_pruner(s.pruner)
+    if isinstance(s.searcher, Mapping) or isinstance(s.pruner, Mapping):
+        with quiet_optuna():
+            rehearse(sampler, built_pruner, space)
+    if plan.tracking_uri is not None:
+        check_reachable(plan.tracking_uri)
+    return plan
+
+
+def as_space(space: Any) -> Space:
+    """A :class:`Space` from a Space, a mapping, or the name of a ready-made space."""
+    if isinstance(space, Space):
+        return space
+    if isinstance(space, str):
+        from hpo import search_spaces
+
+        return search_spaces.load(space)
+    if isinstance(space, Mapping):
+        return Space.from_dict(space)
+    raise ConfigError(f"expected a Space, a mapping or a search_spaces name, got {space!r}", key="space")
+
+
+def _check_seconds(value: Any, key: str) -> float | None:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == math.inf
+    ):
+        raise ConfigError(f"expected a positive number of seconds, got {value!r}", key=key)
+    return value
+
+
+def _check_n_trials(n_trials: Any, searcher: str, space: Space, timeout: Any) -> int | None:
+    if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1):
+        raise ConfigError(f"expected a positive integer, got {n_trials!r}", key="n_trials")
+    _check_seconds(timeout, "timeout")
+    if searcher == "grid":
+        size = space.grid_size()
+        if n_trials is None:
+            return size
+        if n_trials > size:
+            raise ConfigError(
+                f"{n_trials} exceeds the {size} points of the grid; the grid searcher runs each point once",
+                key="n_trials",
+            )
+        return n_trials
+    if n_trials is None and timeout is None:
+        raise ConfigError(f"required for searcher {searcher!r} unless a timeout is given", key="n_trials")
+    return n_trials
+
+
+def _check_plots(plots: Any) -> bool:
+    if plots is None:
+        value = os.environ.get("HPO_PLOTS", "1").strip().lower()
+        if value not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
+            raise ConfigError(f"expected 0 or 1, got {os.environ['HPO_PLOTS']!r}", key="HPO_PLOTS")
+        return value in ("1", "true", "yes", "on")
+    if not isinstance(plots, bool):
+        raise ConfigError(f"expected true or false, got {plots!r}", key="plots")
+    return plots
+
+
+def _check_direction(direction: Any, objective: Any) -> str:
+    if direction is None:
+        direction = getattr(objective, "direction", None) or "minimize"
+    if direction not in ("minimize", "maximize"):
+        raise ConfigError(f"expected 'minimize' or 'maximize', got {direction!r}", key="direction")
+    return str(direction)
+
+
+def _check_catch(catch: Any) -> tuple[type[BaseException], ...]:
+    if isinstance(catch, type):
+        catch = (catch,)
+    catch = tuple(catch)
+    for exc in catch:
+        if not (isinstance(exc, type) and issubclass(exc, Exception)):
+            raise ConfigError(f"expected Exception subclasses, got {exc!r}", key="catch")
+    return catch
