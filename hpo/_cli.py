@@ -202,9 +202,13 @@ def _print_summary(study: Any, seconds: float) -> None:
 
 
 def _warn_unrecorded(study: Any) -> None:
+    lacks = []
     if study.unrecorded_trials:
-        numbers = ", ".join(str(n) for n in study.unrecorded_trials)
-        click.echo(f"warning: MLflow lacks trial(s) {numbers}; once it is back, run: hpo sync {study.name}", err=True)
+        lacks.append(f"trial(s) {', '.join(str(n) for n in study.unrecorded_trials)}")
+    if study.missing_study_writes:
+        lacks.append(f"the study run's {', '.join(study.missing_study_writes)}")
+    if lacks:
+        click.echo(f"warning: MLflow lacks {' and '.join(lacks)}; once it is back, run: hpo sync {study.name}", err=True)
 
 
 def _indent(text: str) -> str:
@@ -321,7 +325,7 @@ def sync(name: str, directory: str | None) -> None:
 
     config, overrides = _indexed_config(name, directory)
     study = sync_plan(_plan(config, overrides), texts={"config.yaml": config.text})
-    if study.unrecorded_trials:
+    if study.unrecorded_trials or study.missing_study_writes:
         _warn_unrecorded(study)
         sys.exit(EXIT_FAILED)
     click.echo(f"study {name!r}: MLflow holds its {len(study.trials)} trials (run {study.mlflow_run_id})")

@@ -17,7 +17,10 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import shutil
+import subprocess
 import sys
+import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -29,6 +32,7 @@ TOP_CURVES = 5  # learning curves of this many best trials
 # functions came out the same (near-equal ones swap places, as between two seeds of 64 trees),
 # in a quarter of the time; 64 trees would be most of the plotting time of a study.
 FANOVA_TREES = 16
+PLOT_TIMEOUT_S = 300.0  # the writer waits this long for the drawing, then leaves the plots out
 
 
 class PlotReport(NamedTuple):
@@ -230,6 +234,61 @@ def _fixed(importances: dict[str, float]) -> Any:
             return dict(importances)
 
     return Fixed()
+
+
+class PlotProcess:
+    """``python -m hpo._plots FOLDER``, started with the study: it imports plotly and
+    matplotlib while the trials run, and draws once it is handed the ended study.
+
+    The tracking writer starts it, hands it the trials with :meth:`send` as soon as the study
+    ends (it draws while the writer writes the last runs), and takes the plots with
+    :meth:`collect`.
+    """
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="hpo-plots-"))
+        self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+            [sys.executable, "-m", "hpo._plots", str(self.folder)], stdin=subprocess.PIPE
+        )
+
+    def send(self, trials: Sequence[Any] | None, direction: str) -> None:
+        """Hand over the ended study (no trials: nothing to draw); drawing starts at once."""
+        if self.proc is None or self.proc.stdin is None or self.proc.stdin.closed:
+            return
+        if trials:
+            data = pickle.dumps((list(trials), direction), protocol=pickle.HIGHEST_PROTOCOL)
+            (self.folder / "trials.pickle").write_bytes(data)
+        self.proc.stdin.close()  # the plotter's signal: the study has ended
+
+    def collect(self, timeout: float = PLOT_TIMEOUT_S) -> tuple[str | None, list[str]]:
+        """Wait for the drawing: the folder of plots to log (or None), and what was left out."""
+        if self.proc is None:
+            return None, []
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None, [f"plots left out: drawing them took over {timeout:.0f} s"]
+        failed = self.folder / "failed.json"
+        notes = [
+            f"plot {plot!r} left out: {reason}"
+            for plot, reason in (json.loads(failed.read_text()) if failed.exists() else {}).items()
+        ]
+        if self.proc.returncode != 0:
+            notes.append(f"plots left out: the plotting process exited with {self.proc.returncode}")
+        plots = self.folder / "plots"
+        return (str(plots) if plots.is_dir() and any(plots.iterdir()) else None), notes
+
+    def discard(self) -> None:
+        """Stop the process if it still runs and remove its folder."""
+        if self.proc is None:
+            return
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.proc = None
 
 
 def main() -> int:

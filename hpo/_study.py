@@ -70,6 +70,8 @@ class Study:
         mlflow_run_id: The MLflow parent run of the study, or ``None``.
         mlflow_experiment_id: The MLflow experiment of the study, or ``None``.
         unrecorded_trials: Numbers of trials whose MLflow records could not be written.
+        missing_study_writes: What the study's MLflow run lacks (``summary.md``, ``plots``,
+            ``model``, ``status``, ...): writes that could not be made.
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class Study:
         self.mlflow_run_id = mlflow_run_id
         self.mlflow_experiment_id = mlflow_experiment_id
         self.unrecorded_trials = unrecorded_trials or []
+        self.missing_study_writes: list[str] = []
 
     @property
     def name(self) -> str:

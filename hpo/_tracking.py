@@ -2,7 +2,8 @@
 
 MLflow's store calls cost ~14 ms of CPU per trial even when batched (SQLAlchemy), so they run in
 a separate writer process (``hpo._tracking_writer``) on another core: the trial loop only puts
-small tuples on a queue. A feeder thread pickles them onto the writer's stdin. The writer is a
+small typed events (:mod:`hpo._wire`) on a queue. A feeder thread frames them onto the writer's
+stdin. The writer is a
 plain ``subprocess`` (no ``multiprocessing``: its spawn mode re-imports a user's ``__main__``)
 in its own session, so Ctrl-C reaches only the driver, which then ends the runs in order; if the
 driver dies, the writer reads EOF and ends every open run as KILLED itself.
@@ -12,11 +13,9 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import queue
 import shutil
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hpo import _wire as wire
 from hpo._exceptions import ConfigError, TrackingError
 
 if TYPE_CHECKING:
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 _logger = logging.getLogger("hpo")
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-_HEADER = struct.Struct(">I")
 _SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks")
 
 
@@ -140,10 +139,10 @@ class Tracker:
     def __init__(self, uri: str) -> None:
         self.uri = uri
         self._outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._replies: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._replies: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._fatal: str | None = None
         self._closed = False
-        self._info: dict[str, Any] = {}  # from the writer's "closed" reply
+        self._info: wire.Closed | None = None
         self._eof = False  # the writer's channel has ended
         self._staging: Path | None = None  # copies of logged artifacts, until the writer is done
         self.warnings: list[str] = []
@@ -185,24 +184,25 @@ class Tracker:
             texts: Parent-run text artifacts, ``{artifact_file: text}``.
             model_flavor: The MLflow flavor of a model to be logged at the end, if any; the
                 writer loads it (seconds of imports) while it waits for the trials.
-            plots: Whether the study's plots are drawn at the end (the writer imports plotly
-                and matplotlib while it waits).
+            plots: Whether the study's plots are drawn at the end (the writer starts the
+                plotting process, which imports plotly and matplotlib while it waits).
         """
-        config = {
-            "uri": self.uri,
-            "experiment": experiment,
-            "study_uid": study_uid,
-            "run_name": run_name,
-            "params": dict(params),
-            "tags": dict(tags),
-            "texts": dict(texts),
-            "model_flavor": model_flavor,
-            "plots": plots,
-            # Models logged at the end are unpickled there: let it import what we import.
-            "sys_path": list(sys.path),
-        }
         self._plots = plots
-        self._outbox.put(("start", config))
+        self._outbox.put(
+            wire.Start(
+                uri=self.uri,
+                experiment=experiment,
+                study_uid=study_uid,
+                run_name=run_name,
+                params=dict(params),
+                tags=dict(tags),
+                texts=dict(texts),
+                model_flavor=model_flavor,
+                plots=plots,
+                # Models logged at the end are unpickled there: let it import what we import.
+                sys_path=list(sys.path),
+            )
+        )
 
     def abort(self) -> None:
         """Stop the writer before :meth:`start` (the study could not be set up)."""
@@ -229,13 +229,8 @@ class Tracker:
                 except queue.Empty:
                     break
             done = batch[-1] is None
-            chunks = []
-            for msg in batch:
-                if msg is not None:
-                    data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
-                    chunks += [_HEADER.pack(len(data)), data]
             try:
-                stdin.write(b"".join(chunks))
+                stdin.write(wire.pack([event for event in batch if event is not None]))
                 stdin.flush()
                 if done:
                     stdin.close()
@@ -247,12 +242,10 @@ class Tracker:
         stdout = self._proc.stdout
         assert stdout is not None
         while True:
-            header = stdout.read(_HEADER.size)
-            if len(header) < _HEADER.size:
-                self._replies.put(("eof",))
+            reply = wire.read(stdout)
+            self._replies.put(reply)
+            if reply is wire.EOF:
                 return
-            (size,) = _HEADER.unpack(header)
-            self._replies.put(pickle.loads(stdout.read(size)))
 
     def _drain_replies(self) -> None:
         while True:
@@ -261,16 +254,15 @@ class Tracker:
             except queue.Empty:
                 return
 
-    def _note(self, reply: tuple[Any, ...]) -> None:
+    def _note(self, reply: Any) -> None:
         # Every reply is noted here, wherever it was read, so none is waited for twice.
-        kind = reply[0]
-        if kind == "fatal":
-            self._fatal = reply[1]
-        elif kind == "warn":
-            self.warnings.append(reply[1])
-        elif kind == "closed":
-            self._info = reply[1]
-        elif kind == "eof":
+        if isinstance(reply, wire.Fatal):
+            self._fatal = reply.message
+        elif isinstance(reply, wire.Warn):
+            self.warnings.append(reply.message)
+        elif isinstance(reply, wire.Closed):
+            self._info = reply
+        elif reply is wire.EOF:
             self._eof = True
 
     def check(self) -> None:
@@ -282,10 +274,10 @@ class Tracker:
     # -- events ----------------------------------------------------------------------------
 
     def trial_started(self, number: int, params: Mapping[str, Any]) -> None:
-        self._outbox.put(("trial_start", number, _now_ms(), dict(params)))
+        self._outbox.put(wire.TrialStart(number, _now_ms(), dict(params)))
 
     def log_metrics(self, number: int, metrics: Mapping[str, float], step: int | None) -> None:
-        self._outbox.put(("metrics", number, _now_ms(), step, dict(metrics)))
+        self._outbox.put(wire.Metrics(number, _now_ms(), step, dict(metrics)))
 
     def log_artifact(self, number: int | None, path: str, artifact_path: str | None) -> None:
         """Log a file or folder; it is copied first, so the caller may delete it at once."""
@@ -300,63 +292,46 @@ class Tracker:
             shutil.copytree(source, copy)
         else:
             shutil.copy2(source, copy)
-        self._outbox.put(("artifact", number, str(copy), artifact_path))
+        self._outbox.put(wire.Artifact(number, str(copy), artifact_path))
 
     def trial_finished(self, number: int, state: str, value: float | None, error: str | None) -> None:
-        self._outbox.put(("trial_end", number, _now_ms(), state, value, error))
+        self._outbox.put(wire.TrialEnd(number, _now_ms(), state, value, error))
 
     def reconcile(self, trials: Iterable[Any]) -> None:
-        """Make sure MLflow holds every ended trial of a resumed study.
+        """Make sure MLflow holds every ended trial of a resumed study (see
+        :mod:`hpo._reconcile`): the study storage is the source of truth."""
+        from hpo._reconcile import snapshots
 
-        The study storage is the source of truth: a trial whose events never reached the
-        writer (the driver was killed with them still queued, or tracking was off, or the
-        store was another) gets its run now, with its state, params, value and steps.
-        """
-        from hpo._study import ERROR, trial_state
-
-        records = []
-        for t in trials:
-            state = trial_state(t)
-            if state not in ("complete", "pruned", "failed", "interrupted"):
-                continue
-            start = t.datetime_start or t.datetime_complete
-            end = t.datetime_complete or start
-            start_ms = int(start.timestamp() * 1000) if start else _now_ms()
-            end_ms = int(end.timestamp() * 1000) if end else start_ms
-            value = t.value if state == "complete" else None
-            error = t.user_attrs.get(ERROR) if state == "failed" else None
-            steps = dict(t.intermediate_values)
-            records.append((t.number, state, value, error, dict(t.params), steps, start_ms, end_ms))
-        self._outbox.put(("reconcile", records))
+        self._outbox.put(wire.Reconcile(snapshots(trials)))
 
     def log_model(self, flavor: str, model: Any, input_example: Any) -> None:
         """Log a fitted model to the parent run with ``mlflow.<flavor>.log_model``."""
-        self._outbox.put(("log_model", flavor, model, input_example))
+        self._outbox.put(wire.LogModel(flavor, model, input_example))
 
     def best(self, number: int, value: float) -> None:
         """A new best value, logged to the parent run as ``best_value`` at step ``number``."""
-        self._outbox.put(("best", number, _now_ms(), value))
+        self._outbox.put(wire.Best(number, _now_ms(), value))
 
-    def close(self, status: str, summary: Mapping[str, Any]) -> dict[str, Any]:
+    def close(self, status: str, summary: Mapping[str, Any]) -> wire.Closed | None:
         """End the parent run with ``status`` and wait until everything is written.
 
         Returns:
-            ``parent_run_id``, ``experiment_id`` and ``unrecorded`` (trial numbers whose
-            records could not be written).
+            The writer's account (run ids, unrecorded trials, missing study-run writes), or
+            None when the writer ended without one.
         """
         if self._closed:
-            return {}
+            return None
         self._closed = True
         summary = dict(summary)
         if not self._plots:  # the trials travel only to be plotted
             summary.pop("trials", None)
-        self._outbox.put(("close", status, summary))
+        self._outbox.put(wire.Close(status, summary))
         self._outbox.put(None)
         while not self._eof:  # check() may have read the end already (a writer that failed)
             self._note(self._replies.get())
         self._proc.wait()
         self._remove_staging()
-        if self._fatal and not self._info:
+        if self._fatal and self._info is None:
             raise TrackingError(self._fatal)
         return self._info
 
@@ -394,8 +369,10 @@ def close_study_run(tracker: Tracker, status: str, result: Study) -> None:
     from hpo._summary import summary
 
     info = tracker.close(status, summary(result))
-    result.mlflow_run_id = info.get("parent_run_id")
-    result.mlflow_experiment_id = info.get("experiment_id")
-    result.unrecorded_trials = info.get("unrecorded", [])
+    if info is not None:
+        result.mlflow_run_id = info.parent_run_id or None
+        result.mlflow_experiment_id = info.experiment_id or None
+        result.unrecorded_trials = info.unrecorded
+        result.missing_study_writes = info.missing
     for warning in tracker.warnings:
         _logger.warning("%s", warning)

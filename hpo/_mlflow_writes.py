@@ -1,0 +1,240 @@
+"""The MLflow calls of the writer process: the study's experiment and parent run, one child run
+per trial, and the parent run's end. Nothing here buffers or retries: a call that fails raises,
+and :mod:`hpo._tracking_writer` decides what to do about it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from hpo._states import COMPLETE, FAILED, FINAL, INTERRUPTED, PRUNED
+from hpo._wire import Start
+
+_MAX_PARAM = 6000
+_MAX_TAG = 5000
+#: A trial's state -> its run's final MLflow status.
+STATUS = {COMPLETE: "FINISHED", PRUNED: "FINISHED", FAILED: "FAILED", INTERRUPTED: "KILLED"}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def state_tags(state: str, error: str | None) -> dict[str, str]:
+    """The tags that say how a trial ended (an interrupted trial is a failed one, so tagged)."""
+    tags = {"hpo.state": FAILED if state == INTERRUPTED else state}
+    if state == INTERRUPTED:
+        tags["hpo.fail_reason"] = INTERRUPTED
+    if error:
+        tags["hpo.error"] = error[:_MAX_TAG]
+    return tags
+
+
+@dataclass
+class TrialRecord:
+    """What the writer holds of one trial's run until it is written.
+
+    Attributes:
+        end: ``(end_ms, state, value, error)`` once the trial has ended.
+        dirty: Something is still to be written.
+    """
+
+    number: int
+    start_ms: int
+    params: dict[str, Any]
+    run_id: str | None = None
+    metrics: list[Any] = field(default_factory=list)
+    artifacts: list[tuple[str, str | None]] = field(default_factory=list)
+    end: tuple[int, str, float | None, str | None] | None = None
+    dirty: bool = True
+    params_logged: bool = False
+
+    def add_metrics(self, metrics: dict[str, float], ts: int, step: int | None) -> None:
+        from mlflow.entities import Metric
+
+        self.metrics += [Metric(k, v, ts, step or 0) for k, v in metrics.items()]
+        self.dirty = True
+
+    def finish(self, end_ms: int, state: str, value: float | None, error: str | None) -> None:
+        """The trial has ended: its value (if any) and state are written next."""
+        self.end = (end_ms, state, value, error)
+        if value is not None:
+            self.add_metrics({"value": value}, end_ms, 0)
+        self.dirty = True
+
+
+class StudyStore:
+    """One study in an MLflow tracking store: its experiment, parent run and trial runs.
+
+    Args:
+        start: The study's :class:`~hpo._wire.Start` event.
+    """
+
+    def __init__(self, start: Start) -> None:
+        self.start = start
+        self.client: Any = None
+        self.experiment_id = ""
+        self.parent_run_id = ""
+
+    # -- the parent run ----------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Find or create the experiment; reopen the study's parent run, or create it with its
+        params and text artifacts."""
+        from mlflow import MlflowClient
+        from mlflow.entities import Param
+
+        # MLflow sets its loggers up on import; quiet its per-call INFO lines afterwards.
+        for name in ("mlflow", "alembic"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        # Its note on a local wheel's version label (torch 2.13.0+cpu) is not actionable here.
+        logging.getLogger("mlflow.utils.requirements_utils").setLevel(logging.ERROR)
+        uri = self.start.uri
+        self.client = MlflowClient(uri)
+        if uri.startswith("sqlite:///"):
+            self.client.search_experiments(max_results=1)  # creates the schema on first use
+            # WAL lets `mlflow ui` read while a study writes, and makes each commit cheaper.
+            with sqlite3.connect(uri[len("sqlite:///") :]) as con:
+                con.execute("PRAGMA journal_mode=WAL")
+        name = self.start.experiment
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is None:
+            try:
+                self.experiment_id = self.client.create_experiment(name)
+            except Exception:  # created meanwhile by a concurrent study process
+                experiment = self.client.get_experiment_by_name(name)
+                if experiment is None:
+                    raise
+        if experiment is not None:
+            if experiment.lifecycle_stage == "deleted":
+                raise RuntimeError(
+                    f"MLflow experiment {name!r} is deleted; restore it in the MLflow UI or use another study name"
+                )
+            self.experiment_id = experiment.experiment_id
+        uid = self.start.study_uid
+        found = self.client.search_runs([self.experiment_id], f"tags.`hpo.study_uid` = '{uid}'", max_results=1)
+        if found:
+            # A resumed study: reopen its parent run, end the children a crash left running.
+            self.parent_run_id = found[0].info.run_id
+            self.client.update_run(self.parent_run_id, status="RUNNING")
+            self.end_stale_children()
+        else:
+            tags = {"hpo.study_uid": uid, "hpo.role": "study", **self.start.tags}
+            run = self.client.create_run(self.experiment_id, tags=tags, run_name=self.start.run_name)
+            self.parent_run_id = run.info.run_id
+            params = [Param(k, str(v)[:_MAX_PARAM]) for k, v in self.start.params.items()]
+            self.client.log_batch(self.parent_run_id, params=params)
+            for artifact_file, text in self.start.texts.items():
+                self.client.log_text(self.parent_run_id, text, artifact_file)
+
+    def log_parent_metrics(self, metrics: list[Any]) -> None:
+        self.client.log_batch(self.parent_run_id, metrics=metrics)
+
+    def log_parent_artifact(self, path: str, artifact_path: str | None) -> None:
+        self.client.log_artifact(self.parent_run_id, path, artifact_path)
+
+    def log_parent_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.parent_run_id, text, artifact_file)
+
+    def log_parent_folder(self, folder: str, artifact_path: str) -> None:
+        self.client.log_artifacts(self.parent_run_id, folder, artifact_path)
+
+    def log_summary(self, status: str, summary: dict[str, Any]) -> None:
+        """The study's counts as metrics, its status and best trial as tags."""
+        from mlflow.entities import Metric, RunTag
+
+        now = now_ms()
+        counts = summary.get("counts", {})
+        metrics = [Metric(f"n_{state}", float(counts[state]), now, 0) for state in FINAL if state in counts]
+        tags = [RunTag("hpo.status", status.lower())]
+        if summary.get("best_value") is not None:
+            tags.append(RunTag("hpo.best_value", repr(summary["best_value"])))
+            tags.append(RunTag("hpo.best_trial", str(summary["best_trial"])))
+        self.client.log_batch(self.parent_run_id, metrics, tags=tags)
+
+    def end_parent(self, status: str) -> None:
+        self.client.set_terminated(self.parent_run_id, status)
+
+    # -- trial runs ----------------------------------------------------------------------------
+
+    def write_trial(self, rec: TrialRecord) -> None:
+        """Bring a trial's run up to date. Resumable: a retry after a failure goes on from where
+        the failed call left it (a run once created is reused, params logged once)."""
+        from mlflow.entities import Param, RunTag
+
+        end_tags = state_tags(rec.end[1], rec.end[3]) if rec.end else {}
+        if rec.run_id is None:
+            run_tags = {
+                "mlflow.parentRunId": self.parent_run_id,
+                "hpo.trial_number": str(rec.number),
+                "hpo.study": self.start.experiment,
+                "hpo.state": "running",
+                **end_tags,
+            }
+            run = self.client.create_run(
+                self.experiment_id, start_time=rec.start_ms, tags=run_tags, run_name=f"trial-{rec.number}"
+            )
+            rec.run_id = run.info.run_id
+            end_tags = {}
+        params = [] if rec.params_logged else [Param(k, str(v)[:_MAX_PARAM]) for k, v in rec.params.items()]
+        tags = [RunTag(k, v) for k, v in end_tags.items()]
+        self.client.log_batch(rec.run_id, metrics=rec.metrics, params=params, tags=tags)
+        rec.metrics, rec.params_logged = [], True
+        while rec.artifacts:
+            path, artifact_path = rec.artifacts[0]
+            self.client.log_artifact(rec.run_id, path, artifact_path)
+            rec.artifacts.pop(0)
+        if rec.end:
+            self.client.set_terminated(rec.run_id, STATUS[rec.end[1]], rec.end[0])
+
+    def children(self, condition: str = "") -> Iterator[Any]:
+        """The parent's child runs (that also meet ``condition``), page by page."""
+        query = f"tags.`mlflow.parentRunId` = '{self.parent_run_id}'" + (f" and {condition}" if condition else "")
+        token = None
+        while True:
+            page = self.client.search_runs([self.experiment_id], query, page_token=token)
+            yield from page
+            token = page.token
+            if not token:
+                return
+
+    def recorded_trials(self) -> dict[int, Any]:
+        """The child runs under the parent, by trial number."""
+        runs: dict[int, Any] = {}
+        for run in self.children():
+            number = run.data.tags.get("hpo.trial_number")
+            if number is not None and number.isdigit():
+                runs[int(number)] = run
+        return runs
+
+    def end_stale_children(self) -> None:
+        """End as KILLED (interrupted) the trial runs a crash left running."""
+        from mlflow.entities import RunTag
+
+        tags = [RunTag(k, v) for k, v in state_tags(INTERRUPTED, None).items()]
+        # Collected first: ending runs while paging through a "RUNNING" query would shift pages.
+        for run in list(self.children("attributes.status = 'RUNNING'")):
+            self.client.log_batch(run.info.run_id, tags=tags)
+            self.client.set_terminated(run.info.run_id, "KILLED")
+
+    def repair(
+        self, run: Any, state: str, value: float | None, error: str | None, steps: dict[int, float], end_ms: int
+    ) -> None:
+        """Give a trial's run the end the study storage knows: status, tags, value, steps."""
+        from mlflow.entities import Metric, RunTag
+
+        run_id = run.info.run_id
+        have = {m.step for m in self.client.get_metric_history(run_id, "intermediate_value")}
+        metrics = [Metric("intermediate_value", v, end_ms, s) for s, v in steps.items() if s not in have]
+        if value is not None:
+            metrics.append(Metric("value", value, end_ms, 0))
+        tags = state_tags(state, error)
+        self.client.log_batch(run_id, metrics, tags=[RunTag(k, v) for k, v in tags.items()])
+        if "hpo.fail_reason" in run.data.tags and "hpo.fail_reason" not in tags:
+            self.client.delete_tag(run_id, "hpo.fail_reason")
+        self.client.set_terminated(run_id, STATUS[state], end_ms)

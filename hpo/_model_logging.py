@@ -1,0 +1,88 @@
+"""Logging the study's model (a trainer's refit of the best configuration) to its parent run,
+in the writer process, and loading the MLflow flavor ahead of time while the trials run."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import tempfile
+from typing import Any
+
+__all__ = ["log_model", "warm_up"]
+
+
+def log_model(uri: str, parent_run_id: str, flavor: str, model: Any, example: Any) -> None:
+    """``mlflow.<flavor>.log_model`` into the parent run, with a signature inferred from
+    ``example`` (a few input rows) when there is one."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    module = importlib.import_module(f"mlflow.{flavor}")
+    signature = None
+    if example is not None:
+        signature = infer_signature(example, _predict(flavor, model, example))
+    mlflow.set_tracking_uri(uri)
+    # The fluent API attaches the model to the active run; re-entering the parent run and
+    # leaving it marks it FINISHED, and the writer then sets the study's real final status.
+    with mlflow.start_run(run_id=parent_run_id):
+        module.log_model(
+            model,
+            name="model",
+            signature=signature,
+            input_example=example,
+            # Skip MLflow's requirement inference: it loads the model in a subprocess.
+            pip_requirements=module.get_default_pip_requirements(),
+            **_flavor_options(flavor, model),
+        )
+
+
+def warm_up(flavor: str) -> None:
+    """Load an MLflow flavor ahead of :func:`log_model` (its first use costs seconds of imports).
+
+    Saving a throwaway model to a temporary folder runs the same code as logging one, without
+    touching the tracking store. Best effort: a failure here only means a slower log later.
+    """
+    with contextlib.suppress(Exception):
+        module = importlib.import_module(f"mlflow.{flavor}")
+        from mlflow.models import infer_signature
+
+        if flavor == "sklearn":
+            import numpy as np
+            from sklearn.dummy import DummyClassifier
+
+            X = np.zeros((2, 1))
+            model = DummyClassifier().fit(X, [0, 1])
+            with tempfile.TemporaryDirectory() as folder:
+                module.save_model(
+                    model,
+                    f"{folder}/model",
+                    signature=infer_signature(X, model.predict(X)),
+                    input_example=X,
+                    pip_requirements=module.get_default_pip_requirements(),
+                    **_flavor_options(flavor, model),
+                )
+
+
+def _predict(flavor: str, model: Any, example: Any) -> Any:
+    """The model's outputs for ``example``, to infer its signature."""
+    if flavor == "pytorch":
+        import torch
+
+        with torch.no_grad():
+            return model(torch.as_tensor(example)).numpy()
+    return model.predict(example)
+
+
+def _flavor_options(flavor: str, model: Any) -> dict[str, Any]:
+    """Extra ``log_model`` options a flavor needs for models fitted by the study itself."""
+    if flavor != "sklearn":
+        return {}
+    try:
+        import skops.io
+
+        # MLflow saves scikit-learn models with skops, which refuses types it does not know
+        # (e.g. the Tree of every tree ensemble). The study fitted this model a moment ago: its
+        # types are trusted by construction, so name exactly those.
+        return {"skops_trusted_types": skops.io.get_untrusted_types(data=skops.io.dumps(model))}
+    except Exception:  # skops cannot save it (custom classes): MLflow's cloudpickle format
+        return {"serialization_format": "cloudpickle"}

@@ -1,0 +1,166 @@
+"""The channel between the driver's :class:`~hpo._tracking.Tracker` and the writer process:
+length-prefixed pickled frames, and the typed events and replies that travel in them.
+
+Both ends use this module, so an event is built and read by name, never by position.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+_HEADER = struct.Struct(">I")
+
+
+def pack(messages: list[Any]) -> bytes:
+    """Frame ``messages`` for one write: each is a 4-byte length, then its pickle."""
+    chunks = []
+    for message in messages:
+        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        chunks += [_HEADER.pack(len(data)), data]
+    return b"".join(chunks)
+
+
+def read(stream: IO[bytes]) -> Any:
+    """The next message on ``stream``, or :data:`EOF` when the other end has closed it."""
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        return EOF
+    (size,) = _HEADER.unpack(header)
+    return pickle.loads(stream.read(size))
+
+
+class _Eof:
+    def __repr__(self) -> str:
+        return "EOF"
+
+
+#: What :func:`read` returns once the other end has closed the channel.
+EOF = _Eof()
+
+
+# -- driver -> writer ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Start:
+    """Open (or, on resume, reopen) the study's parent run. Always the first event."""
+
+    uri: str
+    experiment: str
+    study_uid: str
+    run_name: str
+    params: dict[str, Any]
+    tags: dict[str, str]
+    texts: dict[str, str]
+    #: The MLflow flavor of a model logged at the end, loaded while the writer waits.
+    model_flavor: str | None = None
+    plots: bool = True
+    #: The driver's import path: models logged at the end are unpickled in the writer.
+    sys_path: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TrialStart:
+    number: int
+    start_ms: int
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Metrics:
+    number: int
+    ts: int
+    step: int | None
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A file or folder (a copy the writer may read later) for a trial's run, or the study's
+    run when ``number`` is None."""
+
+    number: int | None
+    path: str
+    artifact_path: str | None
+
+
+@dataclass(frozen=True)
+class TrialEnd:
+    number: int
+    end_ms: int
+    state: str
+    value: float | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class TrialSnapshot:
+    """An ended trial as the study storage knows it, for reconciling MLflow with it."""
+
+    number: int
+    state: str
+    value: float | None
+    error: str | None
+    params: dict[str, Any]
+    steps: dict[int, float]
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True)
+class Reconcile:
+    trials: list[TrialSnapshot]
+
+
+@dataclass(frozen=True)
+class LogModel:
+    flavor: str
+    model: Any
+    input_example: Any
+
+
+@dataclass(frozen=True)
+class Best:
+    """A new best value: the parent run's ``best_value`` at step ``number``."""
+
+    number: int
+    ts: int
+    value: float
+
+
+@dataclass(frozen=True)
+class Close:
+    """The study has ended: end the parent run with ``status`` once everything is written."""
+
+    status: str
+    summary: dict[str, Any]
+
+
+# -- writer -> driver ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fatal:
+    """The store cannot be opened at all: the study must stop."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Warn:
+    message: str
+
+
+@dataclass(frozen=True)
+class Closed:
+    """Everything is written (or given up on): the run ids, and what MLflow lacks."""
+
+    parent_run_id: str
+    experiment_id: str
+    #: Trial numbers whose records could not be written.
+    unrecorded: list[int]
+    #: The study run's writes that could not be made (``summary.md``, ``model``, ...).
+    missing: list[str] = field(default_factory=list)
