@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import warnings
+
 import optuna
 import pytest
 
@@ -12,13 +15,41 @@ from hpo._searchers import make_pruner, make_sampler
 SPACE = Space({"x": Float(-5.0, 5.0), "n": Int(1, 4)})
 
 
+def _proposals(sampler, space=SPACE, history=12, running=3):
+    """What ``sampler`` asks for after ``history`` fixed completed trials, with ``running``
+    trials asked and not yet told (as concurrent workers leave them)."""
+    study = optuna.create_study(sampler=sampler)
+    distributions = space.to_optuna()
+    rng = random.Random(7)
+    for _ in range(history):
+        params = {"x": rng.uniform(-5, 5), "n": rng.randint(1, 4)}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions,
+                                                  value=(params["x"] - 1) ** 2 + params["n"]))
+    return [study.ask(distributions).params for _ in range(running)]
+
+
+def _tpe(**options):
+    from hpo._searchers import _tpe_gamma
+
+    defaults = {"seed": 0, "multivariate": True, "constant_liar": False, "n_ei_candidates": 128, "gamma": _tpe_gamma}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna deprecated gamma
+        return optuna.samplers.TPESampler(**{**defaults, **options})
+
+
 def test_names_map_onto_optuna():
     assert isinstance(make_sampler("random", SPACE, seed=0), optuna.samplers.RandomSampler)
     tpe = make_sampler("tpe", SPACE, seed=0)
     assert isinstance(tpe, optuna.samplers.TPESampler)
-    assert tpe._constant_liar is False and tpe._multivariate is True
-    assert make_sampler("tpe", SPACE, seed=0, concurrent=True)._constant_liar is True
-    assert make_sampler({"name": "tpe", "n_startup_trials": 3}, SPACE, seed=0)._n_startup_trials == 3
+    # Observed, not read from Optuna's private attributes: the same proposals as Optuna's TPE
+    # with hpo's defaults, multivariate, and a constant liar exactly when trials run concurrently.
+    assert _proposals(tpe) == _proposals(_tpe())
+    liar = _proposals(make_sampler("tpe", SPACE, seed=0, concurrent=True))
+    assert liar == _proposals(_tpe(constant_liar=True)) and liar != _proposals(_tpe())
+    assert _proposals(make_sampler("tpe", SPACE, seed=0)) != _proposals(_tpe(multivariate=False))
+    few = make_sampler({"name": "tpe", "n_startup_trials": 3}, SPACE, seed=0)
+    assert _proposals(few, history=4) == _proposals(_tpe(n_startup_trials=3), history=4)
+    assert _proposals(few, history=4) != _proposals(_tpe(), history=4)
     grid = Space({"k": ["a", "b"], "n": Int(1, 3)})
     assert isinstance(make_sampler("grid", grid, seed=0), optuna.samplers.GridSampler)
     for name, cls in [
@@ -30,16 +61,37 @@ def test_names_map_onto_optuna():
     ]:
         assert isinstance(make_pruner(name), cls)
     assert isinstance(make_pruner(None), optuna.pruners.NopPruner)
-    assert make_pruner({"name": "median", "n_warmup_steps": 3})._n_warmup_steps == 3
+    # n_warmup_steps reached the pruner: a hopeless trial is kept through step 2, pruned at 3.
+    study = optuna.create_study(pruner=make_pruner({"name": "median", "n_warmup_steps": 3, "n_startup_trials": 1}))
+    for value in (1.0, 1.0):
+        trial = study.ask()
+        for step in range(5):
+            trial.report(value, step)
+        study.tell(trial, value)
+    hopeless = study.ask()
+    decisions = []
+    for step in range(5):
+        hopeless.report(100.0, step)
+        decisions.append(hopeless.should_prune())
+    assert decisions == [False, False, False, True, True]
 
 
 def test_tpe_defaults_tuned_by_search_quality_benchmark(recwarn):
+    from hpo._searchers import _tpe_gamma
+
     tpe = make_sampler("tpe", SPACE, seed=0)
-    assert tpe._n_ei_candidates == 128 and tpe._n_startup_trials == 10
-    assert [tpe._gamma(n) for n in (1, 10, 20, 100, 1000)] == [1, 2, 3, 15, 25]
     assert not [w for w in recwarn if issubclass(w.category, FutureWarning)]  # ours, silenced
-    own = make_sampler({"name": "tpe", "n_ei_candidates": 8, "gamma": lambda n: 1}, SPACE, seed=0)
-    assert own._n_ei_candidates == 8 and own._gamma(100) == 1
+    assert [_tpe_gamma(n) for n in (1, 10, 20, 100, 1000)] == [1, 2, 3, 15, 25]
+    # 128 EI candidates and the best 15% as the good set: Optuna's own defaults propose otherwise.
+    assert _proposals(tpe, history=30) == _proposals(_tpe(), history=30)
+    assert _proposals(tpe, history=30) != _proposals(_tpe(n_ei_candidates=24), history=30)
+    # Options given override ours.
+    own = make_sampler({"name": "tpe", "n_ei_candidates": 8, "gamma": _one}, SPACE, seed=0)
+    assert _proposals(own, history=30) == _proposals(_tpe(n_ei_candidates=8, gamma=_one), history=30)
+
+
+def _one(n):
+    return 1
 
 
 def test_optuna_objects_are_accepted_as_they_are():

@@ -1,0 +1,28 @@
+"""The driver <-> writer channel: framed pickles of typed events, read back by name."""
+
+from __future__ import annotations
+
+import io
+
+from hpo import _wire as wire
+
+
+def test_events_round_trip_in_one_write_and_end_with_eof():
+    events = [
+        wire.TrialStart(3, 1000, {"lr": 0.1}),
+        wire.Metrics(3, 1001, 2, {"loss": 0.5}),
+        wire.TrialEnd(3, 1002, "complete", 0.25, None),
+        wire.Closed(parent_run_id="p", experiment_id="1", unrecorded=[4], missing=["model"]),
+    ]
+    stream = io.BytesIO(wire.pack(events))
+    got = []
+    while (event := wire.read(stream)) is not wire.EOF:
+        got.append(event)
+    assert got == events
+    assert got[2].state == "complete" and got[2].value == 0.25  # by name, not by position
+
+
+def test_a_frame_cut_short_reads_as_eof():
+    data = wire.pack([wire.Warn("x")])
+    assert wire.read(io.BytesIO(data[:3])) is wire.EOF
+    assert wire.read(io.BytesIO(b"")) is wire.EOF
