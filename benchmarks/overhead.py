@@ -15,7 +15,11 @@ and at most 5 ms per trial added to the trial loop over Optuna alone. It also ti
 of `hpo --help` (target under 0.5 s) and `import hpo` against a bare `python -c pass`, and lists
 the heavy modules `import hpo` loads (target: none of torch, ray, mlflow).
 
-Usage: python benchmarks/overhead.py [--trials 200] [--repeats 3]
+With ``--baseline REF`` (a git commit, tag or branch of this repository) the two hpo sides also
+run on that commit's code, exported to a temporary folder, in the same interleaved rounds, and
+the ratio of this tree to the baseline is printed: a refactoring must not make hpo slower.
+
+Usage: python benchmarks/overhead.py [--trials 200] [--repeats 3] [--baseline REF]
 """
 
 from __future__ import annotations
@@ -75,15 +79,17 @@ print(json.dumps({"loop": ends[-1] - t0, "call": t_end - t0, "end_to_end": time.
 SIDES = ("optuna", "optuna+mlflowcallback", "hpo tracking off", "hpo tracking on")
 
 
-def measure(side: str, n: int, template: Path, folder: Path, repeat: int) -> dict[str, float]:
-    store = folder / f"{side.replace(' ', '_').replace('+', '_')}-{repeat}.db"
+def measure(side: str, n: int, template: Path, folder: Path, repeat: int, code: Path = REPO) -> dict[str, float]:
+    """One run of ``side`` in a fresh process, importing hpo from ``code``."""
+    label = side.replace(" ", "_").replace("+", "_").replace("@", "at_")
+    store = folder / f"{label}-{repeat}.db"
     shutil.copy(template, store)
     result = subprocess.run(
-        [sys.executable, "-c", CHILD, repr(time.time()), side, str(n), f"sqlite:///{store}"],
+        [sys.executable, "-c", CHILD, repr(time.time()), side.split(" @ ")[0], str(n), f"sqlite:///{store}"],
         cwd=folder,
         capture_output=True,
         text=True,
-        env={**__import__("os").environ, "PYTHONPATH": str(REPO)},
+        env={**__import__("os").environ, "PYTHONPATH": str(code)},
     )
     if result.returncode != 0:
         raise SystemExit(f"{side} failed:\n{result.stderr}")
@@ -118,24 +124,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3, help="median of this many runs per side")
+    parser.add_argument("--baseline", metavar="REF", help="also run the hpo sides on this git commit's code")
     args = parser.parse_args()
     n = args.trials
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         template = folder / "template.db"
         migrated_store(template)
-        runs: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
+        sides: dict[str, Path] = {side: REPO for side in SIDES}
+        if args.baseline:
+            baseline = folder / "baseline"
+            baseline.mkdir()
+            archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline], capture_output=True, check=True)
+            subprocess.run(["tar", "-x", "-C", str(baseline)], input=archive.stdout, check=True)
+            for side in ("hpo tracking off", "hpo tracking on"):
+                sides[f"{side} @ {args.baseline}"] = baseline
+        runs: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
         for repeat in range(args.repeats):  # interleaved, so drifts in machine load hit every side
-            for side in SIDES:
-                runs[side].append(measure(side, n, template, folder, repeat))
+            for side, code in sides.items():
+                runs[side].append(measure(side, n, template, folder, repeat, code))
     med = {
         side: {k: statistics.median(r[k] for r in rs) * 1000 / n for k in ("end_to_end", "loop")}
         for side, rs in runs.items()
     }
     print(f"{n} trials of a trivial objective, TPE seed 0, median of {args.repeats} runs; ms per trial")
-    print(f"{'side':24} {'end-to-end':>11} {'loop':>8}")
-    for side in SIDES:
-        print(f"{side:24} {med[side]['end_to_end']:11.2f} {med[side]['loop']:8.2f}")
+    print(f"{'side':34} {'end-to-end':>11} {'loop':>8}")
+    for side in med:
+        print(f"{side:34} {med[side]['end_to_end']:11.2f} {med[side]['loop']:8.2f}")
     anchor = med["optuna+mlflowcallback"]["end_to_end"]
     ours = med["hpo tracking on"]["end_to_end"]
     added = med["hpo tracking on"]["loop"] - med["optuna"]["loop"]
@@ -143,6 +158,13 @@ def main() -> None:
     print(f"hpo tracking on / optuna+mlflowcallback, end-to-end: {ours:.2f} / {anchor:.2f} = {ours / anchor:.2f}x (target <= 0.50x)")
     print(f"hpo tracking on / optuna alone, end-to-end:          {ours:.2f} / {med['optuna']['end_to_end']:.2f} = {ours / med['optuna']['end_to_end']:.2f}x")
     print(f"added on the trial loop's path vs optuna alone:      {added:+.2f} ms/trial (target <= 5 ms)")
+    if args.baseline:
+        for side in ("hpo tracking off", "hpo tracking on"):
+            old = med[f"{side} @ {args.baseline}"]
+            new = med[side]
+            print(f"{side}, this tree / {args.baseline}: end-to-end {new['end_to_end']:.2f} / "
+                  f"{old['end_to_end']:.2f} = {new['end_to_end'] / old['end_to_end']:.2f}x, "
+                  f"loop {new['loop']:.2f} / {old['loop']:.2f} = {new['loop'] / old['loop']:.2f}x (target <= 1.00x)")
     print()
     startup()
 

@@ -8,6 +8,7 @@ differs (the driver died after the trial's start was sent, and the run was ended
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +67,8 @@ def plan_reconcile(
     from hpo._mlflow_writes import STATUS, TrialRecord, state_tags
 
     recorded = store.recorded_trials()
-    new, repairs = [], []
+    new: list[TrialRecord] = []
+    repairs: list[tuple[int, Callable[[], None]]] = []
     for snap in trials:
         if snap.number in held:
             continue
@@ -81,6 +83,6 @@ def plan_reconcile(
             STATUS[snap.state],
             state_tags(snap.state, snap.error)["hpo.state"],
         ):
-            args = (run, snap.state, snap.value, snap.error, snap.steps, snap.end_ms)
-            repairs.append((snap.number, lambda a=args: store.repair(*a)))
+            repair = functools.partial(store.repair, run, snap.state, snap.value, snap.error, snap.steps, snap.end_ms)
+            repairs.append((snap.number, repair))
     return new, repairs

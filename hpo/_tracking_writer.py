@@ -21,6 +21,7 @@ from the study storage.
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import signal
@@ -88,7 +89,8 @@ class Writer:
         elif isinstance(event, wire.Artifact):
             if event.number is None:
                 name = Path(event.path).name
-                self._parent(f"artifact {name}", lambda e=event: self.store.log_parent_artifact(e.path, e.artifact_path))
+                write = functools.partial(self.store.log_parent_artifact, event.path, event.artifact_path)
+                self._parent(f"artifact {name}", write)
             else:
                 rec = self._record(event.number, now_ms())
                 rec.artifacts.append((event.path, event.artifact_path))
@@ -98,14 +100,14 @@ class Writer:
         elif isinstance(event, wire.Reconcile):
             self._reconcile = event.trials  # done by flush(), once the store can be read
         elif isinstance(event, wire.LogModel):
-            from hpo._model_logging import log_model
-
-            def write(e: wire.LogModel = event) -> None:
-                log_model(self.start.uri, self.store.parent_run_id, e.flavor, e.model, e.input_example)
-
-            self._parent("model", write)
+            self._parent("model", functools.partial(self._log_model, event))
         elif isinstance(event, wire.Best):
             self.parent_metrics.append(Metric("best_value", event.value, event.ts, event.number))
+
+    def _log_model(self, event: wire.LogModel) -> None:
+        from hpo._model_logging import log_model
+
+        log_model(self.start.uri, self.store.parent_run_id, event.flavor, event.model, event.input_example)
 
     def _record(self, number: int, ts: int) -> TrialRecord:
         rec = self.trials.get(number)
@@ -159,7 +161,7 @@ class Writer:
         for number, rec in list(self.trials.items()):
             if not rec.dirty:
                 continue
-            written = self._guard(number, f"trial {number}", lambda rec=rec: self.store.write_trial(rec))
+            written = self._guard(number, f"trial {number}", functools.partial(self.store.write_trial, rec))
             if written is None:
                 return  # unreachable: the rest stays buffered too
             rec.dirty = False
@@ -217,7 +219,7 @@ class Writer:
             if rec.end is None:
                 rec.finish(now_ms(), INTERRUPTED, None, None)
         for artifact_file, text in summary.get("texts", {}).items():  # summary.md, best_params.yaml, trials.csv
-            self._parent(artifact_file, lambda t=text, f=artifact_file: self.store.log_parent_text(t, f))
+            self._parent(artifact_file, functools.partial(self.store.log_parent_text, text, artifact_file))
         self.flush()  # the backlog is written while the plots are drawn
         if self.plots is not None:
             folder, notes = self.plots.collect()

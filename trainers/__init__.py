@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from hpo.plugins import ConfigError, Registry
-from hpo.trainers._base import Trainer
-from hpo.trainers._data import BUILTINS, Dataset, load_data
-from hpo.trainers._sklearn import SklearnTrainer
-from hpo.trainers._splits import SPLITTERS, make_splitter
-from hpo.trainers._torch import TorchTrainer
+from ._base import Trainer
+from ._data import BUILTINS, Dataset, load_data
+from ._sklearn import SklearnTrainer
+from ._splits import SPLITTERS, make_splitter
+from ._torch import TorchTrainer
 
 __all__ = [
     "BUILTINS",

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from hpo.plugins import ConfigError, StudyRun, Trial, check_keys, did_you_mean
-from hpo.trainers._base import Trainer
-from hpo.trainers._data import load_data
-from hpo.trainers._splits import compute_folds, make_splitter
+from ._base import Trainer
+from ._data import load_data
+from ._splits import compute_folds, make_splitter
 
 _CONFIG_KEYS = ("kind", "estimator", "cv", "scoring", "fit_params", "n_jobs", "refit")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hpo.plugins import ConfigError, StudyRun, Trial, check_keys, did_you_mean, load_object
-from hpo.trainers._base import Trainer
+from ._base import Trainer
 
 AMP = ("auto", "bf16", "fp16", "off")
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -385,7 +385,7 @@ class TorchTrainer(Trainer):
             raise ConfigError(key="trainer.model", message="missing key; e.g. model: examples.models:cnn")
         if data is None:
             raise ConfigError(key="data", message="missing key; the torch trainer needs {builtin: NAME} or {path: FILE, target: COLUMN}")
-        from hpo.trainers._data import load_data
+        from ._data import load_data
 
         if base is not None and str(base) not in sys.path:
             sys.path.insert(0, str(base))  # the config's folder: its model module lives there
