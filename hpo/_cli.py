@@ -493,7 +493,7 @@ def ui(name: str | None, tracking: str | None, host: str, port: int, directory: 
 @cli.command()
 def spaces() -> None:
     """List the ready-made search spaces (usable as `space: NAME`)."""
-    from hpo import search_spaces
+    import hpo.search_spaces as search_spaces
 
     for name in search_spaces.available():
         first = search_spaces.path(name).read_text().splitlines()[0].lstrip("# ")

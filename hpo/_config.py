@@ -162,7 +162,7 @@ def _space(spec: Any, base: Path) -> Space:
                 raise ConfigError(key="space", message=f"file {str(file)!r} does not exist") from None
             except (OSError, ValueError) as err:  # a folder, not UTF-8, a NUL byte in the name
                 raise ConfigError(key="space", message=f"cannot read {str(file)!r}: {err}") from None
-        from hpo import search_spaces
+        import hpo.search_spaces as search_spaces
 
         return search_spaces.load(spec)
     if not isinstance(spec, Mapping):
@@ -178,7 +178,7 @@ def build_objective(config: StudyConfig) -> Any:
     """
     _extend_path(config.search_path)
     if config.trainer is not None:
-        from hpo import trainers
+        import hpo.trainers as trainers
 
         return trainers.from_config(config.trainer, config.data, base=Path(config.search_path[0]))
     assert config.objective is not None

@@ -139,7 +139,7 @@ def as_space(space: Any) -> Space:
     if isinstance(space, Space):
         return space
     if isinstance(space, str):
-        from hpo import search_spaces
+        import hpo.search_spaces as search_spaces
 
         return search_spaces.load(space)
     if isinstance(space, Mapping):

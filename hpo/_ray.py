@@ -1,7 +1,8 @@
 """The Ray executor: trials as Ray tasks, on this machine or a cluster.
 
-The driver still alone asks Optuna and tells it; each trial runs as a Ray task with the CPUs and
-GPUs it asks for, on worker processes Ray keeps warm between tasks (and between studies). The
+The driver still alone asks Optuna and tells it; each trial runs as a Ray task with the CPUs,
+GPUs and custom resources it asks for, on worker processes Ray keeps warm between tasks (and
+between studies); as many run at once as the scarcest of those resources allows. The
 objective goes to the object store once (``ray.put``), not once per trial. (A pool of actors per
 study was measured slower: each study paid for starting its actors' processes.)
 A worker's ``trial.report(value, step)`` goes to a small async actor, the hub, and awaits the
@@ -27,23 +28,29 @@ from typing import Any
 from hpo._exceptions import ConfigError
 from hpo._executors import Executor, TrialJob
 from hpo._trial import FAILED, ObjectiveCall, Reporter, Trial, TrialResult, run_objective
-from hpo._validation import check_keys
 
-OPTIONS = ("workers", "address", "cpus_per_trial", "gpus_per_trial", "max_retries")
 HARD_STOP_GRACE_S = 5.0
+CONNECT_TIMEOUT_S = 5.0  # a cluster address that does not answer by then is an error, not a hang
+UNITS = 10_000  # Ray counts resources in 1/10000ths: the finest fraction a trial may ask for
 
 
 class RayExecutor(Executor):
-    """Runs up to ``workers`` trials at once as Ray tasks.
+    """Runs trials as Ray tasks, as many at once as the cluster's resources allow.
 
     Args:
-        workers: Trials at once; by default as many as the cluster's CPUs allow.
+        workers: At most this many trials at once.
         address: A Ray cluster to join (``auto``, ``ray://host:port``, ``host:port``); by default
-            ``$RAY_ADDRESS``, else a local Ray started for the study and shut down after it.
+            ``$RAY_ADDRESS``, else a local Ray started for the study and shut down after it. One
+            that does not answer within seconds is a :class:`ConfigError`.
         cpus_per_trial: CPUs each trial reserves.
         gpus_per_trial: GPUs each trial reserves; fractions let trials share a GPU.
+        resources_per_trial: Custom Ray resources each trial reserves, ``{name: amount}``.
         max_retries: Times a trial whose worker process died (OOM, SIGKILL) is run again on
             another worker before it fails.
+
+    Trials at once (:attr:`concurrency`, final after :meth:`open`): the fewest that any resource a
+    trial asks for allows on the cluster as :meth:`open` finds it, and ``workers``; with every
+    resource at 0, ``workers``, else the cluster's CPU count.
     """
 
     name = "ray"
@@ -54,25 +61,28 @@ class RayExecutor(Executor):
         address: str | None = None,
         cpus_per_trial: float = 1.0,
         gpus_per_trial: float = 0.0,
+        resources_per_trial: Mapping[str, float] | None = None,
         max_retries: int = 0,
     ) -> None:
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             raise ConfigError(key="executor.workers", message=f"expected a positive integer, got {workers!r}")
         for key, value in (("cpus_per_trial", cpus_per_trial), ("gpus_per_trial", gpus_per_trial)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-                raise ConfigError(key=f"executor.{key}", message=f"expected a non-negative number, got {value!r}")
+            _check_amount(f"executor.{key}", value)
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ConfigError(key="executor.max_retries", message=f"expected a non-negative integer, got {max_retries!r}")
+            message = f"expected a non-negative integer, got {max_retries!r}"
+            raise ConfigError(key="executor.max_retries", message=message)
         if address is not None and not isinstance(address, str):
-            raise ConfigError(key="executor.address", message=f"expected an address like auto or ray://host:10001, got {address!r}")
+            message = f"expected an address like auto or ray://host:10001, got {address!r}"
+            raise ConfigError(key="executor.address", message=message)
         self.workers = workers
         self.address = address
         self.cpus_per_trial = float(cpus_per_trial)
         self.gpus_per_trial = float(gpus_per_trial)
+        self.resources_per_trial = _check_resources(resources_per_trial)
         self.max_retries = max_retries
-        # Until Ray is up, assume this machine's CPUs (it decides whether TPE runs concurrently).
-        local = max(1, int((os.cpu_count() or 1) // max(self.cpus_per_trial, 1e-9)))
-        self._concurrency = workers or local
+        # Until open() has seen the cluster, assume this machine's CPUs and no GPU limit.
+        self._concurrency = self._fit({"CPU": float(os.cpu_count() or 1)}, check=False)
+        self._opened = False
         self._own_ray = False
         self._pending: dict[Any, int] = {}
         self._deadlines: dict[Any, tuple[float, float]] = {}  # ref -> (hard deadline, trial_timeout)
@@ -81,24 +91,69 @@ class RayExecutor(Executor):
     def concurrency(self) -> int:
         return self._concurrency
 
+    def open(self) -> None:
+        """Join the Ray cluster (or start a local Ray), check the resources trials ask for, and
+        fix :attr:`concurrency`. Idempotent.
+
+        Raises:
+            ConfigError: The cluster does not answer, or lacks a resource a trial asks for.
+        """
+        if self._opened:
+            return
+        import ray
+
+        if not ray.is_initialized():
+            env = os.environ.get("RAY_ADDRESS") or None
+            # As ray.init reads it: $RAY_ADDRESS stands for no address and for "auto".
+            address = env if self.address in (None, "auto") and env else self.address
+            if address in (None, "local"):
+                # "local", never the default: with no address Ray joins whatever cluster its
+                # ray_current_cluster file names, and waits for minutes on one that has died.
+                ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING,
+                         runtime_env=worker_env())
+                self._own_ray = True
+            else:
+                _check_answers(address, from_env=address != self.address)
+                try:
+                    ray.init(address=address, logging_level=logging.WARNING)
+                except ConnectionError as err:
+                    message = f"no Ray cluster answers at {address!r}: {_first_line(err)}"
+                    raise ConfigError(key="executor.address", message=message) from None
+        try:
+            self._concurrency = self._fit(ray.cluster_resources())
+        except ConfigError:
+            self._shutdown_own_ray()  # nothing of the study runs: leave no Ray behind
+            raise
+        self._opened = True
+
+    def _fit(self, have: Mapping[str, float], check: bool = True) -> int:
+        """Trials at once that the resources ``have`` allow (see the class docstring).
+
+        Raises:
+            ConfigError: With ``check``, a trial asks for more of a resource than ``have`` holds.
+        """
+        bounds = [] if self.workers is None else [self.workers]
+        asks = {"CPU": self.cpus_per_trial, "GPU": self.gpus_per_trial, **self.resources_per_trial}
+        for kind, asked in asks.items():
+            available = have.get(kind, 0.0)
+            # In Ray's own units: 1 // 0.1 would be 9 in floats.
+            if asked <= 0 or (not check and _units(asked) > _units(available)):
+                continue  # no bound; or, for an estimate, the cluster may have more than `have`
+            if _units(asked) > _units(available):
+                if kind in ("CPU", "GPU"):
+                    key, what = f"executor.{kind.lower()}s_per_trial", f"{asked:g} {kind}s"
+                else:
+                    key, what = "executor.resources_per_trial", f"{asked:g} of {kind!r}"
+                raise ConfigError(key=key, message=f"a trial asks for {what}, the Ray cluster has {available:g}")
+            bounds.append(_units(available) // _units(asked))
+        if bounds:
+            return max(1, min(bounds))
+        return max(1, int(have.get("CPU", 1)))  # nothing a trial asks for bounds it
+
     def start(self, objective: ObjectiveCall, reporter: Reporter, catch: tuple[type[BaseException], ...]) -> None:
         import ray
 
-        address = self.address or os.environ.get("RAY_ADDRESS")
-        if not ray.is_initialized():
-            if address:
-                ray.init(address=address, logging_level=logging.WARNING)
-            else:
-                ray.init(include_dashboard=False, logging_level=logging.WARNING, runtime_env=worker_env())
-                self._own_ray = True
-        resources = ray.cluster_resources()
-        for kind, asked in (("CPU", self.cpus_per_trial), ("GPU", self.gpus_per_trial)):
-            have = resources.get(kind, 0.0)
-            if asked > have:
-                key = f"executor.{kind.lower()}s_per_trial"
-                raise ConfigError(key=key, message=f"a trial asks for {asked:g} {kind}s, the Ray cluster has {have:g}")
-        if self.workers is None and self.cpus_per_trial > 0:
-            self._concurrency = max(1, int(resources.get("CPU", 1) // self.cpus_per_trial))
+        self.open()  # a no-op when the driver has called it
         self._reporter = reporter
         self._catch = catch
         self._objective = ray.put(objective)  # shipped to the object store once per study
@@ -107,6 +162,7 @@ class RayExecutor(Executor):
         self._task = ray.remote(_run_remote).options(
             num_cpus=self.cpus_per_trial,
             num_gpus=self.gpus_per_trial,
+            resources={k: v for k, v in self.resources_per_trial.items() if v > 0},
             max_retries=self.max_retries,  # reruns of a trial whose worker process died
             retry_exceptions=False,  # the objective's exceptions are results, not worker deaths
         )
@@ -199,9 +255,99 @@ class RayExecutor(Executor):
         if getattr(self, "_hub", None) is not None:
             ray.kill(self._hub)  # also ends the open long-poll call
             self._hub, self._poll = None, None
+        self._shutdown_own_ray()
+
+    def _shutdown_own_ray(self) -> None:
+        import ray
+
         if self._own_ray:
             ray.shutdown()
             self._own_ray = False
+            self._opened = False  # a next study starts a Ray again
+
+
+def _check_amount(key: str, value: Any, of: str = "") -> None:
+    """Refuse an amount of a resource (``of``: `` for 'name'``) that Ray could not schedule."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise ConfigError(key=key, message=f"expected a non-negative number{of}, got {value!r}")
+    if 0 < value and _units(value) == 0:
+        message = f"expected 0 or at least {1 / UNITS:g} (Ray's finest fraction){of}, got {value!r}"
+        raise ConfigError(key=key, message=message)
+
+
+def _check_resources(resources: Any) -> dict[str, float]:
+    """``resources_per_trial`` checked, as ``{name: amount}``."""
+    key = "executor.resources_per_trial"
+    if resources is None:
+        return {}
+    if not isinstance(resources, Mapping):
+        raise ConfigError(key=key, message=f"expected a mapping of resource names to amounts, got {resources!r}")
+    for name, amount in resources.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigError(key=key, message=f"expected resource names as strings, got {name!r}")
+        if name in ("CPU", "GPU"):
+            raise ConfigError(key=key, message=f"set {name} with {name.lower()}s_per_trial, got {name!r}")
+        _check_amount(key, amount, f" for {name!r}")
+    return {name: float(amount) for name, amount in resources.items()}
+
+
+def _units(amount: float) -> int:
+    return round(amount * UNITS)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _check_answers(address: str, from_env: bool) -> None:
+    """Refuse, within seconds, a cluster address where nothing listens.
+
+    ``ray.init`` would wait for minutes on a head node that has died; a TCP connect to its GCS
+    (or Ray client server) tells in seconds. ``auto`` is checked as the address it names.
+
+    Raises:
+        ConfigError: ``executor.address: no Ray cluster answers at '...': ...``.
+    """
+    import socket
+
+    where = " (from $RAY_ADDRESS)" if from_env else ""
+    target = address
+    if address == "auto":
+        found = _current_cluster()
+        if found is None:
+            return  # no file: Ray looks for running local GCS processes, which answer or fail fast
+        target, file = found
+        where = f" ({address!r}, named by {file})"
+    host, _, port = target.split("://", 1)[-1].rpartition(":")
+    host = host.strip("[]")  # [::1]:6379
+    if not host or not port.isdigit():
+        message = f"expected an address like auto, host:port or ray://host:10001, got {target!r}"
+        raise ConfigError(key="executor.address", message=message)
+    try:
+        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as err:
+        reason = err.strerror or str(err) or type(err).__name__
+        message = f"no Ray cluster answers at {target!r}{where}: {reason}"
+        raise ConfigError(key="executor.address", message=message) from None
+
+
+def _current_cluster() -> tuple[str, str] | None:
+    """(address, file) of the cluster ``auto`` joins: the one the last ``ray start`` recorded."""
+    try:  # where Ray 2.x keeps it ($RAY_TMPDIR/ray/ray_current_cluster, /tmp/ray/... by default)
+        from ray._common.utils import get_ray_address_file
+    except ImportError:  # older Ray
+        try:
+            from ray._private.utils import get_ray_address_file
+        except ImportError:
+            return None  # unknown layout: ray.init decides
+    file = get_ray_address_file(None)
+    try:
+        address = Path(file).read_text().strip()
+    except OSError:
+        return None
+    return (address, file) if address else None
 
 
 def worker_env() -> dict[str, Any]:
@@ -312,10 +458,3 @@ def _run_remote(
     reporter = _RemoteReporter(hub)
     result = run_objective(objective, Trial(number, params, reporter), catch, timeout=timeout)
     return result, reporter.posts
-
-
-def make_ray_executor(options: Mapping[str, Any]) -> RayExecutor:
-    """A :class:`RayExecutor` from a config's ``executor: {kind: ray, ...}`` options."""
-    check_keys(options, OPTIONS, "executor")
-    return RayExecutor(**dict(options))
-

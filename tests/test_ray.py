@@ -209,3 +209,147 @@ def test_trial_timeout_on_workers(tracking_uri, mlflow_client):
     assert errors[3] == f"TrialTimeout: trial {trials[3].number} ran past trial_timeout=1 s (its worker was stopped)"
     _, children = study_runs(mlflow_client, "ray-timeouts")
     assert sorted(r.info.status for r in children) == ["FAILED", "FAILED", "FINISHED", "FINISHED"]
+
+
+def timed(params, trial):
+    """Sleeps a little, recording when it ran (seconds since the epoch: workers share the clock)."""
+    import time
+
+    trial.set_user_attr("start", time.time())
+    time.sleep(0.2)
+    trial.set_user_attr("end", time.time())
+    return params["x"]
+
+
+def peak_overlap(trials) -> int:
+    """The most trials that were running at the same moment, from their recorded times."""
+    events = sorted([(t.user_attrs["start"], 1) for t in trials] + [(t.user_attrs["end"], -1) for t in trials])
+    running = peak = 0
+    for _, change in events:  # at a tie, an end (-1) sorts before a start
+        running += change
+        peak = max(peak, running)
+    return peak
+
+
+def in_flight_counter():
+    """A study callback recording how many trials are in flight when one ends (itself included)."""
+    seen: list[int] = []
+    return seen, lambda study, trial: seen.append(study.counts()["running"] + 1)
+
+
+def test_trials_asking_no_resources_run_as_many_at_once_as_the_cluster_has_cpus():
+    import time
+
+    from hpo._ray import RayExecutor
+
+    # A timeout and no n_trials: the driver must not ask for trials without bound.
+    seen, count = in_flight_counter()
+    start = time.monotonic()
+    study = hpo.tune(timed, {"x": {"float": [0, 1]}}, timeout=1.5, searcher="random", pruner="none",
+                     executor={"kind": "ray", "cpus_per_trial": 0}, callbacks=[count], tracking=None)
+    assert time.monotonic() - start < 30
+    assert seen and max(seen) <= 2  # the module's Ray has 2 CPUs
+    assert study.counts()["complete"] == len(study.trials) <= 2 * 1.5 / 0.2 + 2
+    assert peak_overlap(study.trials) <= 2
+
+    executor = RayExecutor(cpus_per_trial=0)
+    executor.open()
+    assert executor.concurrency == 2
+    executor.open()  # idempotent
+    assert executor.concurrency == 2
+    executor = RayExecutor(cpus_per_trial=0, workers=3)
+    executor.open()
+    assert executor.concurrency == 3  # workers, when given, bound it
+
+
+def answers(script: str, env: dict[str, str], timeout: float) -> list[str]:
+    """The lines ``script`` prints, run by Python in a fresh process (no Ray initialized)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.splitlines()
+
+
+@pytest.fixture
+def stale_ray_tmpdir():
+    """A ``$RAY_TMPDIR`` whose ``ray/ray_current_cluster`` names a head that died (a dead port).
+
+    What a killed ``ray start --head`` leaves behind. A short path of its own: Ray puts its
+    sockets under it (at most 107 characters) and the other tests' Ray must not see the file.
+    """
+    import shutil
+    import tempfile
+
+    from tests.conftest import free_port
+
+    folder = Path(tempfile.mkdtemp(prefix="hpo-ray-", dir="/tmp" if os.path.isdir("/tmp") else None))
+    (folder / "ray").mkdir()
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there any more
+    (folder / "ray" / "ray_current_cluster").write_text(address)
+    yield folder, address
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+CHECK_ADDRESSES = """
+import os, time
+import ray
+from hpo import ConfigError
+from hpo._ray import RayExecutor
+
+dead = os.environ["DEAD"]
+for label, address, env in (("given", dead, None), ("env", None, dead), ("auto", "auto", None)):
+    if env:
+        os.environ["RAY_ADDRESS"] = env
+    else:
+        os.environ.pop("RAY_ADDRESS", None)
+    start = time.monotonic()
+    try:
+        RayExecutor(address=address).open()
+        print(label, "no error")
+    except ConfigError as err:
+        print(label, round(time.monotonic() - start, 1), ray.is_initialized(), str(err))
+"""
+
+
+def test_a_cluster_address_that_does_not_answer_is_a_one_line_error(stale_ray_tmpdir):
+    from tests.conftest import hpo_env
+
+    folder, dead = stale_ray_tmpdir
+    env = hpo_env(RAY_TMPDIR=str(folder), DEAD=dead)
+    env.pop("RAY_ADDRESS", None)
+    lines = answers(CHECK_ADDRESSES, env, timeout=120)
+    assert len(lines) == 3, lines
+    file = folder / "ray" / "ray_current_cluster"
+    expected = {
+        "given": f"executor.address: no Ray cluster answers at '{dead}': Connection refused",
+        "env": f"executor.address: no Ray cluster answers at '{dead}' (from $RAY_ADDRESS): Connection refused",
+        "auto": f"executor.address: no Ray cluster answers at '{dead}' ('auto', named by {file}): Connection refused",
+    }
+    for line in lines:
+        label, seconds, initialized, message = line.split(" ", 3)
+        assert float(seconds) <= 15 and initialized == "False"
+        assert message == expected[label]
+
+
+STUDY_WITHOUT_ADDRESS = """
+import hpo, ray
+study = hpo.tune(lambda p: p["x"], {"x": {"float": [0, 1]}}, n_trials=3, seed=0, pruner="none",
+                 executor="ray", tracking=None)
+print(study.counts()["complete"], ray.is_initialized())
+"""
+
+
+def test_a_stale_local_cluster_file_does_not_hang_a_study(stale_ray_tmpdir):
+    # Without an address the executor starts a Ray of its own, whatever cluster the file names
+    # (ray.init() would join it and wait on its dead GCS for minutes), and shuts it down after.
+    from tests.conftest import hpo_env
+
+    folder, _ = stale_ray_tmpdir
+    env = hpo_env(RAY_TMPDIR=str(folder))
+    env.pop("RAY_ADDRESS", None)
+    assert answers(STUDY_WITHOUT_ADDRESS, env, timeout=120) == ["3 False"]
