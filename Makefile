@@ -5,12 +5,13 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --constraint constraints.txt
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install demo ui test browser bench clean
+.PHONY: help install demo ui test lint browser bench clean
 
 help:
 	@echo "make demo    set up .venv and run the quick-start study (digits, TPE, MLflow in ./mlflow.db)"
 	@echo "make ui      open the MLflow UI on the demo study (http://127.0.0.1:5000)"
-	@echo "make test    set up .venv and run the test suite"
+	@echo "make test    set up .venv, run the linters (ruff, mypy) and the test suite"
+	@echo "make lint    ruff check, ruff format --check and mypy only"
 	@echo "make bench   run every benchmark (not part of the tests; several minutes)"
 	@echo "make clean   remove study outputs (.hpo, mlflow.db, mlruns)"
 
@@ -32,8 +33,13 @@ ui: $(STAMP)
 # The browser test needs Debian's chromium and its driver: installed here when we are root and
 # apt can reach Debian's packages; otherwise that one test skips and says why.
 
-test: $(STAMP) browser
+test: lint browser
 	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 browser:
 	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { [ "$$(id -u)" = 0 ] && \

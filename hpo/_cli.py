@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ import click
 
 from hpo._exceptions import AllTrialsFailedError, ConfigError, HPOError, StudyNotFoundError
 
-EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 130, 143
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130  # a signal N that ends a study: 128 + N
 INDEX = "study.yaml"
 
 
@@ -527,15 +526,16 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as err:
         sys.exit(err.exit_code)
     except click.exceptions.Abort as err:
-        sys.exit(EXIT_TERMINATED if isinstance(err.__context__, Terminated) else EXIT_INTERRUPTED)
+        context = err.__context__
+        sys.exit(128 + context.signum if isinstance(context, Terminated) else EXIT_INTERRUPTED)
     except AllTrialsFailedError as err:
         click.echo(f"error: {_one_line(str(err))}", err=True)
         sys.exit(EXIT_FAILED)
     except HPOError as err:
         click.echo(f"error: {_one_line(str(err))}", err=True)
         sys.exit(EXIT_USAGE)
-    except Terminated:
-        sys.exit(EXIT_TERMINATED)
+    except Terminated as err:
+        sys.exit(128 + err.signum)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(code if isinstance(code, int) else 0)

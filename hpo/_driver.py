@@ -33,6 +33,9 @@ __all__ = ["Callback", "TrialReporter", "run_plan"]
 
 _logger = logging.getLogger("hpo")
 
+#: How long a process that finds a new, empty study waits for its creator to tag it as hpo's.
+CREATION_WAIT_S = 10.0
+
 Callback = Callable[[Study, "optuna.trial.FrozenTrial"], None]
 
 
@@ -252,15 +255,23 @@ def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, int, set[str]]:
     space = plan.space
     with quiet_optuna():
         # Create or load the Optuna study; refuse one whose space or direction differ.
-        study = optuna.create_study(
-            storage=open_storage(plan.storage),
-            sampler=make_sampler(plan.searcher, space, seed=plan.seed, concurrent=concurrent),
-            pruner=make_pruner(plan.pruner),
-            study_name=plan.study_name,
-            direction=cast(Literal["minimize", "maximize"], plan.direction),
-            load_if_exists=True,
-        )
-        attrs = study.user_attrs
+        storage = open_storage(plan.storage)
+        sampler = make_sampler(plan.searcher, space, seed=plan.seed, concurrent=concurrent)
+        try:
+            study = optuna.create_study(
+                storage=storage,
+                sampler=sampler,
+                pruner=make_pruner(plan.pruner),
+                study_name=plan.study_name,
+                direction=cast(Literal["minimize", "maximize"], plan.direction),
+            )
+            created = True
+        except optuna.exceptions.DuplicatedStudyError:
+            study = optuna.load_study(
+                study_name=plan.study_name, storage=storage, sampler=sampler, pruner=make_pruner(plan.pruner)
+            )
+            created = False
+        attrs = study.user_attrs if created else _hpo_attrs(study)
         if "hpo:uid" in attrs:
             if attrs.get("hpo:space") != space.to_dict():
                 raise ConfigError(
@@ -274,9 +285,10 @@ def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, int, set[str]]:
                     f"got {plan.direction!r}",
                     key="direction",
                 )
-        else:
-            study.set_user_attr("hpo:uid", uuid.uuid4().hex)
+        else:  # ours, just created; or an Optuna study made without hpo, adopted
+            # The space first: a process that sees the uid reads the space next to it.
             study.set_user_attr("hpo:space", space.to_dict())
+            study.set_user_attr("hpo:uid", uuid.uuid4().hex)
         existing = len(study.get_trials(deepcopy=False))
         if existing and plan.seed is not None and plan.searcher_label in ("random", "tpe"):
             # A resumed study must not replay the sampler's sequence from the start (that would
@@ -297,6 +309,17 @@ def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, int, set[str]]:
                 ", ".join(str(t.number) for t in recovered),
             )
     return study, existing, others
+
+
+def _hpo_attrs(study: optuna.study.Study, wait: float = CREATION_WAIT_S) -> dict[str, Any]:
+    """The user attributes of a study another process created: if it has not tagged the study
+    as hpo's yet (it creates, then tags), wait a moment for it, as long as the study is empty."""
+    deadline = time.monotonic() + wait
+    while True:
+        attrs = study.user_attrs
+        if "hpo:uid" in attrs or study.get_trials(deepcopy=False) or time.monotonic() >= deadline:
+            return attrs
+        time.sleep(0.05)
 
 
 def _tell(study: optuna.study.Study, trial: optuna.trial.Trial, res: TrialResult) -> Any:

@@ -90,7 +90,9 @@ def _check_rdb(url: str) -> str:
 
         make_url(url).get_dialect().import_dbapi()
     except ImportError as err:
-        raise ConfigError(key="storage", message=f"the database driver for {url.split(':', 1)[0]!r} is not installed ({err})") from None
+        scheme = url.split(":", 1)[0]
+        message = f"the database driver for {scheme!r} is not installed ({err})"
+        raise ConfigError(key="storage", message=message) from None
     except Exception as err:  # sqlalchemy's ArgumentError for a URL it cannot parse
         raise ConfigError(key="storage", message=f"cannot use {url!r}: {err}") from None
     return url
@@ -153,7 +155,8 @@ def _open_rdb(url: str) -> optuna.storages.RDBStorage:
             with _sqlite_lock(url):
                 return RDBStorage(url)
         except DBAPIError as err:
-            concurrent = isinstance(err, IntegrityError) or any(s in str(err.orig).lower() for s in _CONCURRENT)
+            message = str(err.orig).lower()
+            concurrent = isinstance(err, IntegrityError) or any(s in message for s in _CONCURRENT)
             if not concurrent or attempt == _CREATION_RETRIES - 1:
                 raise
         time.sleep(delay * random.uniform(0.5, 1.5))  # jitter: the racers do not meet again
@@ -163,11 +166,12 @@ def _open_rdb(url: str) -> optuna.storages.RDBStorage:
 
 @contextmanager
 def _sqlite_lock(url: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``DB.lock`` beside the sqlite file of ``url``.
+    """Hold an exclusive lock on ``DB.lock`` beside the sqlite file of ``url`` while it is new.
 
-    Nothing for another database, an in-memory one, or where the lock file cannot be made (a
-    read-only folder, no ``fcntl``): the retries of :func:`_open_rdb` are enough there.
-    A lock file of its own: locks on the database file would mix with sqlite's.
+    Nothing for another database, an in-memory one, a database file with content already (no
+    lock file beside every database), or where the lock file cannot be made (a read-only
+    folder, no ``fcntl``): the retries of :func:`_open_rdb` are enough there. A lock file of
+    its own: locks on the database file would mix with sqlite's.
     """
     try:
         import fcntl
@@ -175,7 +179,7 @@ def _sqlite_lock(url: str) -> Iterator[None]:
         yield
         return
     path = url[len("sqlite:///") :].split("?", 1)[0] if url.startswith("sqlite:///") else ""
-    if path in ("", ":memory:") or path.startswith("file:"):
+    if path in ("", ":memory:") or path.startswith("file:") or _has_content(path):
         yield
         return
     try:
@@ -188,3 +192,11 @@ def _sqlite_lock(url: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _has_content(path: str) -> bool:
+    """Whether the file at ``path`` exists and is not empty."""
+    try:
+        return os.path.getsize(path) > 0
+    except OSError:  # no such file yet
+        return False

@@ -272,12 +272,23 @@ def _first_line(err: BaseException) -> str:
     return text.splitlines()[0][:300] if text else type(err).__name__
 
 
-def _reader(stream: IO[bytes], inbox: queue.SimpleQueue[Any]) -> None:
-    while True:
-        event = wire.read(stream)
-        inbox.put(event)
-        if event is wire.EOF:
-            return
+def _reader(stream: IO[bytes], inbox: queue.SimpleQueue[Any], send: Callable[[Any], None]) -> None:
+    """Move the driver's events into ``inbox``; always end with :data:`~hpo._wire.EOF`, so the
+    writer never waits for events that cannot come."""
+    try:
+        while True:
+            try:
+                event = wire.read(stream)
+            except (OSError, EOFError):
+                return
+            except Exception as err:  # one frame that cannot be unpickled: it was read whole, skip it
+                send(wire.Warn(f"a tracking event was lost: {type(err).__name__}: {_first_line(err)}"))
+                continue
+            if event is wire.EOF:
+                return
+            inbox.put(event)
+    finally:
+        inbox.put(wire.EOF)
 
 
 def main() -> int:
@@ -301,7 +312,7 @@ def main() -> int:
                 pass  # the driver is gone; keep writing MLflow all the same
 
     inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    threading.Thread(target=_reader, args=(sys.stdin.buffer, inbox), daemon=True).start()
+    threading.Thread(target=_reader, args=(sys.stdin.buffer, inbox, send), daemon=True).start()
     # The driver starts us before it has set its study up: import MLflow (~2 s) meanwhile,
     # and the database store (~1 s more) when the tracking URI (argv[1]) names a database.
     import mlflow.tracking  # noqa: F401
@@ -310,7 +321,7 @@ def main() -> int:
         import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
 
     start = inbox.get()
-    if not isinstance(start, wire.Start):
+    if not isinstance(start, wire.Start):  # the driver ended (or failed) before the study started
         return 2
     sys.path.extend(p for p in start.sys_path if p not in sys.path)
     writer = Writer(start, send)

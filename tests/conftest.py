@@ -1,16 +1,22 @@
-"""Shared fixtures: a real sqlite MLflow store per test, each test in its own folder."""
+"""Shared fixtures: a real sqlite MLflow store per test, each test in its own folder, and
+processes that end with the test that started them, also when it fails."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
+
+from hpo._processes import end_group
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -99,14 +105,15 @@ class MlflowServer:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
-             "--workers", "1", "--backend-store-uri", f"sqlite:///{self.folder / 'server.db'}",
-             "--artifacts-destination", str(self.folder / "artifacts")],
-            stdout=subprocess.DEVNULL, stderr=open(self.folder / "server.log", "ab"), start_new_session=True,
-            # Without its job runner (a dozen worker processes for GenAI jobs): seconds less to start.
-            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-        )
+        with open(self.folder / "server.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--workers", "1", "--backend-store-uri", f"sqlite:///{self.folder / 'server.db'}",
+                 "--artifacts-destination", str(self.folder / "artifacts")],
+                stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
+                # Without its job runner (a dozen worker processes for GenAI jobs): seconds less to start.
+                env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -120,9 +127,8 @@ class MlflowServer:
         raise RuntimeError(f"mlflow server did not start: {(self.folder / 'server.log').read_text()[-2000:]}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, 15)  # the server and its uvicorn workers
-            self.proc.wait(timeout=30)
+        if self.proc is not None:
+            stop_process(self.proc)  # the server and its uvicorn workers
         self.proc = None
 
 
@@ -130,6 +136,137 @@ class MlflowServer:
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory, _template_db: Path):
     """A running ``mlflow server`` on 127.0.0.1 for a test module (it takes ~10 s to start)."""
     server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"), _template_db)
-    server.start()
-    yield server
-    server.stop()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def mlflow_servers(tmp_path_factory: pytest.TempPathFactory, _template_db: Path) -> Iterator[Any]:
+    """Make ``MlflowServer`` objects (``mlflow_servers()``) stopped when the test ends, failed or not."""
+    servers: list[MlflowServer] = []
+
+    def make() -> MlflowServer:
+        servers.append(MlflowServer(tmp_path_factory.mktemp("mlflow-server"), _template_db))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+# -- processes -------------------------------------------------------------------------------
+
+GRACE_S = 5.0  # from SIGTERM to SIGKILL when a test ends its processes
+
+
+class ProcInfo(NamedTuple):
+    """A process as ``/proc/PID/stat`` shows it."""
+
+    pid: int
+    ppid: int
+    pgid: int
+    state: str
+    start: int  # clock ticks after boot: a pid reused later has another
+    args: str
+
+
+def processes() -> dict[int, ProcInfo]:
+    """Every process of this machine that is not a zombie, by pid (Linux, from ``/proc``)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            args = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:  # ended meanwhile
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": comm may hold spaces
+        if fields[0] in ("Z", "X"):
+            continue
+        pid = int(entry.name)
+        found[pid] = ProcInfo(pid, int(fields[1]), int(fields[2]), fields[0], int(fields[19]), args)
+    return found
+
+
+def descendants(pid: int) -> list[ProcInfo]:
+    """The processes ``pid`` started and those they started, in any group or session."""
+    table = processes()
+    children: dict[int, list[ProcInfo]] = {}
+    for info in table.values():
+        children.setdefault(info.ppid, []).append(info)
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child.pid)
+    return found
+
+
+def alive(infos: list[ProcInfo]) -> list[ProcInfo]:
+    """Those of ``infos`` still running (the same processes, not others that got their pid)."""
+    table = processes()
+    return [i for i in infos if i.pid in table and table[i.pid].start == i.start]
+
+
+def wait_gone(infos: list[ProcInfo], timeout: float) -> list[ProcInfo]:
+    """Wait until none of ``infos`` runs, up to ``timeout`` seconds; those left."""
+    deadline = time.monotonic() + timeout
+    while (left := alive(infos)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+def stop_process(proc: subprocess.Popen[Any], grace: float = GRACE_S) -> None:
+    """End a process started in a session of its own, the group it leads and all it started.
+
+    Its process group gets SIGTERM, then SIGKILL ``grace`` seconds later; so do the processes it
+    started in sessions of their own (a tracking writer), found while it still runs.
+    """
+    others = []
+    if proc.poll() is None and Path("/proc/self/stat").exists():
+        others = [p for p in descendants(proc.pid) if p.pgid != proc.pid]
+    for info in others:
+        _kill(info, signal.SIGTERM)
+    end_group(proc.pid, grace)  # its leader not yet reaped, unless the test waited for it
+    for info in wait_gone(others, grace):
+        _kill(info, signal.SIGKILL)
+    try:
+        proc.communicate(timeout=grace)  # reaps it and closes its pipes
+    except (subprocess.TimeoutExpired, ValueError):  # a pipe the test closed
+        proc.kill()
+        proc.wait()
+
+
+def _kill(info: ProcInfo, signum: int) -> None:
+    if alive([info]):
+        try:
+            os.kill(info.pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture
+def spawn() -> Iterator[Any]:
+    """Start a process, ``spawn(args, **popen_kwargs)``, that ends with the test, also on failure.
+
+    It runs in a session of its own, so that ending the test ends its whole group (a local Ray,
+    an MLflow server's workers) without touching pytest's. Defaults: ``env=hpo_env()``, text
+    pipes for stdout and stderr. A terminal's Ctrl-C does not reach it: send signals to its pid.
+    """
+    procs: list[subprocess.Popen[Any]] = []
+
+    def start(args: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+        kwargs.setdefault("env", hpo_env())
+        kwargs.setdefault("stdout", subprocess.PIPE)
+        kwargs.setdefault("stderr", subprocess.PIPE)
+        kwargs.setdefault("text", True)
+        procs.append(subprocess.Popen(args, start_new_session=True, **kwargs))
+        return procs[-1]
+
+    yield start
+    for proc in procs:
+        stop_process(proc)

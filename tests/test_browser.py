@@ -9,7 +9,6 @@ installed the test is skipped, saying so. Screenshots go to ``$HPO_TEST_ARTIFACT
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -104,13 +103,13 @@ def _screenshot(driver, name):
     return path
 
 
-def _serve_ui(workdir, port):
-    """`hpo ui walkthrough`, up and answering; returns the process and the URL it printed."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hpo", "ui", "walkthrough", "--port", str(port)],
-        cwd=workdir, env=hpo_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )
+def _serve_ui(spawn, workdir, port):
+    """`hpo ui walkthrough`, up and answering; returns the process and the URL it printed.
+
+    It ends with the test (``spawn``), its MLflow server with it, also when the test fails.
+    """
+    proc = spawn([sys.executable, "-m", "hpo", "ui", "walkthrough", "--port", str(port)], cwd=workdir,
+                 stdout=subprocess.DEVNULL)
     url = ""
     while "open " not in url:
         line = proc.stderr.readline()
@@ -127,7 +126,8 @@ def _serve_ui(workdir, port):
             time.sleep(0.5)
 
 
-def test_the_study_its_trials_and_its_plots_in_the_mlflow_ui(browser, workdir, tracking_uri, mlflow_client, monkeypatch):
+def test_the_study_its_trials_and_its_plots_in_the_mlflow_ui(browser, workdir, tracking_uri, mlflow_client, monkeypatch,
+                                                              spawn):
     from selenium.webdriver.common.by import By
 
     monkeypatch.setenv("HPO_PLOTS", "1")  # the default outside the tests
@@ -143,40 +143,36 @@ def test_the_study_its_trials_and_its_plots_in_the_mlflow_ui(browser, workdir, t
     assert [p.info.run_id for p in parents] == [parent_id] and len(children) == 6
 
     port = free_port()
-    proc, url = _serve_ui(workdir, port)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        assert url == f"{base}/#/experiments/{experiment}/runs/{parent_id}?workflowType=machine_learning"
+    _, url = _serve_ui(spawn, workdir, port)
+    base = f"http://127.0.0.1:{port}"
+    assert url == f"{base}/#/experiments/{experiment}/runs/{parent_id}?workflowType=machine_learning"
 
-        # The experiment page: the parent run, and once expanded, its nested trial runs.
-        browser.get(f"{base}/#/experiments/{experiment}?workflowType=machine_learning")
-        parent_link = f"//a[contains(@href, '/runs/{parent_id}')]"
-        _wait(browser, lambda d: d.find_elements(By.XPATH, parent_link), "the parent run")
-        assert browser.find_element(By.XPATH, parent_link).text == "walkthrough"
-        _click(browser, f"{parent_link}/ancestor::div[@role='gridcell']//button", "the parent run's expander")
-        child_ids = {c.info.run_id for c in children}
-        shown = _wait(browser, lambda d: {
-            a.get_attribute("href").rsplit("/", 1)[-1]: a.text
-            for a in d.find_elements(By.XPATH, "//a[contains(@href, '/runs/')]")
-            if a.get_attribute("href").rsplit("/", 1)[-1] in child_ids
-        } if len(d.find_elements(By.XPATH, "//a[contains(@href, '/runs/')]")) >= 7 else None,
-            "the trial runs under the parent")
-        assert set(shown) == child_ids
-        assert sorted(shown.values()) == [f"trial-{n}" for n in range(6)]
-        print("screenshot:", _screenshot(browser, "experiment"))
+    # The experiment page: the parent run, and once expanded, its nested trial runs.
+    browser.get(f"{base}/#/experiments/{experiment}?workflowType=machine_learning")
+    parent_link = f"//a[contains(@href, '/runs/{parent_id}')]"
+    _wait(browser, lambda d: d.find_elements(By.XPATH, parent_link), "the parent run")
+    assert browser.find_element(By.XPATH, parent_link).text == "walkthrough"
+    _click(browser, f"{parent_link}/ancestor::div[@role='gridcell']//button", "the parent run's expander")
+    child_ids = {c.info.run_id for c in children}
+    shown = _wait(browser, lambda d: {
+        a.get_attribute("href").rsplit("/", 1)[-1]: a.text
+        for a in d.find_elements(By.XPATH, "//a[contains(@href, '/runs/')]")
+        if a.get_attribute("href").rsplit("/", 1)[-1] in child_ids
+    } if len(d.find_elements(By.XPATH, "//a[contains(@href, '/runs/')]")) >= 7 else None,
+        "the trial runs under the parent")
+    assert set(shown) == child_ids
+    assert sorted(shown.values()) == [f"trial-{n}" for n in range(6)]
+    print("screenshot:", _screenshot(browser, "experiment"))
 
-        # The parent run's artifacts: the summary and the plots, and a plot opens.
-        browser.get(url.replace("?", "/artifacts?"))
-        for name in ("summary.md", "best_params.yaml", "trials.csv", "plots"):
-            _wait(browser, lambda d, name=name: d.find_elements(By.XPATH, f"//*[text()='{name}']"), name)
-        _click(browser, "//*[text()='plots']", "the plots folder, clickable")
-        for plot in PLOTS:
-            for ext in ("html", "png"):
-                _wait(browser, lambda d, f=f"{plot}.{ext}": d.find_elements(By.XPATH, f"//*[text()='{f}']"), f"plots/{plot}.{ext}")
-        _click(browser, "//*[text()='history.png']", "history.png, clickable")
-        loaded = "return [...document.images].filter(i => i.complete && i.naturalWidth >= 400).length"
-        _wait(browser, lambda d: d.execute_script(loaded), "the history plot, decoded")
-        print("screenshot:", _screenshot(browser, "plots"))
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.communicate(timeout=30)
+    # The parent run's artifacts: the summary and the plots, and a plot opens.
+    browser.get(url.replace("?", "/artifacts?"))
+    for name in ("summary.md", "best_params.yaml", "trials.csv", "plots"):
+        _wait(browser, lambda d, name=name: d.find_elements(By.XPATH, f"//*[text()='{name}']"), name)
+    _click(browser, "//*[text()='plots']", "the plots folder, clickable")
+    for plot in PLOTS:
+        for ext in ("html", "png"):
+            _wait(browser, lambda d, f=f"{plot}.{ext}": d.find_elements(By.XPATH, f"//*[text()='{f}']"), f"plots/{plot}.{ext}")
+    _click(browser, "//*[text()='history.png']", "history.png, clickable")
+    loaded = "return [...document.images].filter(i => i.complete && i.naturalWidth >= 400).length"
+    _wait(browser, lambda d: d.execute_script(loaded), "the history plot, decoded")
+    print("screenshot:", _screenshot(browser, "plots"))

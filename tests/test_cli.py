@@ -258,10 +258,10 @@ executor: {{kind: ray, workers: 1}}
 """
 
 
-def test_a_study_killed_by_sighup_leaves_no_process_behind(workdir, tracking_uri, spawn):
-    # SIGHUP (a closed terminal) kills the driver at once, without cleanup: its tracking writer
-    # (a session of its own), the writer's plotting process and the local Ray it started must
-    # all end by themselves.
+def test_a_study_ended_by_sighup_leaves_no_process_behind(workdir, tracking_uri, mlflow_client, spawn):
+    # A closed terminal's SIGHUP, sent to the driver alone, ends the study as Ctrl-C does: its
+    # runs end, and its tracking writer (a session of its own), the writer's plotting process and
+    # the local Ray it started all end with it.
     pytest.importorskip("ray")
     (workdir / "hup_objective.py").write_text(HUP_OBJECTIVE)
     (workdir / "hup.yaml").write_text(HUP_CONFIG.format(tracking=tracking_uri))
@@ -275,9 +275,13 @@ def test_a_study_killed_by_sighup_leaves_no_process_behind(workdir, tracking_uri
     kinds = {"writer": "hpo._tracking_writer", "plotter": "hpo._plots", "raylet": "raylet", "gcs": "gcs_server"}
     assert {kind for kind, name in kinds.items() if any(name in p.args for p in started)} == set(kinds), started
     proc.send_signal(signal.SIGHUP)
-    proc.communicate(timeout=120)
-    assert proc.returncode == -signal.SIGHUP
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGHUP, err[-3000:]
+    assert "Resume with: hpo resume hup" in err
     assert [f"{p.pid} {p.args[:200]}" for p in wait_gone(started, 60)] == []
+    parents, children = study_runs(mlflow_client, "hup")
+    assert [r.info.status for r in parents] == ["KILLED"]
+    assert children and all(r.info.status in ("FINISHED", "KILLED") for r in children)
 
 
 TRAINER_CONFIG = """

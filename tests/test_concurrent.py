@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 
@@ -13,7 +12,7 @@ import pytest
 from hpo._ownership import OWNER
 from hpo._storage import check_storage, open_storage
 from hpo._study import FAIL_REASON, trial_state
-from tests.conftest import hpo_env, study_runs
+from tests.conftest import study_runs
 
 pytest.importorskip("ray")
 
@@ -45,14 +44,13 @@ def _load(storage):
 
 
 @pytest.mark.parametrize("storage_kind", ["journal", "sqlite"])
-def test_two_processes_share_one_study(workdir, tracking_uri, mlflow_client, storage_kind):
+def test_two_processes_share_one_study(workdir, tracking_uri, mlflow_client, storage_kind, spawn):
     storage = str(workdir / "study.journal") if storage_kind == "journal" else f"sqlite:///{workdir / 'optuna.db'}"
     (workdir / "shared.py").write_text(SHARED)
 
     def start(seed):
-        cmd = [sys.executable, "shared.py", storage, tracking_uri, str(seed), str(workdir / "go")]
-        return subprocess.Popen(cmd, env=hpo_env(), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        # Ended with the test, also when it fails: their local Rays and tracking writers too.
+        return spawn([sys.executable, "shared.py", storage, tracking_uri, str(seed), str(workdir / "go")])
 
     first = start(0)
     deadline = time.monotonic() + 120

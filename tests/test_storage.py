@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import optuna
 import pytest
@@ -153,16 +154,15 @@ print("DONE", study.mlflow_run_id)
 
 
 @pytest.mark.parametrize("executor", ["inline", "ray"])
-def test_driver_killed_at_a_random_point_then_resumed(workdir, tracking_uri, mlflow_client, executor):
+def test_driver_killed_at_a_random_point_then_resumed(workdir, tracking_uri, mlflow_client, executor, spawn):
     import random
-    import time
 
     if executor == "ray":
         pytest.importorskip("ray")
     storage = str(workdir / "study.journal")
     (workdir / "killed.py").write_text(KILLED.replace("@WORKDIR@", str(workdir)))
     cmd = [sys.executable, "killed.py", storage, tracking_uri, executor]
-    proc = subprocess.Popen(cmd, env=hpo_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = spawn(cmd)
     # A random point of a trial's run once the study is under way (trial 5 started): a kill
     # timed from the start of the study could land between two trials on a busy machine, where
     # it cuts nothing short and proves little.
@@ -197,3 +197,62 @@ def test_driver_killed_at_a_random_point_then_resumed(workdir, tracking_uri, mlf
     for run in children:
         if run.info.status == "KILLED":
             assert run.data.tags["hpo.fail_reason"] == "interrupted"
+
+
+RACER = """
+import os, sys, time
+from pathlib import Path
+import hpo
+
+folder, me, rounds, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+name = "race" if sys.argv[6] == "one" else f"race-{me}"  # one study for all, or one each
+if sys.argv[5] == "retries":  # as on a database server, with no file beside it to lock
+    import contextlib
+    hpo._storage._sqlite_lock = lambda url: contextlib.nullcontext()
+
+def wait_for(path):
+    deadline = time.monotonic() + 120
+    while not path.exists():
+        if time.monotonic() > deadline:
+            sys.exit(f"no {path}")
+        time.sleep(0.005)
+
+for k in range(rounds):
+    (folder / f"ready-{k}-{me}").touch()
+    wait_for(folder / f"go-{k}")  # the barrier: every racer opens the new file at once
+    study = hpo.tune(lambda p: p["x"] ** 2, {"x": {"float": [-1, 1]}}, n_trials=n, seed=int(me),
+                     storage=f"sqlite:///{folder / f'race-{k}.db'}", study_name=name, tracking=None)
+    print("ROUND", k, len(study.trials), flush=True)
+"""
+
+
+@pytest.mark.parametrize(("guard", "studies"), [("lock", "each"), ("retries", "each"), ("lock", "one")])
+def test_processes_creating_one_new_sqlite_storage_at_once_all_succeed(workdir, spawn, guard, studies):
+    # Optuna's creation of a new database's schema races (IntegrityError on alembic_version):
+    # processes open one new file at the same moment, round after round, each for a study of
+    # its own; or all for one study, which they create at once (the driver's race: a process
+    # must not read the study before its creator has tagged it with its space).
+    racers, rounds, n_trials = 4, 4, 3
+    (workdir / "racer.py").write_text(RACER)
+    args = [str(workdir), "", str(rounds), str(n_trials), guard, studies]
+    procs = [spawn([sys.executable, "racer.py", *args[:1], str(i), *args[2:]], cwd=workdir) for i in range(racers)]
+    for k in range(rounds):
+        deadline = time.monotonic() + 120
+        while len(list(workdir.glob(f"ready-{k}-*"))) < racers:
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), \
+                [p.communicate()[1][-3000:] for p in procs if p.poll() is not None]
+            time.sleep(0.01)
+        (workdir / f"go-{k}").touch()
+    for proc in procs:
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err[-3000:]
+        assert out.count("ROUND") == rounds, err[-3000:]
+    for k in range(rounds):
+        storage = hpo._storage.open_storage(hpo._storage.check_storage(f"sqlite:///{workdir / f'race-{k}.db'}"))
+        if studies == "one":  # n_trials holds across the processes; surplus asks were dropped
+            states = [hpo._study.trial_state(t) for t in optuna.load_study(study_name="race", storage=storage).trials]
+            assert states.count("complete") == n_trials and set(states) <= {"complete", "interrupted"}, states
+            continue
+        for i in range(racers):
+            trials = optuna.load_study(study_name=f"race-{i}", storage=storage).trials
+            assert [hpo._study.trial_state(t) for t in trials] == ["complete"] * n_trials

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import MlflowServer, hpo_env, study_runs
+from tests.conftest import hpo_env, study_runs
 
 OBJECTIVE = """
 import os, time
@@ -57,21 +57,19 @@ tracking: {uri}
 
 
 @pytest.fixture
-def server(tmp_path_factory, _template_db):
-    server = MlflowServer(tmp_path_factory.mktemp("parent-outage-server"), _template_db)
+def server(mlflow_servers):
+    server = mlflow_servers()  # stopped when the test ends, failed or not
     server.start()
-    yield server
-    server.stop()
+    return server
 
 
-def _run_until_study_end(workdir, server, name, retry_s, plots):
+def _run_until_study_end(spawn, workdir, server, name, retry_s, plots):
     (workdir / "parent_objective.py").write_text(OBJECTIVE)
     (workdir / f"{name}.yaml").write_text(CONFIG.format(name=name, uri=server.uri, plots=plots))
     for marker in ("ended", "down"):
         (workdir / marker).unlink(missing_ok=True)
-    proc = subprocess.Popen([sys.executable, "-m", "hpo", "run", f"{name}.yaml", "--quiet"], cwd=workdir, text=True,
-                            env=hpo_env(HPO_TRACKING_RETRY_S=str(retry_s)), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    proc = spawn([sys.executable, "-m", "hpo", "run", f"{name}.yaml", "--quiet"], cwd=workdir,
+                 env=hpo_env(HPO_TRACKING_RETRY_S=str(retry_s)))
     deadline = time.monotonic() + 240
     while not (workdir / "ended").exists():
         assert proc.poll() is None, proc.communicate()[1][-3000:]
@@ -82,17 +80,13 @@ def _run_until_study_end(workdir, server, name, retry_s, plots):
     return proc
 
 
-def test_study_run_writes_are_retried_through_an_outage(workdir, server):
+def test_study_run_writes_are_retried_through_an_outage(workdir, server, spawn):
     from mlflow import MlflowClient
 
-    proc = _run_until_study_end(workdir, server, "parent-back", retry_s=120, plots="true")
-    try:
-        time.sleep(2.0)  # the writer meets the store away with the study run's writes pending
-        server.start()
-        out, err = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    proc = _run_until_study_end(spawn, workdir, server, "parent-back", retry_s=120, plots="true")
+    time.sleep(2.0)  # the writer meets the store away with the study run's writes pending
+    server.start()
+    out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
     assert "MLflow unreachable" in err and "MLflow reachable again" in err and "hpo sync" not in err
     client = MlflowClient(server.uri)
@@ -110,15 +104,11 @@ def test_study_run_writes_are_retried_through_an_outage(workdir, server):
     assert model.predict([[0.0, 1.0]]).shape == (1,)
 
 
-def test_study_run_writes_lost_for_good_are_named_and_synced(workdir, server):
+def test_study_run_writes_lost_for_good_are_named_and_synced(workdir, server, spawn):
     from mlflow import MlflowClient
 
-    proc = _run_until_study_end(workdir, server, "parent-gone", retry_s=1, plots="false")
-    try:
-        out, err = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    proc = _run_until_study_end(spawn, workdir, server, "parent-gone", retry_s=1, plots="false")
+    out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
     lacks = [line for line in err.splitlines() if line.startswith("warning: MLflow lacks")]
     assert len(lacks) == 1, err[-3000:]
