@@ -115,9 +115,11 @@ def startup(repeats: int = 7) -> None:
     check = "import sys, hpo; print([m for m in ('torch', 'ray', 'mlflow', 'optuna') if m in sys.modules])"
     heavy = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True).stdout.strip()
     print(f"start-up, median of {repeats}: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in times.items()))
-    print(f"hpo --help: {times['hpo --help']:.2f} s (target < 0.5 s), "
-          f"{times['hpo --help'] / times['python -c pass']:.1f}x a bare interpreter; "
-          f"heavy modules after `import hpo`: {heavy} (target: [])")
+    print(
+        f"hpo --help: {times['hpo --help']:.2f} s (target < 0.5 s), "
+        f"{times['hpo --help'] / times['python -c pass']:.1f}x a bare interpreter; "
+        f"heavy modules after `import hpo`: {heavy} (target: [])"
+    )
 
 
 def main() -> None:
@@ -135,7 +137,9 @@ def main() -> None:
         if args.baseline:
             baseline = folder / "baseline"
             baseline.mkdir()
-            archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline], capture_output=True, check=True)
+            archive = subprocess.run(
+                ["git", "-C", str(REPO), "archive", args.baseline], capture_output=True, check=True
+            )
             subprocess.run(["tar", "-x", "-C", str(baseline)], input=archive.stdout, check=True)
             for side in ("hpo tracking off", "hpo tracking on"):
                 sides[f"{side} @ {args.baseline}"] = baseline
@@ -155,16 +159,24 @@ def main() -> None:
     ours = med["hpo tracking on"]["end_to_end"]
     added = med["hpo tracking on"]["loop"] - med["optuna"]["loop"]
     print()
-    print(f"hpo tracking on / optuna+mlflowcallback, end-to-end: {ours:.2f} / {anchor:.2f} = {ours / anchor:.2f}x (target <= 0.50x)")
-    print(f"hpo tracking on / optuna alone, end-to-end:          {ours:.2f} / {med['optuna']['end_to_end']:.2f} = {ours / med['optuna']['end_to_end']:.2f}x")
+    print(
+        f"hpo tracking on / optuna+mlflowcallback, end-to-end: {ours:.2f} / {anchor:.2f} = "
+        f"{ours / anchor:.2f}x (target <= 0.50x)"
+    )
+    print(
+        f"hpo tracking on / optuna alone, end-to-end:          {ours:.2f} / "
+        f"{med['optuna']['end_to_end']:.2f} = {ours / med['optuna']['end_to_end']:.2f}x"
+    )
     print(f"added on the trial loop's path vs optuna alone:      {added:+.2f} ms/trial (target <= 5 ms)")
     if args.baseline:
         for side in ("hpo tracking off", "hpo tracking on"):
             old = med[f"{side} @ {args.baseline}"]
             new = med[side]
-            print(f"{side}, this tree / {args.baseline}: end-to-end {new['end_to_end']:.2f} / "
-                  f"{old['end_to_end']:.2f} = {new['end_to_end'] / old['end_to_end']:.2f}x, "
-                  f"loop {new['loop']:.2f} / {old['loop']:.2f} = {new['loop'] / old['loop']:.2f}x (target <= 1.00x)")
+            print(
+                f"{side}, this tree / {args.baseline}: end-to-end {new['end_to_end']:.2f} / "
+                f"{old['end_to_end']:.2f} = {new['end_to_end'] / old['end_to_end']:.2f}x, "
+                f"loop {new['loop']:.2f} / {old['loop']:.2f} = {new['loop'] / old['loop']:.2f}x (target <= 1.00x)"
+            )
     print()
     startup()
 

@@ -50,12 +50,19 @@ def sleepy_hartmann6(params: dict[str, float]) -> float:
     return HARTMANN6(params)
 
 
-def run(
-    objective: Callable[[dict[str, float]], float], seed: int, trials: int, executor: Any
-) -> tuple[float, float]:
+def run(objective: Callable[[dict[str, float]], float], seed: int, trials: int, executor: Any) -> tuple[float, float]:
     """Regret of one study, and its trials' ask-to-tell seconds summed (for "in flight")."""
-    study = hpo.tune(objective, SPACE, n_trials=trials, direction="minimize", searcher="tpe",
-                     pruner="none", seed=seed, tracking=None, executor=executor)
+    study = hpo.tune(
+        objective,
+        SPACE,
+        n_trials=trials,
+        direction="minimize",
+        searcher="tpe",
+        pruner="none",
+        seed=seed,
+        tracking=None,
+        executor=executor,
+    )
     busy = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in study.trials)
     return HARTMANN6.regret(study.best_value), busy
 
@@ -72,8 +79,9 @@ def main() -> None:
 
     from hpo._ray import worker_env
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
-             runtime_env=worker_env())
+    ray.init(
+        num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False, runtime_env=worker_env()
+    )
     # Warm the 4 worker processes up, as they are on a running cluster (not timed).
     run(sleepy_hartmann6, 0, 8, PARALLEL)
 
@@ -93,16 +101,17 @@ def main() -> None:
     ray.shutdown()
 
     seq, par = sides["sequential"], sides["parallel"]
-    print(f"Hartmann6 (minimum {HARTMANN6.optimum}), TPE, {args.trials} trials per study; "
-          "regret = best - minimum")
+    print(f"Hartmann6 (minimum {HARTMANN6.optimum}), TPE, {args.trials} trials per study; regret = best - minimum")
     print(f"  {'seed':>4}  {'sequential':>11}  {'parallel (4 workers)':>20}")
     for seed, s, p in zip(seeds, seq, par):
         print(f"  {seed:>4}  {s:11.4f}  {p:20.4f}")
     print(f"  {'median':>6}{statistics.median(seq):11.4f}  {statistics.median(par):20.4f}")
     print(f"  {'mean':>6}{statistics.mean(seq):11.4f}  {statistics.mean(par):20.4f}")
     in_flight = busy / walls["parallel"]
-    print(f"  wall: sequential {walls['sequential']:.1f} s, parallel {walls['parallel']:.1f} s "
-          f"({in_flight:.1f} trials in flight on average, {SLEEP_S} s sleep per trial)")
+    print(
+        f"  wall: sequential {walls['sequential']:.1f} s, parallel {walls['parallel']:.1f} s "
+        f"({in_flight:.1f} trials in flight on average, {SLEEP_S} s sleep per trial)"
+    )
     ratio = statistics.median(par) / statistics.median(seq)
     print(f"  median regret parallel / sequential: {ratio:.2f}x (target <= 1.3x)")
 

@@ -37,16 +37,25 @@ def main() -> None:
     for label, pruner in (("no pruning", "none"), (f"pruner {config.settings.pruner}", config.settings.pruner)):
         trainer = build_objective(config)
         start = time.perf_counter()
-        study = hpo.tune(trainer, config.space, n_trials=args.trials, searcher=config.settings.searcher,
-                         seed=config.settings.seed, pruner=pruner, tracking=None)
+        study = hpo.tune(
+            trainer,
+            config.space,
+            n_trials=args.trials,
+            searcher=config.settings.searcher,
+            seed=config.settings.seed,
+            pruner=pruner,
+            tracking=None,
+        )
         epochs = sum(t.user_attrs.get("epochs", 0) for t in study.trials)
         rows[label] = (epochs, study.best_value, time.perf_counter() - start, study.counts()["pruned"])
     (e0, b0, t0, _), (e1, b1, t1, p1) = rows.values()
     print(f"examples/digits_cnn.yaml, {args.trials} TPE trials (seed 0), up to 20 epochs each, CPU")
     for label, (epochs, best, seconds, pruned) in rows.items():
         print(f"  {label:48} {epochs:4d} epochs   best val accuracy {best:.4f}   {seconds:6.1f} s   {pruned} pruned")
-    print(f"  epochs with pruning / without: {e1 / e0:.2f} (target <= 0.40); "
-          f"best accuracy difference: {100 * (b0 - b1):+.2f} points (target within 0.5)")
+    print(
+        f"  epochs with pruning / without: {e1 / e0:.2f} (target <= 0.40); "
+        f"best accuracy difference: {100 * (b0 - b1):+.2f} points (target within 0.5)"
+    )
 
 
 if __name__ == "__main__":

@@ -91,7 +91,9 @@ def main() -> None:
     from hpo._ray import worker_env
 
     start = time.perf_counter()
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False, runtime_env=worker_env())
+    ray.init(
+        num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False, runtime_env=worker_env()
+    )
     print(f"local Ray start-up (once, not per trial): {time.perf_counter() - start:.2f} s")
     ray2 = {"kind": "ray", "workers": 2}
     # Warm the worker processes up, as they are on a running cluster.
@@ -101,7 +103,9 @@ def main() -> None:
         rows = {
             "hpo inline, tracking off": timed(args.trials, tracking=None),
             "hpo ray (2 workers), tracking off": timed(args.trials, executor=ray2, tracking=None),
-            "hpo ray (2 workers), tracking on": timed(args.trials, executor=ray2, tracking=migrated_store(folder / "mlflow.db"), study_name="ray-on"),
+            "hpo ray (2 workers), tracking on": timed(
+                args.trials, executor=ray2, tracking=migrated_store(folder / "mlflow.db"), study_name="ray-on"
+            ),
             f"Ray Tune + OptunaSearch ({args.tune_trials} trials)": ray_tune(args.tune_trials, folder),
         }
     print(f"Part 1: trivial objective, TPE seed 0, {args.trials} trials (ms per trial)")
@@ -109,7 +113,9 @@ def main() -> None:
         print(f"  {name:42} {ms:9.2f}")
     tune_ms = rows[f"Ray Tune + OptunaSearch ({args.tune_trials} trials)"]
     off, on = rows["hpo ray (2 workers), tracking off"], rows["hpo ray (2 workers), tracking on"]
-    print(f"  hpo ray tracking off: {off:.2f} ms (target <= 10), {tune_ms / off:.0f}x less than Ray Tune (target >= 100x)")
+    print(
+        f"  hpo ray tracking off: {off:.2f} ms (target <= 10), {tune_ms / off:.0f}x less than Ray Tune (target >= 100x)"
+    )
     print(f"  hpo ray tracking on:  {on:.2f} ms (target <= 30), {tune_ms / on:.0f}x less than Ray Tune")
 
     print("Part 2: 40 trials sleeping 0.25 s each; cold: right after part 1, warm: run again at once")
@@ -118,9 +124,20 @@ def main() -> None:
         ideal = 40 * 0.25 / workers
         for when in ("cold", "warm"):
             start = time.perf_counter()
-            hpo.tune(sleeper, {"x": hpo.Float(0, 1)}, n_trials=40, searcher="random", seed=0, executor=executor, tracking=None)
+            hpo.tune(
+                sleeper,
+                {"x": hpo.Float(0, 1)},
+                n_trials=40,
+                searcher="random",
+                seed=0,
+                executor=executor,
+                tracking=None,
+            )
             wall = time.perf_counter() - start
-            print(f"  {workers} workers, {when}: {wall:6.2f} s, ideal {ideal:.2f} s: {ideal / wall:.0%} of the ideal throughput (target >= 90%)")
+            print(
+                f"  {workers} workers, {when}: {wall:6.2f} s, ideal {ideal:.2f} s: {ideal / wall:.0%} "
+                "of the ideal throughput (target >= 90%)"
+            )
     ray.shutdown()
 
 

@@ -95,8 +95,7 @@ PROBLEMS = {
         name: Problem(name, dict(zip(f.names, f.bounds)), False, f, f.optimum)
         for name, f in ((n, FUNCTIONS[n]) for n in OFFLINE)
     },
-    "svc_digits": Problem("svc_digits", {"C": (1e-3, 1e3), "gamma": (1e-6, 1e-1)}, True,
-                          svc_error, 0.0),
+    "svc_digits": Problem("svc_digits", {"C": (1e-3, 1e3), "gamma": (1e-6, 1e-1)}, True, svc_error, 0.0),
 }
 
 
@@ -122,16 +121,24 @@ def run_hpo(problem: Problem, searcher: str, seed: int, trials: int) -> tuple[fl
         trials = math.prod(len(v) for v in levels.values())
     else:
         space = {n: hpo.Float(lo, hi, log=problem.log) for n, (lo, hi) in problem.bounds.items()}
-    study = hpo.tune(problem.loss, space, n_trials=trials, direction="minimize",
-                     searcher=searcher, pruner="none", seed=seed, tracking=None)
+    study = hpo.tune(
+        problem.loss,
+        space,
+        n_trials=trials,
+        direction="minimize",
+        searcher=searcher,
+        pruner="none",
+        seed=seed,
+        tracking=None,
+    )
     return study.best_value, len(study.trials)
 
 
 def run_optuna(problem: Problem, seed: int, trials: int) -> tuple[float, int]:
     """Best loss of Optuna's default TPE, driven by ``study.optimize``."""
+
     def objective(trial: optuna.Trial) -> float:
-        params = {n: trial.suggest_float(n, lo, hi, log=problem.log)
-                  for n, (lo, hi) in problem.bounds.items()}
+        params = {n: trial.suggest_float(n, lo, hi, log=problem.log) for n, (lo, hi) in problem.bounds.items()}
         return problem.loss(params)
 
     study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
@@ -146,8 +153,15 @@ def run_hyperopt(problem: Problem, seed: int, trials: int) -> tuple[float, int]:
         for n, (lo, hi) in problem.bounds.items()
     }
     history = Trials()
-    fmin(problem.loss, space, algo=tpe.suggest, max_evals=trials, trials=history,
-         rstate=np.random.default_rng(seed), show_progressbar=False)
+    fmin(
+        problem.loss,
+        space,
+        algo=tpe.suggest,
+        max_evals=trials,
+        trials=history,
+        rstate=np.random.default_rng(seed),
+        show_progressbar=False,
+    )
     return min(history.losses()), len(history.trials)
 
 
@@ -185,8 +199,10 @@ def main() -> None:
     medians: dict[tuple[str, str], float] = {}
     for name in problems:
         problem = PROBLEMS[name]
-        print(f"\n{name} ({len(problem.bounds)}-D, minimum {problem.optimum:g}), {args.trials} "
-              f"trials, seeds 0..{args.seeds - 1}; regret = best - minimum")
+        print(
+            f"\n{name} ({len(problem.bounds)}-D, minimum {problem.optimum:g}), {args.trials} "
+            f"trials, seeds 0..{args.seeds - 1}; regret = best - minimum"
+        )
         rows = []
         for method in methods:
             t0 = time.perf_counter()
@@ -195,8 +211,10 @@ def main() -> None:
             regrets = [r for r, _ in results]
             medians[name, method] = statistics.median(regrets)
             rows.append((method, results[0][1], medians[name, method], statistics.mean(regrets), wall))
-        print(f"  {'method':<13} {'trials':>6} {'median regret':>14} {'mean regret':>12} "
-              f"{'hpo tpe / this':>15} {'wall s':>7}")
+        print(
+            f"  {'method':<13} {'trials':>6} {'median regret':>14} {'mean regret':>12} "
+            f"{'hpo tpe / this':>15} {'wall s':>7}"
+        )
         for method, n, median, mean, wall in rows:
             ratio = medians.get((name, "hpo_tpe"), math.nan) / median if median else math.nan
             print(f"  {method:<13} {n:>6} {median:14.4g} {mean:12.4g} {ratio:15.2f} {wall:7.1f}")
@@ -208,12 +226,16 @@ def main() -> None:
     ratios = {n: medians[n, "hpo_tpe"] / medians[n, "optuna_tpe"] for n in OFFLINE}
     ok = all(r <= 1.0 for r in ratios.values()) and sum(r <= 0.8 for r in ratios.values()) >= 2
     shown = ", ".join(f"{n} {r:.2f}" for n, r in ratios.items())
-    print(f"TARGET {'PASS' if ok else 'FAIL'}: median regret hpo tpe / optuna tpe: {shown} "
-          "(needs all <= 1.00 and at least two <= 0.80)")
+    print(
+        f"TARGET {'PASS' if ok else 'FAIL'}: median regret hpo tpe / optuna tpe: {shown} "
+        "(needs all <= 1.00 and at least two <= 0.80)"
+    )
     if ("svc_digits", "hpo_tpe") in medians and ("svc_digits", "optuna_tpe") in medians:
         hpo_err, opt_err = medians["svc_digits", "hpo_tpe"], medians["svc_digits", "optuna_tpe"]
-        print(f"check (held out, not in the target): svc_digits median error hpo tpe {hpo_err:.4f}, "
-              f"optuna tpe {opt_err:.4f}")
+        print(
+            f"check (held out, not in the target): svc_digits median error hpo tpe {hpo_err:.4f}, "
+            f"optuna tpe {opt_err:.4f}"
+        )
 
 
 if __name__ == "__main__":

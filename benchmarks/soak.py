@@ -166,8 +166,15 @@ def main() -> None:
         before = rss()
         t0, c0 = time.perf_counter(), time.thread_time()
         study = hpo.tune(
-            quadratic, SPACE, n_trials=n, seed=0, searcher=sampler, pruner="none",
-            tracking=uri, study_name="soak", callbacks=[on_trial_end],
+            quadratic,
+            SPACE,
+            n_trials=n,
+            seed=0,
+            searcher=sampler,
+            pruner="none",
+            tracking=uri,
+            study_name="soak",
+            callbacks=[on_trial_end],
         )
         t_return = time.perf_counter()
         runs = child_runs(store, study.mlflow_run_id)
@@ -185,46 +192,74 @@ def main() -> None:
         cpu_ms = sum(cpu[i] - sampler.cpu[i] * 1000 for i in numbers) / block
         rows.append((numbers, wall_ms, tpe_ms, wall_ms - tpe_ms, median_ms, cpu_ms))
 
-    print(f"{n} trials of a trivial objective in one hpo.tune call: inline, TPE seed 0 (multivariate), "
-          f"pruner none, MLflow tracking on (sqlite)")
-    print(f"driver RSS before tune: {before:.1f} MB (MB = 10^6 bytes); 1-minute load average before "
-          f"{load_before:.2f}, after {load_after:.2f}, on {os.cpu_count()} CPUs")
-    print(f"{'trials':>11} {'driver RSS':>11} {'writer RSS':>11} {'ms/trial':>9} {'TPE':>7} "
-          f"{'overhead':>9} {'median':>7} {'CPU':>6}")
+    print(
+        f"{n} trials of a trivial objective in one hpo.tune call: inline, TPE seed 0 (multivariate), "
+        f"pruner none, MLflow tracking on (sqlite)"
+    )
+    print(
+        f"driver RSS before tune: {before:.1f} MB (MB = 10^6 bytes); 1-minute load average before "
+        f"{load_before:.2f}, after {load_after:.2f}, on {os.cpu_count()} CPUs"
+    )
+    print(
+        f"{'trials':>11} {'driver RSS':>11} {'writer RSS':>11} {'ms/trial':>9} {'TPE':>7} "
+        f"{'overhead':>9} {'median':>7} {'CPU':>6}"
+    )
     for (numbers, wall_ms, tpe_ms, over_ms, median_ms, cpu_ms), d_mb, w_mb in zip(rows, driver_mb, writer_mb):
         label = f"{numbers[0]}-{numbers[-1]}"
-        print(f"{label:>11} {d_mb:8.1f} MB {w_mb:8.1f} MB {wall_ms:9.2f} {tpe_ms:7.2f} "
-              f"{over_ms:9.2f} {median_ms:7.2f} {cpu_ms:6.2f}")
-    print("(ms per trial. overhead = ms/trial - TPE; median: of the trials' overheads; CPU: the driver loop "
-          "thread's CPU time less TPE's)")
-    print(f"(the first block includes the study's set-up and the writer's start-up: {walls[0]:.0f} ms "
-          f"from the tune call to the end of trial 0)")
+        print(
+            f"{label:>11} {d_mb:8.1f} MB {w_mb:8.1f} MB {wall_ms:9.2f} {tpe_ms:7.2f} "
+            f"{over_ms:9.2f} {median_ms:7.2f} {cpu_ms:6.2f}"
+        )
+    print(
+        "(ms per trial. overhead = ms/trial - TPE; median: of the trials' overheads; CPU: the driver loop "
+        "thread's CPU time less TPE's)"
+    )
+    print(
+        f"(the first block includes the study's set-up and the writer's start-up: {walls[0]:.0f} ms "
+        f"from the tune call to the end of trial 0)"
+    )
     print()
 
     growth = driver_mb[-1] - driver_mb[0]
-    print(f"driver RSS growth, end of first block to end of last: {driver_mb[0]:.1f} -> {driver_mb[-1]:.1f} MB = "
-          f"{growth:+.1f} MB (target < 100 MB): {'met' if growth < 100 else 'NOT met'}; "
-          f"peak (VmHWM) {peak_rss():.1f} MB")
+    print(
+        f"driver RSS growth, end of first block to end of last: {driver_mb[0]:.1f} -> {driver_mb[-1]:.1f} MB = "
+        f"{growth:+.1f} MB (target < 100 MB): {'met' if growth < 100 else 'NOT met'}; "
+        f"peak (VmHWM) {peak_rss():.1f} MB"
+    )
     first, second, last = rows[0], rows[1], rows[-1]
     ratio = last[3] / first[3]
-    print(f"overhead excl. TPE, last block / first block:  {last[3]:.2f} / {first[3]:.2f} ms = {ratio:.2f}x "
-          f"(target <= 2x): {'met' if ratio <= 2 else 'NOT met'}")
-    print(f"overhead excl. TPE, last block / second block: {last[3]:.2f} / {second[3]:.2f} ms = "
-          f"{last[3] / second[3]:.2f}x (the second block has no set-up in it)")
+    print(
+        f"overhead excl. TPE, last block / first block:  {last[3]:.2f} / {first[3]:.2f} ms = {ratio:.2f}x "
+        f"(target <= 2x): {'met' if ratio <= 2 else 'NOT met'}"
+    )
+    print(
+        f"overhead excl. TPE, last block / second block: {last[3]:.2f} / {second[3]:.2f} ms = "
+        f"{last[3] / second[3]:.2f}x (the second block has no set-up in it)"
+    )
     # Wall time on a machine shared with other work (and with the writer) swings with the load;
     # the median and the CPU time say whether the driver's own work per trial grew.
-    print(f"  median overhead, last / first / second block: {last[4]:.2f} / {first[4]:.2f} / {second[4]:.2f} ms = "
-          f"{last[4] / first[4]:.2f}x / {last[4] / second[4]:.2f}x")
-    print(f"  driver CPU less TPE, last / first / second block: {last[5]:.2f} / {first[5]:.2f} / {second[5]:.2f} ms = "
-          f"{last[5] / first[5]:.2f}x / {last[5] / second[5]:.2f}x")
-    print(f"TPE, last block / first block: {last[2]:.2f} / {first[2]:.2f} ms/trial = "
-          f"{last[2] / first[2]:.1f}x (grows with the history; no target)")
+    print(
+        f"  median overhead, last / first / second block: {last[4]:.2f} / {first[4]:.2f} / {second[4]:.2f} ms = "
+        f"{last[4] / first[4]:.2f}x / {last[4] / second[4]:.2f}x"
+    )
+    print(
+        f"  driver CPU less TPE, last / first / second block: {last[5]:.2f} / {first[5]:.2f} / {second[5]:.2f} ms = "
+        f"{last[5] / first[5]:.2f}x / {last[5] / second[5]:.2f}x"
+    )
+    print(
+        f"TPE, last block / first block: {last[2]:.2f} / {first[2]:.2f} ms/trial = "
+        f"{last[2] / first[2]:.1f}x (grows with the history; no target)"
+    )
     print()
     print(f"total wall time of tune: {t_return - t0:.1f} s ({sum(sampler.wall.values()):.1f} s of it TPE)")
-    print(f"tune returned {t_return - ends[-1]:.1f} s after the last trial's callback "
-          f"(the MLflow writer finishing its backlog and ending the runs)")
-    print(f"MLflow child runs of the study: {sum(runs.values())} (expected {n}), by status {runs}; "
-          f"unrecorded trials: {len(study.unrecorded_trials)}")
+    print(
+        f"tune returned {t_return - ends[-1]:.1f} s after the last trial's callback "
+        f"(the MLflow writer finishing its backlog and ending the runs)"
+    )
+    print(
+        f"MLflow child runs of the study: {sum(runs.values())} (expected {n}), by status {runs}; "
+        f"unrecorded trials: {len(study.unrecorded_trials)}"
+    )
 
 
 if __name__ == "__main__":

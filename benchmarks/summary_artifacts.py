@@ -65,8 +65,17 @@ def study(trials: int, tracking: str | None, plots: bool = True) -> tuple[hpo.St
     def note(_study: Any, _trial: Any) -> None:
         last[0] = time.perf_counter()
 
-    result = hpo.tune(objective, SPACE, n_trials=trials, seed=0, searcher="tpe", pruner="median",
-                      tracking=tracking, plots=plots, callbacks=[note])
+    result = hpo.tune(
+        objective,
+        SPACE,
+        n_trials=trials,
+        seed=0,
+        searcher="tpe",
+        pruner="median",
+        tracking=tracking,
+        plots=plots,
+        callbacks=[note],
+    )
     return result, time.perf_counter() - last[0]
 
 
@@ -121,9 +130,11 @@ def main() -> None:
             folder.mkdir()
             anchor.append(seconds(lambda folder=folder: optuna_as_it_comes(result.optuna_study, folder)))
     print(f"  files: {len(files)} plots ({', '.join(files)}) + summary.md, best_params.yaml, trials.csv")
-    for label, value in (("cold (imports included)", cold),
-                         (f"warm (hpo, median of {args.repeats})", statistics.median(warm)),
-                         (f"Optuna as it comes (median of {args.repeats})", statistics.median(anchor))):
+    for label, value in (
+        ("cold (imports included)", cold),
+        (f"warm (hpo, median of {args.repeats})", statistics.median(warm)),
+        (f"Optuna as it comes (median of {args.repeats})", statistics.median(anchor)),
+    ):
         print(f"  {label:34} {value:6.2f} s")
     print(f"  hpo / Optuna as it comes: {statistics.median(warm) / statistics.median(anchor):.2f}x")
 
@@ -135,14 +146,19 @@ def main() -> None:
                 uri = migrated_store(Path(tmp) / f"m{i}{plots}.db")
                 ends[plots].append(study(args.trials, uri, plots=plots)[1])
     off, on = statistics.median(ends[False]), statistics.median(ends[True])
-    print(f"  plots=False: {off:.2f} s   plots=True: {on:.2f} s   (medians of {args.repeats}; "
-          f"each: {', '.join(f'{x:.2f}' for x in ends[False])} / {', '.join(f'{x:.2f}' for x in ends[True])})")
+    print(
+        f"  plots=False: {off:.2f} s   plots=True: {on:.2f} s   (medians of {args.repeats}; "
+        f"each: {', '.join(f'{x:.2f}' for x in ends[False])} / {', '.join(f'{x:.2f}' for x in ends[True])})"
+    )
     print(f"  on / off: {on / off:.2f}x; the plots add {on - off:.2f} s")
     drawn = statistics.median(warm)
     verdict = "met" if max(drawn, on - off) < 2.0 else "NOT met"
-    print(f"\ntarget: summary artifacts written in under 2 s for a {args.trials}-trial study: drawn and "
-          f"written in {drawn:.2f} s; they add {on - off:.2f} s to the end of a tracked study: {verdict}")
+    print(
+        f"\ntarget: summary artifacts written in under 2 s for a {args.trials}-trial study: drawn and "
+        f"written in {drawn:.2f} s; they add {on - off:.2f} s to the end of a tracked study: {verdict}"
+    )
     print("  (the rest of the end is the writer's backlog of MLflow writes, the same with plots off)")
+
 
 if __name__ == "__main__":
     main()

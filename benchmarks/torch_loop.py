@@ -63,7 +63,10 @@ def hand_written(train, val, epochs, batch_size, lr, warmup, amp, device):
     steps = math.ceil(len(X) / batch_size)
     total, warm = epochs * steps, round(warmup * steps)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * min(1.0, (s - warm) / max(1, total - warm))))
+        opt,
+        lambda s: (
+            (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * min(1.0, (s - warm) / max(1, total - warm))))
+        ),
     )
     dtype, scaled = resolve_precision(amp, device)
     scaler = torch.amp.GradScaler(device.type, enabled=scaled)
@@ -118,8 +121,9 @@ class _Clock:
 
 
 def with_trainer(train, val, epochs, batch_size, lr, warmup, amp, device):
-    trainer = TorchTrainer(cnn, train, val, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup,
-                           amp=amp, device=str(device), seed=0)
+    trainer = TorchTrainer(
+        cnn, train, val, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup, amp=amp, device=str(device), seed=0
+    )
     clock = _Clock()
     trainer(dict(PARAMS), hpo.Trial(0, dict(PARAMS), clock))
     return clock.ends, clock.values[-1]
@@ -138,10 +142,15 @@ def part1(args, device):
             epochs[name] += [b - a for a, b in zip(ends, ends[1:])]
             runs[name].append((0.0, accuracy))
     med = {k: statistics.median(v) for k, v in epochs.items()}
-    print(f"Part 1: CNN (32 channels) on digits, batch 64, amp={args.amp}, device={device}, "
-          f"median over {args.repeats} runs x {args.epochs - 1} epochs")
+    print(
+        f"Part 1: CNN (32 channels) on digits, batch 64, amp={args.amp}, device={device}, "
+        f"median over {args.repeats} runs x {args.epochs - 1} epochs"
+    )
     for name, values in runs.items():
-        print(f"  {name:14} {med[name] * 1000:8.1f} ms/epoch   {1 / med[name]:6.2f} epochs/s   last val accuracy {values[-1][1]:.4f}")
+        print(
+            f"  {name:14} {med[name] * 1000:8.1f} ms/epoch   {1 / med[name]:6.2f} epochs/s   last val "
+            f"accuracy {values[-1][1]:.4f}"
+        )
     print(f"  ratio TorchTrainer / hand-written: {med['TorchTrainer'] / med['hand-written']:.3f}x (target <= 1.05x)")
     same = runs["TorchTrainer"][-1][1] == runs["hand-written"][-1][1]
     print(f"  same work: both end at the same validation accuracy: {same}")
@@ -176,7 +185,10 @@ def part2(args):
         torch.cuda.synchronize()
         rates[amp] = 2 * len(X) / (time.perf_counter() - start)
     print(f"Part 2: {torch.cuda.get_device_name()} -- 5-conv net, 8192 images 3x64x64, batch 256, 2 epochs")
-    print(f"  fp32 {rates['off']:9.0f} images/s   bf16 {rates['bf16']:9.0f} images/s   ratio {rates['bf16'] / rates['off']:.2f}x (target >= 1.5x)")
+    print(
+        f"  fp32 {rates['off']:9.0f} images/s   bf16 {rates['bf16']:9.0f} images/s   ratio "
+        f"{rates['bf16'] / rates['off']:.2f}x (target >= 1.5x)"
+    )
 
 
 def main():

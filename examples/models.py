@@ -15,9 +15,13 @@ def cnn(params: dict[str, Any]) -> Any:
     c = int(params.get("channels", 16))
     return nn.Sequential(
         nn.Unflatten(1, (1, 8, 8)),
-        nn.Conv2d(1, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(),
-        nn.Conv2d(c, 2 * c, 3, padding=1), nn.BatchNorm2d(2 * c), nn.ReLU(),
-        nn.MaxPool2d(2),                                   # 8x8 -> 4x4
+        nn.Conv2d(1, c, 3, padding=1),
+        nn.BatchNorm2d(c),
+        nn.ReLU(),
+        nn.Conv2d(c, 2 * c, 3, padding=1),
+        nn.BatchNorm2d(2 * c),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # 8x8 -> 4x4
         nn.Flatten(),
         nn.Dropout(float(params.get("dropout", 0.0))),
         nn.Linear(2 * c * 16, 10),

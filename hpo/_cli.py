@@ -207,7 +207,9 @@ def _warn_unrecorded(study: Any) -> None:
     if study.missing_study_writes:
         lacks.append(f"the study run's {', '.join(study.missing_study_writes)}")
     if lacks:
-        click.echo(f"warning: MLflow lacks {' and '.join(lacks)}; once it is back, run: hpo sync {study.name}", err=True)
+        click.echo(
+            f"warning: MLflow lacks {' and '.join(lacks)}; once it is back, run: hpo sync {study.name}", err=True
+        )
 
 
 def _indent(text: str) -> str:
@@ -243,9 +245,7 @@ def _load_study(name: str, directory: str | None, storage: str | None) -> Any:
 
 # -- commands ------------------------------------------------------------------------------
 
-_dir_option = click.option(
-    "--dir", "directory", metavar="DIR", help="Study folder (default: $HPO_HOME or ./.hpo)."
-)
+_dir_option = click.option("--dir", "directory", metavar="DIR", help="Study folder (default: $HPO_HOME or ./.hpo).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -264,7 +264,9 @@ def cli() -> None:
 @click.option("--pruner", help="none, median, successive_halving or hyperband.")
 @click.option("--seed", type=int, help="Seed of the searcher.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Stop starting trials after SECONDS.")
-@click.option("--trial-timeout", type=click.FloatRange(min=0, min_open=True), help="Stop and fail a trial running past SECONDS.")
+@click.option(
+    "--trial-timeout", type=click.FloatRange(min=0, min_open=True), help="Stop and fail a trial running past SECONDS."
+)
 @click.option("--tracking", metavar="URI", help="MLflow tracking URI, or 'none' to turn tracking off.")
 @click.option("--storage", metavar="URL", help="Optuna storage URL or journal file (default: the study folder).")
 @click.option("--name", help="Study name (default: the config's name).")
@@ -334,12 +336,16 @@ def sync(name: str, directory: str | None) -> None:
 @click.argument("name")
 @click.option("--storage", metavar="URL", help="Read the study from this storage instead.")
 @click.option("--limit", type=click.IntRange(min=1), help="Show only the best LIMIT trials.")
-@click.option("--plots", is_flag=True,
-              help="Also draw the plots and write the summary, to the study's MLflow parent run and to --out.")
+@click.option(
+    "--plots",
+    is_flag=True,
+    help="Also draw the plots and write the summary, to the study's MLflow parent run and to --out.",
+)
 @click.option("--out", metavar="DIR", help="Folder for --plots (default: DIR/NAME/summary of --dir).")
 @_dir_option
-def show(name: str, storage: str | None, limit: int | None, plots: bool, out: str | None,
-         directory: str | None) -> None:
+def show(
+    name: str, storage: str | None, limit: int | None, plots: bool, out: str | None, directory: str | None
+) -> None:
     """Show the trials of the study NAME as a table."""
     from rich.console import Console
     from rich.table import Table
@@ -388,8 +394,11 @@ def _write_summary(study: Any, folder: Path) -> None:
     try:
         log_folder(study.tracking_uri, study.mlflow_run_id, folder)
     except Exception as err:
-        click.echo(f"error: tracking: could not log the summary to MLflow run {study.mlflow_run_id}: "
-                   f"{type(err).__name__}: {_one_line(str(err))}", err=True)
+        click.echo(
+            f"error: tracking: could not log the summary to MLflow run {study.mlflow_run_id}: "
+            f"{type(err).__name__}: {_one_line(str(err))}",
+            err=True,
+        )
         sys.exit(1)
     click.echo(f"logged them to MLflow run {study.mlflow_run_id} ({study.tracking_uri})")
 
@@ -427,8 +436,17 @@ def compare(names: tuple[str, ...], directory: str | None) -> None:
     from hpo._study import n_ended, time_spent
 
     table = Table(title="studies")
-    for column in ("study", "direction", "best value", "best trial", "trials", "pruned", "failed",
-                   "trial time (s)", "span (s)"):
+    for column in (
+        "study",
+        "direction",
+        "best value",
+        "best trial",
+        "trials",
+        "pruned",
+        "failed",
+        "trial time (s)",
+        "span (s)",
+    ):
         table.add_column(column, justify="left" if column in ("study", "direction") else "right")
     for name in names:
         study = _load_study(name, directory, None)
@@ -441,15 +459,29 @@ def compare(names: tuple[str, ...], directory: str | None) -> None:
         except HPOError:  # no trial completed
             value, number = "-", "-"
         pruned = f"{counts['pruned'] / ended:.0%}" if ended else "-"
-        table.add_row(name, study.direction, value, number, str(ended), pruned, str(counts["failed"]),
-                      f"{busy:.1f}", f"{span:.1f}")
+        table.add_row(
+            name,
+            study.direction,
+            value,
+            number,
+            str(ended),
+            pruned,
+            str(counts["failed"]),
+            f"{busy:.1f}",
+            f"{span:.1f}",
+        )
     Console(width=max(120, shutil.get_terminal_size().columns)).print(table)
 
 
 @cli.command()
 @click.argument("name", required=False)
 @click.option("--tracking", metavar="URI", help="The tracking store (default: the study's, else the default store).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; keep 127.0.0.1 unless you mean to share it.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind; keep 127.0.0.1 unless you mean to share it.",
+)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @_dir_option
 def ui(name: str | None, tracking: str | None, host: str, port: int, directory: str | None) -> None:

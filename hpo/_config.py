@@ -38,8 +38,19 @@ KEYS = (
     "plots",
 )
 #: The config keys that are :func:`hpo.tune`'s keyword arguments, as they are.
-_SETTINGS = ("direction", "n_trials", "searcher", "pruner", "seed", "timeout", "trial_timeout", "tracking",
-             "storage", "executor", "plots")
+_SETTINGS = (
+    "direction",
+    "n_trials",
+    "searcher",
+    "pruner",
+    "seed",
+    "timeout",
+    "trial_timeout",
+    "tracking",
+    "storage",
+    "executor",
+    "plots",
+)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -104,19 +115,19 @@ def parse_config(text: str, *, base: Path, default_name: str) -> StudyConfig:
     """Validate config ``text``; relative paths in it are taken from ``base``."""
     data = read_yaml(text, "config")
     if not isinstance(data, Mapping):
-        raise ConfigError(key="config", message=f"expected a mapping of keys (name, objective, space, ...), got {data!r:.60}")
+        raise ConfigError(
+            key="config", message=f"expected a mapping of keys (name, objective, space, ...), got {data!r:.60}"
+        )
     check_keys(data, KEYS, "config")
     name = check_name(data.get("name", default_name))
     if ("objective" in data) == ("trainer" in data):
         raise ConfigError(
             key="objective",
             message="give either objective: package.module:function or a trainer: block, "
-            f"got {'both' if 'objective' in data else 'neither'}"
+            f"got {'both' if 'objective' in data else 'neither'}",
         )
     objective = data.get("objective")
-    if objective is not None and (
-        not isinstance(objective, str) or not re.match(r"^[\w.]+:[\w.]+$", objective)
-    ):
+    if objective is not None and (not isinstance(objective, str) or not re.match(r"^[\w.]+:[\w.]+$", objective)):
         raise ConfigError(key="objective", message=f"expected package.module:function, got {objective!r}")
     if "trainer" in data and not isinstance(data["trainer"], Mapping):
         raise ConfigError(key="trainer", message=f"expected a mapping with a kind, got {data['trainer']!r}")
@@ -146,8 +157,7 @@ def check_name(name: Any) -> str:
     """
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ConfigError(
-            key="name",
-            message=f"expected letters, digits, '.', '_' or '-' (a folder name), got {name!r}"
+            key="name", message=f"expected letters, digits, '.', '_' or '-' (a folder name), got {name!r}"
         )
     return name
 

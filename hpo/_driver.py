@@ -266,7 +266,8 @@ def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, int, set[str]]:
                 direction=cast(Literal["minimize", "maximize"], plan.direction),
             )
             created = True
-        except optuna.exceptions.DuplicatedStudyError:
+        except optuna.exceptions.DuplicatedStudyError:  # another process's, or an earlier run's
+            assert storage is not None, "an in-memory study is always new"
             study = optuna.load_study(
                 study_name=plan.study_name, storage=storage, sampler=sampler, pruner=make_pruner(plan.pruner)
             )

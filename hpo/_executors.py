@@ -12,11 +12,11 @@ import collections
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from hpo._exceptions import ConfigError
-from hpo._trial import ObjectiveCall, Reporter, Trial, TrialResult, run_objective
 from hpo._registry import Registry
+from hpo._trial import ObjectiveCall, Reporter, Trial, TrialResult, run_objective
 from hpo._validation import check_keys, name_and_options
 
 __all__ = ["Executor", "InlineExecutor", "TrialJob"]
@@ -55,9 +55,7 @@ class Executor(abc.ABC):
         """
 
     @abc.abstractmethod
-    def start(
-        self, objective: ObjectiveCall, reporter: Reporter, catch: tuple[type[BaseException], ...]
-    ) -> None:
+    def start(self, objective: ObjectiveCall, reporter: Reporter, catch: tuple[type[BaseException], ...]) -> None:
         """Prepare to run trials of ``objective`` (e.g. ship it to workers once)."""
 
     @abc.abstractmethod
@@ -83,9 +81,7 @@ class InlineExecutor(Executor):
         self._reporter: Reporter | None = None
         self._catch: tuple[type[BaseException], ...] = ()
 
-    def start(
-        self, objective: ObjectiveCall, reporter: Reporter, catch: tuple[type[BaseException], ...]
-    ) -> None:
+    def start(self, objective: ObjectiveCall, reporter: Reporter, catch: tuple[type[BaseException], ...]) -> None:
         self._objective, self._reporter, self._catch = objective, reporter, catch
 
     def submit(self, job: TrialJob) -> None:
@@ -101,7 +97,7 @@ class InlineExecutor(Executor):
         self._queue.clear()
 
 
-ExecutorLike = Union[str, Mapping[str, Any], Executor]
+ExecutorLike = str | Mapping[str, Any] | Executor
 
 #: ``executor: {kind: NAME}`` -> the :class:`Executor` class, built with the other keys.
 EXECUTORS = Registry("executor", {"inline": "hpo._executors:InlineExecutor", "ray": "hpo._ray:RayExecutor"})

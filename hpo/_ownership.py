@@ -94,9 +94,7 @@ def _process_alive(owner: str) -> bool:
     return True
 
 
-def recover_interrupted(
-    study: optuna.study.Study, live: Collection[str] = ()
-) -> list[optuna.trial.FrozenTrial]:
+def recover_interrupted(study: optuna.study.Study, live: Collection[str] = ()) -> list[optuna.trial.FrozenTrial]:
     """Fail the trials a crash left running, and queue their configurations again.
 
     Trials claimed by a ``live`` owner (another process still running them) are left alone.

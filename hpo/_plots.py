@@ -83,7 +83,8 @@ def write_plots(trials: Iterable[Any], direction: str, folder: str | Path) -> Pl
     folder.mkdir(parents=True, exist_ok=True)
     trials = list(trials)
     complete = [
-        t for t in trials
+        t
+        for t in trials
         if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)
     ]
     if not complete:
@@ -158,9 +159,9 @@ def _curves_plotly(top: Sequence[Any]) -> Any:
     figure = go.Figure()
     for t in top:
         steps = sorted(t.intermediate_values)
-        figure.add_trace(go.Scatter(
-            x=steps, y=[t.intermediate_values[s] for s in steps], mode="lines+markers", name=_curve_label(t)
-        ))
+        figure.add_trace(
+            go.Scatter(x=steps, y=[t.intermediate_values[s] for s in steps], mode="lines+markers", name=_curve_label(t))
+        )
     figure.update_layout(xaxis_title="step", yaxis_title="intermediate value")
     return figure
 

@@ -64,9 +64,7 @@ def run_group(
     try:
         if received:  # ended before it started
             return 128 + received[0]
-        proc = subprocess.Popen(
-            command, env=None if env is None else dict(env), cwd=cwd, start_new_session=True
-        )
+        proc = subprocess.Popen(command, env=None if env is None else dict(env), cwd=cwd, start_new_session=True)
         group.append(proc.pid)  # the leader of its own session and group
         if received:
             _signal_group(proc.pid, signal.SIGTERM)

@@ -109,8 +109,9 @@ class RayExecutor(Executor):
             if address in (None, "local"):
                 # "local", never the default: with no address Ray joins whatever cluster its
                 # ray_current_cluster file names, and waits for minutes on one that has died.
-                ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING,
-                         runtime_env=worker_env())
+                ray.init(
+                    address="local", include_dashboard=False, logging_level=logging.WARNING, runtime_env=worker_env()
+                )
                 self._own_ray = True
             else:
                 _check_answers(address, from_env=address != self.address)

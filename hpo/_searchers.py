@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Union
 
 from hpo._exceptions import ConfigError
-from hpo._space import Space
 from hpo._registry import Registry, load_object
+from hpo._space import Space
 from hpo._validation import did_you_mean, name_and_options
 
 if TYPE_CHECKING:
@@ -26,7 +26,11 @@ PrunerLike = Union[str, Mapping[str, Any], None, "optuna.pruners.BasePruner"]
 #: ``searcher: NAME`` -> a builder ``(options, *, space, seed, concurrent) -> sampler``.
 SEARCHERS = Registry(
     "searcher",
-    {"grid": "hpo._searchers:grid_sampler", "random": "hpo._searchers:random_sampler", "tpe": "hpo._searchers:tpe_sampler"},
+    {
+        "grid": "hpo._searchers:grid_sampler",
+        "random": "hpo._searchers:random_sampler",
+        "tpe": "hpo._searchers:tpe_sampler",
+    },
     fold_case=True,
 )
 #: ``pruner: NAME`` -> the Optuna pruner class.
@@ -246,4 +250,3 @@ def _grid_sampler_class() -> type:
             return None
 
     return AskTellGridSampler
-

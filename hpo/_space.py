@@ -11,7 +11,7 @@ import itertools
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from hpo._exceptions import ConfigError
 from hpo._validation import did_you_mean
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Categorical", "Domain", "Float", "Int", "Space"]
 
-ChoiceType = Union[None, bool, int, float, str]
+ChoiceType = None | bool | int | float | str
 
 
 def _fmt(value: Any) -> str:
@@ -106,10 +106,7 @@ class Float(Domain):
             if self.log:
                 return "step cannot be combined with log=True"
             if not _on_step(self.low, self.high, self.step):
-                return (
-                    f"step={self.step!r} does not divide the range "
-                    f"[{self.low!r}, {self.high!r}]"
-                )
+                return f"step={self.step!r} does not divide the range [{self.low!r}, {self.high!r}]"
         return None
 
     def to_optuna(self) -> BaseDistribution:
@@ -226,8 +223,7 @@ class Categorical(Domain):
         for choice in self.choices:
             if choice is not None and not isinstance(choice, (bool, int, float, str)):
                 raise ConfigError(
-                    key="Categorical",
-                    message=f"choices must be None, bool, int, float or str, got {choice!r}"
+                    key="Categorical", message=f"choices must be None, bool, int, float or str, got {choice!r}"
                 )
         seen: list[Any] = []
         for choice in self.choices:
@@ -432,6 +428,4 @@ class Space(Mapping[str, Domain]):
 
     def contains(self, params: Mapping[str, Any]) -> bool:
         """Whether ``params`` has exactly this space's names, each value in its domain."""
-        return set(params) == set(self._domains) and all(
-            self._domains[k].contains(v) for k, v in params.items()
-        )
+        return set(params) == set(self._domains) and all(self._domains[k].contains(v) for k, v in params.items())

@@ -35,10 +35,7 @@ def check_storage(storage: Any, *, new_folder_ok: bool = False) -> Any:
     """
     if storage is None or not isinstance(storage, (str, Path)):
         if storage is not None and type(storage).__module__.split(".")[0] != "optuna":
-            raise ConfigError(
-                key="storage",
-                message=f"expected a storage URL or a journal file path, got {storage!r}"
-            )
+            raise ConfigError(key="storage", message=f"expected a storage URL or a journal file path, got {storage!r}")
         return storage
     storage = str(storage)
     path = None
@@ -53,7 +50,7 @@ def check_storage(storage: Any, *, new_folder_ok: bool = False) -> Any:
         raise ConfigError(
             key="storage",
             message="expected an RDB URL (sqlite:///PATH.db, postgresql://...) or a journal "
-            f"file path ending in .journal, got {storage!r}"
+            f"file path ending in .journal, got {storage!r}",
         )
     try:
         path = path.expanduser().resolve()

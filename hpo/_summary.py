@@ -82,14 +82,22 @@ def _trials_csv(trials: list[Any]) -> str:
     names = sorted({name for t in trials for name in t.params})
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["number", "state", "value", *(f"params.{n}" for n in names), "duration_s", "datetime_start", "error"])
+    writer.writerow(
+        ["number", "state", "value", *(f"params.{n}" for n in names), "duration_s", "datetime_start", "error"]
+    )
     for t in trials:
         state = trial_state(t)
-        writer.writerow([
-            t.number, state, t.value if state == "complete" else "", *(t.params.get(n, "") for n in names),
-            t.duration.total_seconds() if t.duration else "", t.datetime_start.isoformat() if t.datetime_start else "",
-            t.user_attrs.get(ERROR) or t.user_attrs.get(FAIL_REASON) or "",
-        ])
+        writer.writerow(
+            [
+                t.number,
+                state,
+                t.value if state == "complete" else "",
+                *(t.params.get(n, "") for n in names),
+                t.duration.total_seconds() if t.duration else "",
+                t.datetime_start.isoformat() if t.datetime_start else "",
+                t.user_attrs.get(ERROR) or t.user_attrs.get(FAIL_REASON) or "",
+            ]
+        )
     return out.getvalue()
 
 

@@ -66,7 +66,7 @@ def resolve_tracking_uri(tracking: Any) -> str | None:
         raise ConfigError(
             key="tracking",
             message="MLflow 3 refuses its old file store; use sqlite:///PATH.db or a server "
-            f"URL like http://127.0.0.1:5000, got {tracking!r}"
+            f"URL like http://127.0.0.1:5000, got {tracking!r}",
         )
     if scheme == "sqlite":
         path = tracking[len("sqlite:///") :] if tracking.startswith("sqlite:///") else ""
@@ -107,9 +107,7 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
         try:
             socket.create_connection((parts.hostname, port), timeout=timeout).close()
         except OSError as err:
-            raise TrackingError(
-                f"tracking: cannot reach the MLflow server at {uri!r}: {err.strerror or err}"
-            ) from None
+            raise TrackingError(f"tracking: cannot reach the MLflow server at {uri!r}: {err.strerror or err}") from None
 
 
 def log_folder(uri: str, run_id: str, folder: str | Path) -> None:
@@ -349,7 +347,9 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def open_study_run(tracker: Tracker, plan: StudyPlan, study: optuna.study.Study, texts: Mapping[str, str] | None) -> None:
+def open_study_run(
+    tracker: Tracker, plan: StudyPlan, study: optuna.study.Study, texts: Mapping[str, str] | None
+) -> None:
     """Open (or, on resume, reopen) the study's parent run, with the plan as its params."""
     from hpo._summary import yaml_text
 

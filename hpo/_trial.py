@@ -167,11 +167,7 @@ def as_two_argument(objective: Callable[..., Any]) -> ObjectiveCall:
         signature = inspect.signature(objective)
     except (TypeError, ValueError):  # some builtins and C callables
         return objective
-    positional = [
-        p
-        for p in signature.parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
+    positional = [p for p in signature.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     varargs = any(p.kind is p.VAR_POSITIONAL for p in signature.parameters.values())
     if len(positional) == 1 and not varargs:
         return lambda params, trial: objective(params)

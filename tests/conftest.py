@@ -25,10 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Creating a fresh MLflow database runs its migrations (~3 s); do it once, copy it per test.
     path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    code = (
-        "import sys; from mlflow import MlflowClient; "
-        "MlflowClient('sqlite:///' + sys.argv[1]).search_experiments()"
-    )
+    code = "import sys; from mlflow import MlflowClient; MlflowClient('sqlite:///' + sys.argv[1]).search_experiments()"
     subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True)
     return path
 
@@ -107,10 +104,25 @@ class MlflowServer:
     def start(self) -> None:
         with open(self.folder / "server.log", "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
-                 "--workers", "1", "--backend-store-uri", f"sqlite:///{self.folder / 'server.db'}",
-                 "--artifacts-destination", str(self.folder / "artifacts")],
-                stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "mlflow",
+                    "server",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    "1",
+                    "--backend-store-uri",
+                    f"sqlite:///{self.folder / 'server.db'}",
+                    "--artifacts-destination",
+                    str(self.folder / "artifacts"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,
                 # Without its job runner (a dozen worker processes for GenAI jobs): seconds less to start.
                 env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
             )

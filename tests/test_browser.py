@@ -49,17 +49,28 @@ tracking: %s
 def browser(tmp_path):
     missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
     if missing:
-        pytest.skip(f"no browser test: {', '.join(missing)} not installed "
-                    "(Debian packages chromium and chromium-driver; `make test` installs them as root)")
+        pytest.skip(
+            f"no browser test: {', '.join(missing)} not installed "
+            "(Debian packages chromium and chromium-driver; `make test` installs them as root)"
+        )
     webdriver = pytest.importorskip("selenium.webdriver", reason="no browser test: selenium not installed")
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     # No sandbox (tests may run as root); no background connections (the machine is offline).
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1600,1000", f"--user-data-dir={tmp_path / 'chromium'}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1600,1000",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     driver.implicitly_wait(0)
@@ -108,8 +119,9 @@ def _serve_ui(spawn, workdir, port):
 
     It ends with the test (``spawn``), its MLflow server with it, also when the test fails.
     """
-    proc = spawn([sys.executable, "-m", "hpo", "ui", "walkthrough", "--port", str(port)], cwd=workdir,
-                 stdout=subprocess.DEVNULL)
+    proc = spawn(
+        [sys.executable, "-m", "hpo", "ui", "walkthrough", "--port", str(port)], cwd=workdir, stdout=subprocess.DEVNULL
+    )
     url = ""
     while "open " not in url:
         line = proc.stderr.readline()
@@ -126,16 +138,23 @@ def _serve_ui(spawn, workdir, port):
             time.sleep(0.5)
 
 
-def test_the_study_its_trials_and_its_plots_in_the_mlflow_ui(browser, workdir, tracking_uri, mlflow_client, monkeypatch,
-                                                              spawn):
+def test_the_study_its_trials_and_its_plots_in_the_mlflow_ui(
+    browser, workdir, tracking_uri, mlflow_client, monkeypatch, spawn
+):
     from selenium.webdriver.common.by import By
 
     monkeypatch.setenv("HPO_PLOTS", "1")  # the default outside the tests
 
     (workdir / "ui_objective.py").write_text(OBJECTIVE)
     (workdir / "walkthrough.yaml").write_text(CONFIG % tracking_uri)
-    run = subprocess.run([sys.executable, "-m", "hpo", "run", "walkthrough.yaml", "-q"], cwd=workdir,
-                         env=hpo_env(), capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "hpo", "run", "walkthrough.yaml", "-q"],
+        cwd=workdir,
+        env=hpo_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     index = yaml.safe_load((workdir / ".hpo" / "walkthrough" / "study.yaml").read_text())
     experiment, parent_id = index["mlflow"]["experiment_id"], index["mlflow"]["run_id"]
@@ -154,12 +173,19 @@ def test_the_study_its_trials_and_its_plots_in_the_mlflow_ui(browser, workdir, t
     assert browser.find_element(By.XPATH, parent_link).text == "walkthrough"
     _click(browser, f"{parent_link}/ancestor::div[@role='gridcell']//button", "the parent run's expander")
     child_ids = {c.info.run_id for c in children}
-    shown = _wait(browser, lambda d: {
-        a.get_attribute("href").rsplit("/", 1)[-1]: a.text
-        for a in d.find_elements(By.XPATH, "//a[contains(@href, '/runs/')]")
-        if a.get_attribute("href").rsplit("/", 1)[-1] in child_ids
-    } if len(d.find_elements(By.XPATH, "//a[contains(@href, '/runs/')]")) >= 7 else None,
-        "the trial runs under the parent")
+    shown = _wait(
+        browser,
+        lambda d: (
+            {
+                a.get_attribute("href").rsplit("/", 1)[-1]: a.text
+                for a in d.find_elements(By.XPATH, "//a[contains(@href, '/runs/')]")
+                if a.get_attribute("href").rsplit("/", 1)[-1] in child_ids
+            }
+            if len(d.find_elements(By.XPATH, "//a[contains(@href, '/runs/')]")) >= 7
+            else None
+        ),
+        "the trial runs under the parent",
+    )
     assert set(shown) == child_ids
     assert sorted(shown.values()) == [f"trial-{n}" for n in range(6)]
     print("screenshot:", _screenshot(browser, "experiment"))
@@ -171,7 +197,11 @@ def test_the_study_its_trials_and_its_plots_in_the_mlflow_ui(browser, workdir, t
     _click(browser, "//*[text()='plots']", "the plots folder, clickable")
     for plot in PLOTS:
         for ext in ("html", "png"):
-            _wait(browser, lambda d, f=f"{plot}.{ext}": d.find_elements(By.XPATH, f"//*[text()='{f}']"), f"plots/{plot}.{ext}")
+            _wait(
+                browser,
+                lambda d, f=f"{plot}.{ext}": d.find_elements(By.XPATH, f"//*[text()='{f}']"),
+                f"plots/{plot}.{ext}",
+            )
     _click(browser, "//*[text()='history.png']", "history.png, clickable")
     loaded = "return [...document.images].filter(i => i.complete && i.naturalWidth >= 400).length"
     _wait(browser, lambda d: d.execute_script(loaded), "the history plot, decoded")

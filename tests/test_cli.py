@@ -86,7 +86,9 @@ def test_run_show_best_resume(project, workdir, mlflow_client):
 
     resumed = hpo_cli("resume", "cli", "--trials", "8", cwd=workdir)
     assert resumed.returncode == 0, resumed.stderr
-    study = optuna.load_study(study_name="cli", storage=hpo._storage.open_storage(workdir / ".hpo" / "cli" / "study.journal"))
+    study = optuna.load_study(
+        study_name="cli", storage=hpo._storage.open_storage(workdir / ".hpo" / "cli" / "study.journal")
+    )
     assert len(study.trials) == 8
     parents, children = study_runs(mlflow_client, "cli")
     assert len(parents) == 1 and len(children) == 8
@@ -107,7 +109,11 @@ def test_show_plots_writes_the_summary_and_logs_it_to_the_parent_run(project, wo
     assert shown.returncode == 0, shown.stderr
     folder = workdir / ".hpo" / "cli" / "summary"
     assert f"to {folder.relative_to(workdir)}" in shown.stdout and f"logged them to MLflow run {run_id}" in shown.stdout
-    names = {f"plots/{p}.{ext}" for p in PLOTS for ext in ("html", "png")} | {"summary.md", "trials.csv", "best_params.yaml"}
+    names = {f"plots/{p}.{ext}" for p in PLOTS for ext in ("html", "png")} | {
+        "summary.md",
+        "trials.csv",
+        "best_params.yaml",
+    }
     assert {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} == names
     assert {str(p.relative_to(stored.parent)) for p in stored.parent.rglob("*") if p.is_file()} >= names
     assert (stored / "learning_curves.png").read_bytes().startswith(b"\x89PNG")
@@ -134,10 +140,17 @@ def test_compare_shows_studies_side_by_side(project, workdir):
         assert hpo_cli("run", project(name=name, n=n, tracking="null"), "--pruner", "none", cwd=workdir).returncode == 0
     result = hpo_cli("compare", "first", "second", cwd=workdir)
     assert result.returncode == 0, result.stderr
-    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
-            for line in result.stdout.splitlines() if line.startswith("│") and "study" not in line}
+    rows = {
+        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+        for line in result.stdout.splitlines()
+        if line.startswith("│") and "study" not in line
+    }
     for name, n in (("first", 4), ("second", 6)):
-        study = hpo.Study(optuna.load_study(study_name=name, storage=hpo._storage.open_storage(workdir / ".hpo" / name / "study.journal")))
+        study = hpo.Study(
+            optuna.load_study(
+                study_name=name, storage=hpo._storage.open_storage(workdir / ".hpo" / name / "study.journal")
+            )
+        )
         direction, value, number, trials, pruned, failed = rows[name][:6]
         assert (direction, trials, pruned, failed) == ("minimize", str(n), "0%", "0")
         assert (float(value), int(number)) == (pytest.approx(study.best_value, rel=1e-5), study.best_trial.number)
@@ -147,10 +160,14 @@ def test_compare_shows_studies_side_by_side(project, workdir):
 
 def test_overrides(project, workdir):
     config = project(name="over", n=50)
-    result = hpo_cli("run", config, "--trials", "3", "--searcher", "random", "--pruner", "none", "--tracking", "none", cwd=workdir)
+    result = hpo_cli(
+        "run", config, "--trials", "3", "--searcher", "random", "--pruner", "none", "--tracking", "none", cwd=workdir
+    )
     assert result.returncode == 0, result.stderr
     assert "MLflow" not in result.stdout
-    study = optuna.load_study(study_name="over", storage=hpo._storage.open_storage(workdir / ".hpo" / "over" / "study.journal"))
+    study = optuna.load_study(
+        study_name="over", storage=hpo._storage.open_storage(workdir / ".hpo" / "over" / "study.journal")
+    )
     assert len(study.trials) == 3
     index = yaml.safe_load((workdir / ".hpo" / "over" / "study.yaml").read_text())
     assert index["overrides"] == {"n_trials": 3, "searcher": "random", "pruner": "none"}
@@ -160,12 +177,37 @@ def test_overrides(project, workdir):
 @pytest.mark.parametrize(
     ("content", "args", "message"),
     [
-        ("objective: cli_objectives:quadratic\nspace: {x: {float: [3, -3]}}\n", [], "error: space.x: low must be < high, got low=3, high=-3"),
-        ("objective: cli_objectives:quadratic\nspace: svc\nsearcher: bayes\n", [], "error: searcher: unknown searcher 'bayes'"),
-        ("objective: cli_objectives:nope\nspace: svc\nn_trials: 2\n", [], "error: objective: module 'cli_objectives' has no attribute 'nope'"),
-        ("objective: cli_objectives:quadratic\nspace: svc\nn_trials: 2\ntracking: mlruns\n", [], "error: tracking: MLflow 3 refuses its old file store"),
-        ("objective: cli_objectives:quadratic\nspace: {x: {float: [0, 1]}}\nn_trials: 2\n", ["--searcher", "grid"], "error: space.x: "),
-        ("objective: cli_objectives:quadratic\nspace: {x: {float: [0, 1]}}\nn_trials: 2\nexecutor: {kind: inline, workers: 2}\n", [], "error: executor: executor 'inline' takes no options, got ['workers']"),
+        (
+            "objective: cli_objectives:quadratic\nspace: {x: {float: [3, -3]}}\n",
+            [],
+            "error: space.x: low must be < high, got low=3, high=-3",
+        ),
+        (
+            "objective: cli_objectives:quadratic\nspace: svc\nsearcher: bayes\n",
+            [],
+            "error: searcher: unknown searcher 'bayes'",
+        ),
+        (
+            "objective: cli_objectives:nope\nspace: svc\nn_trials: 2\n",
+            [],
+            "error: objective: module 'cli_objectives' has no attribute 'nope'",
+        ),
+        (
+            "objective: cli_objectives:quadratic\nspace: svc\nn_trials: 2\ntracking: mlruns\n",
+            [],
+            "error: tracking: MLflow 3 refuses its old file store",
+        ),
+        (
+            "objective: cli_objectives:quadratic\nspace: {x: {float: [0, 1]}}\nn_trials: 2\n",
+            ["--searcher", "grid"],
+            "error: space.x: ",
+        ),
+        (
+            "objective: cli_objectives:quadratic\nspace: {x: {float: [0, 1]}}\nn_trials: "
+            "2\nexecutor: {kind: inline, workers: 2}\n",
+            [],
+            "error: executor: executor 'inline' takes no options, got ['workers']",
+        ),
     ],
 )
 def test_bad_config_exit_2_one_line_nothing_written(project, workdir, content, args, message):
@@ -185,7 +227,9 @@ def test_a_changed_space_is_refused_and_the_index_kept(project, workdir):
     (workdir / config).write_text((workdir / config).read_text().replace("[-3, 3]", "[-4, 4]"))
     result = hpo_cli("run", config, cwd=workdir)
     assert result.returncode == 2
-    assert result.stderr.startswith("error: study_name: study 'keep' already exists in this storage with another search space")
+    assert result.stderr.startswith(
+        "error: study_name: study 'keep' already exists in this storage with another search space"
+    )
     assert (workdir / ".hpo" / "keep" / "study.yaml").read_text() == index
 
 
@@ -209,7 +253,8 @@ def test_unknown_study_and_missing_config(workdir):
 def test_interrupt_ends_every_run_and_resume_finishes(project, workdir, mlflow_client, signum, code, spawn):
     config = project(name="sig", function="slow", n=6)
     proc = spawn(
-        [sys.executable, "-m", "hpo", "run", config], cwd=workdir,
+        [sys.executable, "-m", "hpo", "run", config],
+        cwd=workdir,
         # A suite started in the background by a shell without job control inherits SIGINT
         # ignored, and Python then never raises KeyboardInterrupt: give the CLI a terminal's Ctrl-C.
         preexec_fn=_default_signals,
@@ -229,12 +274,15 @@ def test_interrupt_ends_every_run_and_resume_finishes(project, workdir, mlflow_c
 
     resumed = hpo_cli("resume", "sig", cwd=workdir)
     assert resumed.returncode == 0, resumed.stderr
-    study = hpo.Study(optuna.load_study(study_name="sig", storage=hpo._storage.open_storage(workdir / ".hpo" / "sig" / "study.journal")))
+    study = hpo.Study(
+        optuna.load_study(
+            study_name="sig", storage=hpo._storage.open_storage(workdir / ".hpo" / "sig" / "study.journal")
+        )
+    )
     assert study.counts()["complete"] == 6 and study.counts()["interrupted"] == 1
     parents, children = study_runs(mlflow_client, "sig")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert len(children) == 7
-
 
 
 HUP_OBJECTIVE = """
@@ -265,8 +313,12 @@ def test_a_study_ended_by_sighup_leaves_no_process_behind(workdir, tracking_uri,
     pytest.importorskip("ray")
     (workdir / "hup_objective.py").write_text(HUP_OBJECTIVE)
     (workdir / "hup.yaml").write_text(HUP_CONFIG.format(tracking=tracking_uri))
-    proc = spawn([sys.executable, "-m", "hpo", "run", "hup.yaml", "-q"], cwd=workdir, preexec_fn=_default_signals,
-                 env=hpo_env(HPO_PLOTS="1", HUP_DIR=str(workdir)))
+    proc = spawn(
+        [sys.executable, "-m", "hpo", "run", "hup.yaml", "-q"],
+        cwd=workdir,
+        preexec_fn=_default_signals,
+        env=hpo_env(HPO_PLOTS="1", HUP_DIR=str(workdir)),
+    )
     deadline = time.monotonic() + 120
     while not (workdir / "started-1").exists():
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()[1][-3000:]
@@ -350,8 +402,9 @@ def test_ui_serves_the_study_on_loopback(project, workdir, spawn):
     config = project(name="uistudy", n=2)
     assert hpo_cli("run", config, cwd=workdir).returncode == 0
     port = _free_port()
-    proc = spawn([sys.executable, "-m", "hpo", "ui", "uistudy", "--port", str(port)], cwd=workdir,
-                 preexec_fn=_default_signals)
+    proc = spawn(
+        [sys.executable, "-m", "hpo", "ui", "uistudy", "--port", str(port)], cwd=workdir, preexec_fn=_default_signals
+    )
     _wait_for_ui(proc, port)
     index = yaml.safe_load((workdir / ".hpo" / "uistudy" / "study.yaml").read_text())
     request = urllib.request.Request(
@@ -367,8 +420,11 @@ def test_ui_serves_the_study_on_loopback(project, workdir, spawn):
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_ui_ends_its_server_whatever_ends_it(workdir, tracking_uri, spawn, signum, code):
     port = _free_port()
-    proc = spawn([sys.executable, "-m", "hpo", "ui", "--tracking", tracking_uri, "--port", str(port)],
-                 cwd=workdir, preexec_fn=_default_signals)
+    proc = spawn(
+        [sys.executable, "-m", "hpo", "ui", "--tracking", tracking_uri, "--port", str(port)],
+        cwd=workdir,
+        preexec_fn=_default_signals,
+    )
     _wait_for_ui(proc, port)
     _end_ui(proc, port, signum, code)
 

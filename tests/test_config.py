@@ -51,14 +51,20 @@ def test_space_by_name_and_by_file(workdir):
     [
         ("objective: m:f\nspace: svc\nn_trail: 3\n", "config: unknown key 'n_trail'; did you mean 'n_trials'?"),
         ("space: svc\n", "objective: give either objective: package.module:function or a trainer: block, got neither"),
-        ("objective: m:f\ntrainer: {kind: sklearn}\nspace: svc\n", "objective: give either objective: package.module:function or a trainer: block, got both"),
+        (
+            "objective: m:f\ntrainer: {kind: sklearn}\nspace: svc\n",
+            "objective: give either objective: package.module:function or a trainer: block, got both",
+        ),
         ("objective: m:f\nspace: svc\ndata: {builtin: iris}\n", "data: only used by a trainer: block"),
         ("objective: m.f\nspace: svc\n", "objective: expected package.module:function, got 'm.f'"),
         ("objective: m:f\n", "space: missing key"),
         ("objective: m:f\nspace: svm\n", "space: no ready-made space named 'svm'; did you mean 'svc'?"),
         ("objective: m:f\nspace: nothere.yaml\n", "space: file"),
         ("objective: m:f\nspace: {lr: {float: [1, 0]}}\n", "space.lr: low must be < high, got low=1, high=0"),
-        ("objective: m:f\nspace: svc\nname: 'a b'\n", "name: expected letters, digits, '.', '_' or '-' (a folder name), got 'a b'"),
+        (
+            "objective: m:f\nspace: svc\nname: 'a b'\n",
+            "name: expected letters, digits, '.', '_' or '-' (a folder name), got 'a b'",
+        ),
         ("objective: m:f\nspace: [svc\n", "config: invalid YAML at line 3"),
         ("- just\n- a list\n", "config: expected a mapping of keys"),
         ("objective: m:f\nspace: !!python/object/apply:os.system [echo hi]\n", "config: invalid YAML"),

@@ -35,7 +35,9 @@ def table(workdir):
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
 def test_table_with_time_groups_and_drop(workdir, table, suffix):
-    data = load_data({"path": f"t.{suffix}", "target": "y", "time": "date", "groups": "store", "drop": ["id"]}, base=workdir)
+    data = load_data(
+        {"path": f"t.{suffix}", "target": "y", "time": "date", "groups": "store", "drop": ["id"]}, base=workdir
+    )
     assert data.feature_names == ["x1", "x2"]
     assert list(data.y) == [1.5, 2.5, 0.5, 3.5]  # sorted by date
     assert list(data.groups) == ["b", "a", "a", "b"]
@@ -45,14 +47,25 @@ def test_table_with_time_groups_and_drop(workdir, table, suffix):
     ("spec", "message"),
     [
         ({"path": "nope.csv", "target": "y"}, "data.path: file"),
-        ({"path": "t.csv", "target": "yy"}, "data.target: column 'yy' is not in t.csv (columns: date, store, x1, x2, id, y); did you mean 'y'?"),
+        (
+            {"path": "t.csv", "target": "yy"},
+            "data.target: column 'yy' is not in t.csv (columns: date, store, x1, x2, id, y); did you mean 'y'?",
+        ),
         ({"path": "t.csv", "target": "y", "drop": ["idd"]}, "data.drop: column 'idd' is not in t.csv"),
         ({"path": "t.csv", "target": "y", "drop": "id"}, "data.drop: expected a list of columns, got 'id'"),
         ({"path": "t.csv", "target": "y", "drop": ["date"]}, "data: feature column 'store' is not numeric ("),
-        ({"path": "t.csv", "target": "y", "time": "date", "drop": ["store"], "strict_time": True}, "data.time: column 'date' is not sorted: row 1 (2024-01-01 00:00:00) comes after 2024-01-03 00:00:00 (strict_time is on)"),
+        (
+            {"path": "t.csv", "target": "y", "time": "date", "drop": ["store"], "strict_time": True},
+            "data.time: column 'date' is not sorted: row 1 (2024-01-01 00:00:00) comes after "
+            "2024-01-03 00:00:00 (strict_time is on)",
+        ),
         ({"path": "t.csv"}, "data: missing key 'target'"),
         ({"path": "t.csv", "target": "y", "taget": 1}, "data: unknown key 'taget'; did you mean 'target'?"),
-        ({"builtin": "digitz"}, "data.builtin: unknown data set 'digitz', expected one of digits, breast_cancer, wine, iris, diabetes; did you mean 'digits'?"),
+        (
+            {"builtin": "digitz"},
+            "data.builtin: unknown data set 'digitz', expected one of digits, breast_cancer, wine, "
+            "iris, diabetes; did you mean 'digits'?",
+        ),
         ({"path": "t.txt", "target": "y"}, "data.path: file"),
         ("digits", "data: expected {builtin: NAME} or {path: FILE, target: COLUMN}, got 'digits'"),
     ],

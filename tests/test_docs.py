@@ -38,8 +38,22 @@ _FENCE = re.compile(r"^```(\S*)\s*$")
 _SKIP = re.compile(r"^<!--\s*doctest:\s*skip\s*\((?P<reason>[^)]*\S[^)]*)\)\s*-->\s*$")
 # The keys of a study config, should hpo._config not say (it is the source of truth when it does).
 _CONFIG_KEYS = (
-    "name", "objective", "trainer", "data", "space", "direction", "n_trials", "searcher", "pruner",
-    "seed", "timeout", "trial_timeout", "tracking", "storage", "executor", "plots",
+    "name",
+    "objective",
+    "trainer",
+    "data",
+    "space",
+    "direction",
+    "n_trials",
+    "searcher",
+    "pruner",
+    "seed",
+    "timeout",
+    "trial_timeout",
+    "tracking",
+    "storage",
+    "executor",
+    "plots",
 )
 
 
@@ -105,7 +119,15 @@ def _params(kind: str) -> list[Any]:
 
 def test_the_docs_exist_and_have_blocks() -> None:
     names = {p.name for p in DOC_FILES}
-    for page in ("index.md", "trainers.md", "tracking.md", "ray.md", "reliability.md", "benchmarks.md", "architecture.md"):
+    for page in (
+        "index.md",
+        "trainers.md",
+        "tracking.md",
+        "ray.md",
+        "reliability.md",
+        "benchmarks.md",
+        "architecture.md",
+    ):
         assert page in names, f"docs/{page} is missing"
     assert any(b.lang == "python" for b in BLOCKS if b.file.name == "README.md")
     assert len(REPO_ROOT.joinpath("README.md").read_text(encoding="utf-8").splitlines()) <= 250
@@ -138,7 +160,9 @@ def test_skip_marks_stand_before_runnable_blocks() -> None:
 def test_skipped_blocks_are_listed(capsys: pytest.CaptureFixture[str]) -> None:
     skipped = [f"{b.where()}: {b.skip}" for b in BLOCKS if b.skip]
     with capsys.disabled():
-        print("\nskipped doc blocks:" + "".join(f"\n  {s}" for s in skipped) if skipped else "\nno doc block is skipped")
+        print(
+            "\nskipped doc blocks:" + "".join(f"\n  {s}" for s in skipped) if skipped else "\nno doc block is skipped"
+        )
 
 
 def test_relative_links_resolve() -> None:

@@ -79,7 +79,9 @@ def test_pruned_trials_are_recorded_as_pruned():
             trial.report(params["x"], step)
         return params["x"]
 
-    study = hpo.tune(objective, SPACE, n_trials=25, seed=0, pruner={"name": "median", "n_startup_trials": 3}, tracking=None)
+    study = hpo.tune(
+        objective, SPACE, n_trials=25, seed=0, pruner={"name": "median", "n_startup_trials": 3}, tracking=None
+    )
     counts = study.counts()
     assert counts["pruned"] > 0 and counts["complete"] + counts["pruned"] == 25
     pruned = study.trials_df().query("state == 'pruned'")
@@ -112,8 +114,14 @@ def sleeps_on_odd(params, trial):
 
 def test_trial_timeout_stops_and_fails_the_trial(tracking_uri, mlflow_client):
     start = time.monotonic()
-    study = hpo.tune(sleeps_on_odd, {"n": {"int": [0, 3]}}, searcher="grid", trial_timeout=0.5,
-                     study_name="timeouts", tracking=tracking_uri)
+    study = hpo.tune(
+        sleeps_on_odd,
+        {"n": {"int": [0, 3]}},
+        searcher="grid",
+        trial_timeout=0.5,
+        study_name="timeouts",
+        tracking=tracking_uri,
+    )
     assert time.monotonic() - start < 20
     by_n = {t.params["n"]: t for t in study.trials}
     assert {n: t.state.name for n, t in by_n.items()} == {0: "COMPLETE", 1: "FAIL", 2: "COMPLETE", 3: "FAIL"}

@@ -58,7 +58,15 @@ def test_a_custom_executor_runs_concurrent_trials(tracking_uri, mlflow_client):
         return params["x"]
 
     executor = ThreadExecutor()
-    study = hpo.tune(objective, {"x": {"float": [0, 1]}}, n_trials=12, executor=executor, pruner="none", tracking=tracking_uri, study_name="threads")
+    study = hpo.tune(
+        objective,
+        {"x": {"float": [0, 1]}},
+        n_trials=12,
+        executor=executor,
+        pruner="none",
+        tracking=tracking_uri,
+        study_name="threads",
+    )
     assert peak[0] == 3
     assert study.counts()["complete"] == 12
     from tests.conftest import study_runs

@@ -127,8 +127,10 @@ class Outcome:
     text: str  # the config file as written
 
     def describe(self) -> str:
-        return (f"\n--- config ---\n{self.text}\n--- exit code: {self.code!r}\n--- stderr ---\n{self.stderr}"
-                f"--- stdout ---\n{self.stdout}\n--- created: {self.created}\n--- traceback ---\n{self.error}")
+        return (
+            f"\n--- config ---\n{self.text}\n--- exit code: {self.code!r}\n--- stderr ---\n{self.stderr}"
+            f"--- stdout ---\n{self.stdout}\n--- created: {self.created}\n--- traceback ---\n{self.error}"
+        )
 
 
 def dump(config: Any) -> str:
@@ -145,8 +147,7 @@ def dumps_faithfully(config: Any) -> bool:
 
 
 def _snapshot(folder: Path) -> set[tuple[str, bool, int]]:
-    return {(str(p.relative_to(folder)), p.is_dir(), 0 if p.is_dir() else p.stat().st_size)
-            for p in folder.rglob("*")}
+    return {(str(p.relative_to(folder)), p.is_dir(), 0 if p.is_dir() else p.stat().st_size) for p in folder.rglob("*")}
 
 
 class _LogSink(logging.Handler):
@@ -217,18 +218,35 @@ def run_cli(
                     target.write_bytes(content)
                 else:
                     target.write_text(content, encoding="utf-8")
-            raw = config if isinstance(config, bytes) else (config if isinstance(config, str) else dump(config)).encode()
+            raw = (
+                config if isinstance(config, bytes) else (config if isinstance(config, str) else dump(config)).encode()
+            )
             raw = raw.replace(TMP.encode(), str(tmp).encode())
             path = tmp / "study.yaml"
             path.write_bytes(raw)
             before = _snapshot(tmp)
             out, err = io.StringIO(), io.StringIO()
             code, error = None, None
-            argv = ["run", config_arg.replace(TMP, str(tmp)) if config_arg else str(path), "--quiet",
-                    "--dir", str(tmp / "home"), *(a.replace(TMP, str(tmp)) for a in args)]
-            no_run = mock.patch.object(hpo._driver, "run_plan", side_effect=StudyWouldStart) if guard else contextlib.nullcontext()
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _logs_to(err), no_run, \
-                    warnings.catch_warnings(record=True) as caught:
+            argv = [
+                "run",
+                config_arg.replace(TMP, str(tmp)) if config_arg else str(path),
+                "--quiet",
+                "--dir",
+                str(tmp / "home"),
+                *(a.replace(TMP, str(tmp)) for a in args),
+            ]
+            no_run = (
+                mock.patch.object(hpo._driver, "run_plan", side_effect=StudyWouldStart)
+                if guard
+                else contextlib.nullcontext()
+            )
+            with (
+                contextlib.redirect_stdout(out),
+                contextlib.redirect_stderr(err),
+                _logs_to(err),
+                no_run,
+                warnings.catch_warnings(record=True) as caught,
+            ):
                 warnings.simplefilter("always")
                 try:
                     main(argv)
@@ -238,7 +256,8 @@ def run_cli(
                     error = traceback.format_exc()
             stderr = err.getvalue() + "".join(
                 warnings.formatwarning(w.message, w.category, w.filename, w.lineno)
-                for w in caught if not issubclass(w.category, _HIDDEN_WARNINGS)
+                for w in caught
+                if not issubclass(w.category, _HIDDEN_WARNINGS)
             )
             created = sorted(p for p, _, _ in _snapshot(tmp) - before)
             return Outcome(code, out.getvalue(), stderr, error, created, raw.decode("utf-8", "replace"))
@@ -284,9 +303,15 @@ ANY_TEXT = st.text(min_size=1, max_size=16)
 TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=16)
 WORD = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_", min_size=1, max_size=12)
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True), ANY_TEXT,
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    ANY_TEXT,
 )
-VALUES = st.recursive(SCALARS, lambda c: st.lists(c, max_size=3) | st.dictionaries(ANY_TEXT, c, max_size=3), max_leaves=6)
+VALUES = st.recursive(
+    SCALARS, lambda c: st.lists(c, max_size=3) | st.dictionaries(ANY_TEXT, c, max_size=3), max_leaves=6
+)
 
 
 def _is_int(value: Any) -> bool:
@@ -316,14 +341,14 @@ def typo(draw: st.DrawFn, words: tuple[str, ...]) -> str:
         return word[:i] + char + word[i:]
     if edit == "delete" and len(word) > 1:
         i = min(i, len(word) - 1)
-        return word[:i] + word[i + 1:]
+        return word[:i] + word[i + 1 :]
     if edit == "swap" and len(word) > 2:
         i = min(i, len(word) - 2)
-        return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
     if edit == "case":
         return word.upper()
     i = min(i, len(word) - 1)
-    return word[:i] + char + word[i + 1:]
+    return word[:i] + char + word[i + 1 :]
 
 
 # A wrong value for each top-level key: anything the key does not accept.
@@ -334,10 +359,14 @@ def _valid_top_level(key: str, value: Any) -> bool:
         return value is None or (_is_int(value) and 0 <= value < 2**32)
     if key == "searcher":
         return (isinstance(value, str) and value.lower().replace("-", "_") in SEARCHERS) or (
-            isinstance(value, dict) and "name" in value)
+            isinstance(value, dict) and "name" in value
+        )
     if key == "pruner":
-        return value is None or (isinstance(value, str) and value.lower().replace("-", "_") in PRUNERS) or (
-            isinstance(value, dict) and "name" in value)
+        return (
+            value is None
+            or (isinstance(value, str) and value.lower().replace("-", "_") in PRUNERS)
+            or (isinstance(value, dict) and "name" in value)
+        )
     if key == "space":
         # Mappings are the bad-bounds family.
         return isinstance(value, dict) and bool(value) or (isinstance(value, str) and value in READY_SPACES)
@@ -356,8 +385,11 @@ def _valid_top_level(key: str, value: Any) -> bool:
     if key == "tracking":
         if value is None or value is False:
             return True
-        return isinstance(value, str) and ":" in value and (
-            value.split(":", 1)[0].split("+", 1)[0].lower() in TRACKING_SCHEMES)
+        return (
+            isinstance(value, str)
+            and ":" in value
+            and (value.split(":", 1)[0].split("+", 1)[0].lower() in TRACKING_SCHEMES)
+        )
     if key == "name":
         return isinstance(value, str) and bool(_NAME_OK.fullmatch(value))
     if key == "storage":
@@ -458,16 +490,53 @@ MISSING = [
     ("data.builtin", _drop("data.builtin"), "data", ("missing key 'path'",)),
     ("data.path", _drop("data.path", table=True), "data", ("missing key 'path'",)),
     ("data.target", _drop("data.target", table=True), "data", ("missing key 'target'",)),
-    ("space.alpha.low", _drop("space.alpha.low", put=("space.alpha", {"type": "float", "low": 0.1, "high": 1.0})), "space.alpha", ("'low'",)),
-    ("space.alpha.high", _drop("space.alpha.high", put=("space.alpha", {"type": "int", "low": 1, "high": 9})), "space.alpha", ("'high'",)),
-    ("space.alpha.choices", _drop("space.alpha.choices", put=("space.alpha", {"type": "categorical", "choices": [1.0]})), "space.alpha", ("'choices'",)),
+    (
+        "space.alpha.low",
+        _drop("space.alpha.low", put=("space.alpha", {"type": "float", "low": 0.1, "high": 1.0})),
+        "space.alpha",
+        ("'low'",),
+    ),
+    (
+        "space.alpha.high",
+        _drop("space.alpha.high", put=("space.alpha", {"type": "int", "low": 1, "high": 9})),
+        "space.alpha",
+        ("'high'",),
+    ),
+    (
+        "space.alpha.choices",
+        _drop("space.alpha.choices", put=("space.alpha", {"type": "categorical", "choices": [1.0]})),
+        "space.alpha",
+        ("'choices'",),
+    ),
     ("space.alpha.float", _drop("space.alpha.float"), "space.alpha", ()),
-    ("searcher.name", _drop("searcher.name", put=("searcher", {"name": "tpe", "n_startup_trials": 1})), "searcher", ("'name'",)),
-    ("pruner.name", _drop("pruner.name", put=("pruner", {"name": "median", "n_warmup_steps": 1})), "pruner", ("'name'",)),
-    ("trainer.cv.name", _drop("trainer.cv.name", put=("trainer.cv", {"name": "kfold", "n_splits": 3})), "trainer.cv", ("'name'",)),
+    (
+        "searcher.name",
+        _drop("searcher.name", put=("searcher", {"name": "tpe", "n_startup_trials": 1})),
+        "searcher",
+        ("'name'",),
+    ),
+    (
+        "pruner.name",
+        _drop("pruner.name", put=("pruner", {"name": "median", "n_warmup_steps": 1})),
+        "pruner",
+        ("'name'",),
+    ),
+    (
+        "trainer.cv.name",
+        _drop("trainer.cv.name", put=("trainer.cv", {"name": "kfold", "n_splits": 3})),
+        "trainer.cv",
+        ("'name'",),
+    ),
     ("executor.kind", _drop("executor.kind", put=("executor", {"kind": "inline"})), "executor", ("'kind'",)),
-    ("trainer.estimator.class", _drop("trainer.estimator.class", put=(
-        "trainer.estimator", {"class": "sklearn.linear_model.RidgeClassifier", "params": {}})), "trainer.estimator", ()),
+    (
+        "trainer.estimator.class",
+        _drop(
+            "trainer.estimator.class",
+            put=("trainer.estimator", {"class": "sklearn.linear_model.RidgeClassifier", "params": {}}),
+        ),
+        "trainer.estimator",
+        (),
+    ),
 ]
 
 
@@ -479,8 +548,11 @@ def test_missing_key(config: dict[str, Any], key: str, contains: tuple[str, ...]
 
 # Bad bounds of a float or int parameter: every draw breaks a rule of Float or Int.
 NON_NUMBERS = st.one_of(
-    TEXT.filter(lambda s: not _parses_as_float(s)), st.booleans(), st.none(),
-    st.lists(st.integers(0, 9), max_size=2), st.dictionaries(WORD, st.integers(0, 9), max_size=1),
+    TEXT.filter(lambda s: not _parses_as_float(s)),
+    st.booleans(),
+    st.none(),
+    st.lists(st.integers(0, 9), max_size=2),
+    st.dictionaries(WORD, st.integers(0, 9), max_size=1),
 )
 FINITE = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
 
@@ -504,11 +576,13 @@ def bad_domain(draw: st.DrawFn) -> tuple[dict[str, Any] | list[Any], str]:
             spec = {"categorical": choices}  # the compact form: a bare list would be valid
             return spec, rule
         return (choices if draw(st.booleans()) else {"categorical": choices}), rule
-    numbers = FINITE if kind == "float" else st.integers(-10**6, 10**6)
-    rule = draw(st.sampled_from(
-        ["low >= high", "log with low too small", "not a number", "bounds shape", "bad step", "log not a bool"]
-        + (["non-finite"] if kind == "float" else ["not an integer", "log with step"])
-    ))
+    numbers = FINITE if kind == "float" else st.integers(-(10**6), 10**6)
+    rule = draw(
+        st.sampled_from(
+            ["low >= high", "log with low too small", "not a number", "bounds shape", "bad step", "log not a bool"]
+            + (["non-finite"] if kind == "float" else ["not an integer", "log with step"])
+        )
+    )
     low, high = draw(numbers), draw(numbers)
     if rule == "low >= high":
         low, high = max(low, high), min(low, high)
@@ -529,10 +603,13 @@ def bad_domain(draw: st.DrawFn) -> tuple[dict[str, Any] | list[Any], str]:
         low, high = (low + frac, high) if draw(st.booleans()) else (low, high + frac)
     elif rule == "bad step":
         low, high = min(low, high), max(low, high) + 1
-        step = draw(st.one_of(
-            st.sampled_from([0, -1, -0.5, math.nan]), NON_NUMBERS.filter(lambda v: v is not None),  # None: no step
-            st.just("does not divide"),
-        ))
+        step = draw(
+            st.one_of(
+                st.sampled_from([0, -1, -0.5, math.nan]),
+                NON_NUMBERS.filter(lambda v: v is not None),  # None: no step
+                st.just("does not divide"),
+            )
+        )
         if step == "does not divide":
             if kind == "float":
                 low, high, step = 0.0, 1.0, draw(st.sampled_from([0.3, 0.7, 0.4, 0.15]))
@@ -546,9 +623,14 @@ def bad_domain(draw: st.DrawFn) -> tuple[dict[str, Any] | list[Any], str]:
         extra["log"] = draw(st.one_of(st.integers(0, 2), WORD, st.none(), st.just([True])))
     form = draw(st.sampled_from(["compact", "long"]))
     if rule == "bounds shape":
-        bounds = draw(st.one_of(
-            st.lists(numbers, max_size=4).filter(lambda b: len(b) != 2), numbers, WORD, st.none(),
-        ))
+        bounds = draw(
+            st.one_of(
+                st.lists(numbers, max_size=4).filter(lambda b: len(b) != 2),
+                numbers,
+                WORD,
+                st.none(),
+            )
+        )
         return {kind: bounds, **extra}, rule
     if form == "compact":
         return {kind: [low, high], **extra}, rule
@@ -604,8 +686,11 @@ NAMES = {
     "pruner": (PRUNERS, "pruner", "pruner"),
     "splitter": (SPLITTERS, "trainer.cv", "trainer.cv"),
     "scoring": (("accuracy", "f1_macro", "roc_auc_ovr", "balanced_accuracy"), "trainer.scoring", "trainer.scoring"),
-    "estimator": (("sklearn.linear_model.RidgeClassifier", "sklearn.svm.SVC", "sklearn.ensemble.RandomForestClassifier"),
-                  "trainer.estimator", "trainer.estimator"),
+    "estimator": (
+        ("sklearn.linear_model.RidgeClassifier", "sklearn.svm.SVC", "sklearn.ensemble.RandomForestClassifier"),
+        "trainer.estimator",
+        "trainer.estimator",
+    ),
     "builtin": (BUILTINS, "data.builtin", "data.builtin"),
     "kind": (("sklearn", "torch"), "trainer.kind", "trainer.kind"),
     "executor": (("inline", "ray"), "executor", "executor"),
@@ -699,10 +784,18 @@ PLACES = {
     "config": (KEYS, "config", "unknown key {!r}"),
     "trainer": (("kind", "estimator", "cv", "scoring", "fit_params", "n_jobs", "refit"), "trainer", "unknown key {!r}"),
     "data (builtin)": (("builtin",), "data", "unknown key {!r} with builtin data"),
-    "data (table)": (("builtin", "path", "target", "time", "groups", "drop", "strict_time"), "data", "unknown key {!r}"),
+    "data (table)": (
+        ("builtin", "path", "target", "time", "groups", "drop", "strict_time"),
+        "data",
+        "unknown key {!r}",
+    ),
     "space (compact)": (("float", "int", "categorical", "log", "step", "type"), "space.alpha", "unknown key {!r}"),
     "space (long)": (("type", "low", "high", "log", "step"), "space.alpha", "unknown key {!r}"),
-    "searcher": (("name", *inspect.signature(optuna.samplers.TPESampler).parameters), "searcher", "unknown option {!r}"),
+    "searcher": (
+        ("name", *inspect.signature(optuna.samplers.TPESampler).parameters),
+        "searcher",
+        "unknown option {!r}",
+    ),
     "pruner": (("name", *inspect.signature(optuna.pruners.MedianPruner).parameters), "pruner", "unknown option {!r}"),
     "splitter": (("name", "n_splits", "shuffle", "seed"), "trainer.cv.{}", "unknown option for splitter"),
     "executor": (("kind",), "executor", "[{!r}]"),
@@ -776,8 +869,11 @@ CONTROL = [chr(c) for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 
 @st.composite
 def bad_yaml(draw: st.DrawFn) -> tuple[bytes, str]:
     lines = BASE_TEXT.splitlines(keepends=True)
-    defect = draw(st.sampled_from(["tab", "unclosed", "extra closing", "open quote", "control character",
-                                   "not utf-8", "indentation"]))
+    defect = draw(
+        st.sampled_from(
+            ["tab", "unclosed", "extra closing", "open quote", "control character", "not utf-8", "indentation"]
+        )
+    )
     if defect == "not utf-8":
         raw = BASE_TEXT.encode()
         at = draw(st.integers(0, len(raw)))
@@ -793,11 +889,11 @@ def bad_yaml(draw: st.DrawFn) -> tuple[bytes, str]:
         i = draw(st.sampled_from([i for i, line in enumerate(lines) if "}" in line or "]" in line]))
         closers = [j for j, c in enumerate(lines[i]) if c in "}]"]
         j = draw(st.sampled_from(closers))
-        lines[i] = lines[i][:j] + lines[i][j + 1:]
+        lines[i] = lines[i][:j] + lines[i][j + 1 :]
     elif defect == "extra closing":
         i = draw(st.sampled_from([i for i, line in enumerate(lines) if "}" in line or "]" in line]))
         j = max(lines[i].rfind("}"), lines[i].rfind("]"))
-        lines[i] = lines[i][: j + 1] + draw(st.sampled_from("]}")) + lines[i][j + 1:]
+        lines[i] = lines[i][: j + 1] + draw(st.sampled_from("]}")) + lines[i][j + 1 :]
     elif defect == "open quote":
         i = draw(st.sampled_from([i for i, line in enumerate(lines) if ": " in line]))
         head, _, tail = lines[i].partition(": ")
@@ -852,8 +948,11 @@ FILENAME = st.text("abcdefghijklmnopqrstuvwxyzABC0123456789_- ", min_size=1, max
 
 @st.composite
 def bad_data_file(draw: st.DrawFn) -> tuple[str, dict[str, Any], dict[str, Any], str]:
-    kind = draw(st.sampled_from(["missing", "a folder", "not csv", "garbage csv", "garbage parquet",
-                                 "empty", "header only", "utf-16"]))
+    kind = draw(
+        st.sampled_from(
+            ["missing", "a folder", "not csv", "garbage csv", "garbage parquet", "empty", "header only", "utf-16"]
+        )
+    )
     stem = draw(FILENAME)
     sub = draw(st.sampled_from(["", "data/", "deep/er/"]))
     files: dict[str, Any] = {}
@@ -885,7 +984,9 @@ def bad_data_file(draw: st.DrawFn) -> tuple[str, dict[str, Any], dict[str, Any],
 @example(("missing", {"path": "nothere.csv", "target": "y"}, {}, "data.path")).via("hand-picked")
 @example(("a folder", {"path": "dir.csv", "target": "y"}, {"dir.csv": None}, "data.path")).via("hand-picked")
 @example(("not csv", {"path": "table.txt", "target": "y"}, {"table.txt": TABLE}, "data.path")).via("hand-picked")
-@example(("garbage csv", {"path": "bin.csv", "target": "y"}, {"bin.csv": bytes(range(256)) * 4}, "data")).via("hand-picked")
+@example(("garbage csv", {"path": "bin.csv", "target": "y"}, {"bin.csv": bytes(range(256)) * 4}, "data")).via(
+    "hand-picked"
+)
 @example(("empty", {"path": "empty.csv", "target": "y"}, {"empty.csv": b""}, "data.path")).via("hand-picked")
 @example(("missing", {"path": "", "target": "y"}, {}, "data.path")).via("hand-picked")
 @example(("missing", {"path": 3, "target": "y"}, {}, "data.path")).via("hand-picked")
@@ -902,11 +1003,16 @@ def test_unreadable_data_file(case: tuple[str, dict[str, Any], dict[str, Any], s
 @st.composite
 def wrong_column(draw: st.DrawFn) -> tuple[str, Any]:
     field = draw(st.sampled_from(["target", "drop", "time", "groups"]))
-    value = draw(st.one_of(
-        ANY_TEXT.filter(lambda s: s not in COLUMNS), typo(COLUMNS).filter(lambda s: s not in COLUMNS),
-        st.integers(0, 9), st.lists(ANY_TEXT, min_size=1, max_size=2), st.booleans(),
-        st.dictionaries(WORD, WORD, max_size=1),
-    ))
+    value = draw(
+        st.one_of(
+            ANY_TEXT.filter(lambda s: s not in COLUMNS),
+            typo(COLUMNS).filter(lambda s: s not in COLUMNS),
+            st.integers(0, 9),
+            st.lists(ANY_TEXT, min_size=1, max_size=2),
+            st.booleans(),
+            st.dictionaries(WORD, WORD, max_size=1),
+        )
+    )
     if field == "drop" and isinstance(value, list):
         assume(any(v not in COLUMNS for v in value))
     return field, value
@@ -937,7 +1043,9 @@ def test_wrong_target_column(case: tuple[str, Any]) -> None:
     ("table", "key", "contains"),
     [
         pytest.param(TABLE.replace(",0\n", ",\n"), "data.target", ("missing values",), id="target-with-missing-values"),
-        pytest.param(TABLE.replace(",1\n", ",0.5\n"), "trainer.cv", ("target",), id="continuous-target-for-a-classifier"),
+        pytest.param(
+            TABLE.replace(",1\n", ",0.5\n"), "trainer.cv", ("target",), id="continuous-target-for-a-classifier"
+        ),
         pytest.param("a,y\n" + "x,1\n" * 9, "data", ("'a'", "not numeric"), id="text-feature-without-a-pipeline"),
         pytest.param("y\n" + "1\n" * 9, "data", ("no feature columns",), id="target-is-the-only-column"),
     ],
@@ -948,8 +1056,9 @@ def test_target_column_content(table: str, key: str, contains: tuple[str, ...]) 
     assert_rejected(family, out, key, contains=contains)
 
 
-SECONDS_OPTIONS = tuple(o for o in ("--timeout", "--trial-timeout")
-                        if any(o in p.opts for p in hpo._cli.run.params))  # click.FloatRange(min=0, min_open=True)
+SECONDS_OPTIONS = tuple(
+    o for o in ("--timeout", "--trial-timeout") if any(o in p.opts for p in hpo._cli.run.params)
+)  # click.FloatRange(min=0, min_open=True)
 
 
 # Command-line options whose values hpo checks (HPOError path: "error: KEY: ...").
@@ -993,9 +1102,11 @@ def test_bad_option_value(case: tuple[str, str]) -> None:
 @st.composite
 def bad_typed_option(draw: st.DrawFn) -> tuple[str, str]:
     option = draw(st.sampled_from(["--trials", "--seed", *SECONDS_OPTIONS]))
-    value = draw(st.one_of(TEXT, st.integers(-10**9, 0).map(str), st.floats().map(str)))
+    value = draw(st.one_of(TEXT, st.integers(-(10**9), 0).map(str), st.floats().map(str)))
     if option == "--trials":
-        assume(not (value.strip().lstrip("+-").isdigit() and _int_or_none(value) is not None and _int_or_none(value) >= 1))
+        assume(
+            not (value.strip().lstrip("+-").isdigit() and _int_or_none(value) is not None and _int_or_none(value) >= 1)
+        )
     elif option == "--seed":
         assume(_int_or_none(value) is None)
     else:
@@ -1046,6 +1157,7 @@ def _set_all(*pairs: tuple[str, Any]) -> Callable[[dict[str, Any]], None]:
     def change(config: dict[str, Any]) -> None:
         for path, value in pairs:
             _put(config, path, value)
+
     return change
 
 
@@ -1053,9 +1165,16 @@ _GARBAGE = "not a database, not a journal {\n" * 40
 _OFF = ("tracking", None)  # these runs get as far as a study: tracking off keeps them quick (same bug with it on)
 
 
-
-def _case(case_id: str, reason: str, change: Callable[[dict[str, Any]], Any], key: str, *,
-          files: dict[str, Any] | None = None, args: tuple[str, ...] = (), table: bool = False) -> Any:
+def _case(
+    case_id: str,
+    reason: str,
+    change: Callable[[dict[str, Any]], Any],
+    key: str,
+    *,
+    files: dict[str, Any] | None = None,
+    args: tuple[str, ...] = (),
+    table: bool = False,
+) -> Any:
     config = table_base() if table else base()
     change(config)
     return pytest.param(config, files, args, key, id=case_id)
@@ -1063,85 +1182,223 @@ def _case(case_id: str, reason: str, change: Callable[[dict[str, Any]], Any], ke
 
 # Found by this fuzzing and fixed: each stays as a regression case (the reason says what it was).
 FIXED_BUGS = [
-    _case("space-long-form-unhashable-type", "hpo/_space.py _domain_from_spec: `kind not in _LONG_KEYS` raises "
-         "TypeError: unhashable type: 'list'", _set("space", {"alpha": {"type": ["float"], "low": 0.1, "high": 1.0}}), "space.alpha"),
-    _case("float-range-overflows", "Float(-1e308, 1e308) is accepted; study.ask raises OverflowError: Range exceeds "
-         "valid bounds, after the study folder and journal are created",
-         _set_all(("space", {"alpha": {"float": [-1.0e308, 1.0e308]}}), _OFF), "space.alpha"),
-    _case("trainer-fit-params-not-a-mapping", "trainers/_sklearn.py: dict(fit_params) raises ValueError",
-         _set("trainer.fit_params", "abc"), "trainer.fit_params"),
-    _case("estimator-params-not-a-mapping", "trainers/_sklearn.py resolve_estimator: dict(params) raises TypeError",
-         _set("trainer.estimator", {"class": "sklearn.linear_model.RidgeClassifier", "params": [1]}),
-         "trainer.estimator"),
-    _case("storage-journal-is-a-folder", "a journal path that is a folder: IsADirectoryError traceback",
-         _set_all(("storage", "folder.journal"), _OFF), "storage", files={"folder.journal": None}),
-    _case("tracking-path-with-nul", "hpo/_tracking.py resolve_tracking_uri: Path.resolve raises ValueError: "
-         "embedded null byte", _set("tracking", f"sqlite:///{TMP}/a\0b.db"), "tracking"),
-    _case("ray-cpus-per-trial-nan", "hpo/_ray.py RayExecutor: NaN passes `value < 0`; int(cpu_count // nan) raises "
-         "ValueError", _set("executor", {"kind": "ray", "cpus_per_trial": math.nan}), "executor.cpus_per_trial"),
-    _case("data-path-unknown-user", "trainers/_data.py load_table: Path.expanduser raises RuntimeError for ~user",
-         _set("data", {"path": "~nosuchuser/table.csv", "target": "y"}), "data.path"),
-    _case("space-file-is-a-folder", "hpo/_config.py _space: read_text of a folder raises IsADirectoryError",
-         _set("space", "folder.yaml"), "space", files={"folder.yaml": None}),
-    _case("space-file-not-utf8", "hpo/_config.py _space: read_text raises UnicodeDecodeError",
-         _set("space", "binary.yaml"), "space", files={"binary.yaml": b"\xff\xfe\x00C: [1, 2]\n"}),
-    _case("space-file-nul", "hpo/_config.py _space: read_text raises ValueError: embedded null byte",
-         _set("space", "a\0.yaml"), "space"),
-    _case("seed-out-of-range", "seed: -1 (or >= 2**32) is reported as 'searcher: Seed must be between 0 and "
-         "2**32 - 1': the message names searcher, not seed", _set("seed", -1), "seed"),
-    _case("name-trailing-newline", "hpo/_config.py _NAME uses $, which matches before a trailing newline: "
-         "name 'fuzz\\n' is accepted and a folder 'fuzz\\n' is created (exit 0)",
-         _set_all(("name", "fuzz\n"), _OFF), "name"),
-    _case("newline-in-a-parameter-name", "hpo/_space.py: 'space.{name}' interpolates the name raw, so the "
-         "message spans lines", _set("space", {"a\nb": {"float": [3, 1]}}), "space.a\\nb"),
-    _case("newline-in-a-splitter-option", "trainers/_splits.py: 'cv.{key}' interpolates the key raw, so the "
-         "message spans lines", _set("trainer.cv", {"name": "kfold", "x\ny": 1}), "trainer.cv"),
-    _case("dir-is-a-file", "hpo/_cli.py _execute: --dir naming a file raises NotADirectoryError (after planning)",
-         lambda config: None, "--dir", files={"afile": "x"}, args=("--dir", f"{TMP}/afile")),
-    _case("click-usage-error-is-not-one-line", "click usage errors print 'Usage: ...', a hint and a blank line "
-         "before 'Error: ...' (4 lines, capitalized)", lambda config: None, "--trials", args=("--trials", "0")),
-    _case("config-is-a-folder", "a config path that is a folder is a click usage error: 4 lines",
-         lambda config: None, "config", files={"folder.yaml": None}, args=()),
-    _case("estimator-param-of-the-wrong-type", "estimator params are not validated up front: every trial fails "
-         "(exit 1) after the study is created",
-         _set_all(("trainer.estimator", {"class": "sklearn.linear_model.RidgeClassifier",
-                                         "params": {"max_iter": "abc"}}), _OFF), "trainer.estimator"),
-    _case("scoring-is-a-list", "scoring: [accuracy, f1_macro] passes check_scoring (multi-metric); every trial fails "
-         "(float(dict)), exit 1, study created", _set_all(("trainer.scoring", ["accuracy", "f1_macro"]), _OFF),
-         "trainer.scoring"),
-    _case("space-parameter-unknown-to-the-estimator", "a space parameter the estimator lacks (a typo) is not caught "
-         "up front: every trial fails, exit 1, study created",
-         _set_all(("space", {"alpah": {"float": [0.01, 10.0], "log": True}}), _OFF), "space.alpah"),
-    _case("timeseries-negative-gap", "cv {name: timeseries, gap: -1} is accepted (TimeSeriesSplit does not check "
-         "it): the study runs, exit 0", _set_all(("trainer.cv", {"name": "timeseries", "n_splits": 3, "gap": -1}), _OFF),
-         "trainer.cv", table=True, files=TABLE_FILES),
-    _case("storage-sqlite-folder-missing", "hpo/_storage.py check_storage returns RDB URLs unchecked: "
-         "sqlalchemy OperationalError traceback", _set_all(("storage", f"sqlite:///{TMP}/nothere/study.db"), _OFF), "storage"),
-    _case("storage-rdb-driver-missing", "postgresql:// without its driver: ImportError traceback from optuna",
-         _set_all(("storage", "postgresql://user@127.0.0.1:1/db"), _OFF), "storage"),
-    _case("storage-sqlite-not-a-database", "an existing non-database file as sqlite storage: sqlalchemy "
-         "DatabaseError traceback", _set_all(("storage", f"sqlite:///{TMP}/garbage.db"), _OFF), "storage",
-         files={"garbage.db": _GARBAGE}),
-    _case("storage-journal-garbage", "a journal file that is not a journal: JSONDecodeError traceback",
-         _set_all(("storage", "garbage.journal"), _OFF), "storage", files={"garbage.journal": _GARBAGE}),
-    _case("tracking-store-not-a-database", "tracking: an existing non-database file passes check_reachable; the "
-         "writer fails after the study folder, journal and index are written, and the message spans lines",
-         _set("tracking", f"sqlite:///{TMP}/garbage.db"), "tracking", files={"garbage.db": _GARBAGE}),
-    _case("time-column-not-dates-warns", "trainers/_data.py: pd.to_datetime prints a UserWarning (2 more stderr "
-         "lines) before the error", _set("data.time", "a"), "data.time", table=True,
-         files={"table.csv": TABLE.replace("\n0.", "\nx0.")}),
-    _case("searcher-option-of-the-wrong-type", "searcher options are not type-checked: TPESampler("
-         "n_startup_trials='x') raises TypeError in study.ask, after the study is created",
-         _set_all(("searcher", {"name": "tpe", "n_startup_trials": "x"}), _OFF), "searcher"),
-    _case("pruner-option-of-the-wrong-type", "pruner options are not type-checked: hyperband min_resource='x' "
-         "fails trials at run time and the study ends with exit 0",
-         _set_all(("pruner", {"name": "hyperband", "min_resource": "x"}), _OFF), "pruner"),
+    _case(
+        "space-long-form-unhashable-type",
+        "hpo/_space.py _domain_from_spec: `kind not in _LONG_KEYS` raises TypeError: unhashable type: 'list'",
+        _set("space", {"alpha": {"type": ["float"], "low": 0.1, "high": 1.0}}),
+        "space.alpha",
+    ),
+    _case(
+        "float-range-overflows",
+        "Float(-1e308, 1e308) is accepted; study.ask raises OverflowError: Range exceeds "
+        "valid bounds, after the study folder and journal are created",
+        _set_all(("space", {"alpha": {"float": [-1.0e308, 1.0e308]}}), _OFF),
+        "space.alpha",
+    ),
+    _case(
+        "trainer-fit-params-not-a-mapping",
+        "trainers/_sklearn.py: dict(fit_params) raises ValueError",
+        _set("trainer.fit_params", "abc"),
+        "trainer.fit_params",
+    ),
+    _case(
+        "estimator-params-not-a-mapping",
+        "trainers/_sklearn.py resolve_estimator: dict(params) raises TypeError",
+        _set("trainer.estimator", {"class": "sklearn.linear_model.RidgeClassifier", "params": [1]}),
+        "trainer.estimator",
+    ),
+    _case(
+        "storage-journal-is-a-folder",
+        "a journal path that is a folder: IsADirectoryError traceback",
+        _set_all(("storage", "folder.journal"), _OFF),
+        "storage",
+        files={"folder.journal": None},
+    ),
+    _case(
+        "tracking-path-with-nul",
+        "hpo/_tracking.py resolve_tracking_uri: Path.resolve raises ValueError: embedded null byte",
+        _set("tracking", f"sqlite:///{TMP}/a\0b.db"),
+        "tracking",
+    ),
+    _case(
+        "ray-cpus-per-trial-nan",
+        "hpo/_ray.py RayExecutor: NaN passes `value < 0`; int(cpu_count // nan) raises ValueError",
+        _set("executor", {"kind": "ray", "cpus_per_trial": math.nan}),
+        "executor.cpus_per_trial",
+    ),
+    _case(
+        "data-path-unknown-user",
+        "trainers/_data.py load_table: Path.expanduser raises RuntimeError for ~user",
+        _set("data", {"path": "~nosuchuser/table.csv", "target": "y"}),
+        "data.path",
+    ),
+    _case(
+        "space-file-is-a-folder",
+        "hpo/_config.py _space: read_text of a folder raises IsADirectoryError",
+        _set("space", "folder.yaml"),
+        "space",
+        files={"folder.yaml": None},
+    ),
+    _case(
+        "space-file-not-utf8",
+        "hpo/_config.py _space: read_text raises UnicodeDecodeError",
+        _set("space", "binary.yaml"),
+        "space",
+        files={"binary.yaml": b"\xff\xfe\x00C: [1, 2]\n"},
+    ),
+    _case(
+        "space-file-nul",
+        "hpo/_config.py _space: read_text raises ValueError: embedded null byte",
+        _set("space", "a\0.yaml"),
+        "space",
+    ),
+    _case(
+        "seed-out-of-range",
+        "seed: -1 (or >= 2**32) is reported as 'searcher: Seed must be between 0 and "
+        "2**32 - 1': the message names searcher, not seed",
+        _set("seed", -1),
+        "seed",
+    ),
+    _case(
+        "name-trailing-newline",
+        "hpo/_config.py _NAME uses $, which matches before a trailing newline: "
+        "name 'fuzz\\n' is accepted and a folder 'fuzz\\n' is created (exit 0)",
+        _set_all(("name", "fuzz\n"), _OFF),
+        "name",
+    ),
+    _case(
+        "newline-in-a-parameter-name",
+        "hpo/_space.py: 'space.{name}' interpolates the name raw, so the message spans lines",
+        _set("space", {"a\nb": {"float": [3, 1]}}),
+        "space.a\\nb",
+    ),
+    _case(
+        "newline-in-a-splitter-option",
+        "trainers/_splits.py: 'cv.{key}' interpolates the key raw, so the message spans lines",
+        _set("trainer.cv", {"name": "kfold", "x\ny": 1}),
+        "trainer.cv",
+    ),
+    _case(
+        "dir-is-a-file",
+        "hpo/_cli.py _execute: --dir naming a file raises NotADirectoryError (after planning)",
+        lambda config: None,
+        "--dir",
+        files={"afile": "x"},
+        args=("--dir", f"{TMP}/afile"),
+    ),
+    _case(
+        "click-usage-error-is-not-one-line",
+        "click usage errors print 'Usage: ...', a hint and a blank line before 'Error: ...' (4 lines, capitalized)",
+        lambda config: None,
+        "--trials",
+        args=("--trials", "0"),
+    ),
+    _case(
+        "config-is-a-folder",
+        "a config path that is a folder is a click usage error: 4 lines",
+        lambda config: None,
+        "config",
+        files={"folder.yaml": None},
+        args=(),
+    ),
+    _case(
+        "estimator-param-of-the-wrong-type",
+        "estimator params are not validated up front: every trial fails (exit 1) after the study is created",
+        _set_all(
+            ("trainer.estimator", {"class": "sklearn.linear_model.RidgeClassifier", "params": {"max_iter": "abc"}}),
+            _OFF,
+        ),
+        "trainer.estimator",
+    ),
+    _case(
+        "scoring-is-a-list",
+        "scoring: [accuracy, f1_macro] passes check_scoring (multi-metric); every trial fails "
+        "(float(dict)), exit 1, study created",
+        _set_all(("trainer.scoring", ["accuracy", "f1_macro"]), _OFF),
+        "trainer.scoring",
+    ),
+    _case(
+        "space-parameter-unknown-to-the-estimator",
+        "a space parameter the estimator lacks (a typo) is not caught "
+        "up front: every trial fails, exit 1, study created",
+        _set_all(("space", {"alpah": {"float": [0.01, 10.0], "log": True}}), _OFF),
+        "space.alpah",
+    ),
+    _case(
+        "timeseries-negative-gap",
+        "cv {name: timeseries, gap: -1} is accepted (TimeSeriesSplit does not check it): the study runs, exit 0",
+        _set_all(("trainer.cv", {"name": "timeseries", "n_splits": 3, "gap": -1}), _OFF),
+        "trainer.cv",
+        table=True,
+        files=TABLE_FILES,
+    ),
+    _case(
+        "storage-sqlite-folder-missing",
+        "hpo/_storage.py check_storage returns RDB URLs unchecked: sqlalchemy OperationalError traceback",
+        _set_all(("storage", f"sqlite:///{TMP}/nothere/study.db"), _OFF),
+        "storage",
+    ),
+    _case(
+        "storage-rdb-driver-missing",
+        "postgresql:// without its driver: ImportError traceback from optuna",
+        _set_all(("storage", "postgresql://user@127.0.0.1:1/db"), _OFF),
+        "storage",
+    ),
+    _case(
+        "storage-sqlite-not-a-database",
+        "an existing non-database file as sqlite storage: sqlalchemy DatabaseError traceback",
+        _set_all(("storage", f"sqlite:///{TMP}/garbage.db"), _OFF),
+        "storage",
+        files={"garbage.db": _GARBAGE},
+    ),
+    _case(
+        "storage-journal-garbage",
+        "a journal file that is not a journal: JSONDecodeError traceback",
+        _set_all(("storage", "garbage.journal"), _OFF),
+        "storage",
+        files={"garbage.journal": _GARBAGE},
+    ),
+    _case(
+        "tracking-store-not-a-database",
+        "tracking: an existing non-database file passes check_reachable; the "
+        "writer fails after the study folder, journal and index are written, and the message spans lines",
+        _set("tracking", f"sqlite:///{TMP}/garbage.db"),
+        "tracking",
+        files={"garbage.db": _GARBAGE},
+    ),
+    _case(
+        "time-column-not-dates-warns",
+        "trainers/_data.py: pd.to_datetime prints a UserWarning (2 more stderr lines) before the error",
+        _set("data.time", "a"),
+        "data.time",
+        table=True,
+        files={"table.csv": TABLE.replace("\n0.", "\nx0.")},
+    ),
+    _case(
+        "searcher-option-of-the-wrong-type",
+        "searcher options are not type-checked: TPESampler("
+        "n_startup_trials='x') raises TypeError in study.ask, after the study is created",
+        _set_all(("searcher", {"name": "tpe", "n_startup_trials": "x"}), _OFF),
+        "searcher",
+    ),
+    _case(
+        "pruner-option-of-the-wrong-type",
+        "pruner options are not type-checked: hyperband min_resource='x' "
+        "fails trials at run time and the study ends with exit 0",
+        _set_all(("pruner", {"name": "hyperband", "min_resource": "x"}), _OFF),
+        "pruner",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("config", "files", "args", "key"), FIXED_BUGS)
-def test_fixed_bug(request: pytest.FixtureRequest, config: dict[str, Any], files: dict[str, Any] | None,
-                   args: tuple[str, ...], key: str) -> None:
+def test_fixed_bug(
+    request: pytest.FixtureRequest,
+    config: dict[str, Any],
+    files: dict[str, Any] | None,
+    args: tuple[str, ...],
+    key: str,
+) -> None:
     family = "fixed bug"
     config_arg = f"{TMP}/folder.yaml" if request.node.callspec.id == "config-is-a-folder" else None
     assert_rejected(family, run_cli(family, config, files=files, args=args, config_arg=config_arg, guard=False), key)
@@ -1183,7 +1440,11 @@ def test_the_real_command_prints_the_same(config: dict[str, Any]) -> None:
         (tmp / "study.yaml").write_text(dump(config).replace(TMP, name))
         result = subprocess.run(
             [sys.executable, "-m", "hpo", "run", str(tmp / "study.yaml"), "--quiet", "--dir", str(tmp / "home")],
-            cwd=tmp, env=hpo_env(), capture_output=True, text=True, timeout=120,
+            cwd=tmp,
+            env=hpo_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         left = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*"))
     assert result.returncode == inside.code == 2
@@ -1201,11 +1462,14 @@ def _clean_environment_and_summary() -> Iterator[None]:
     families = [f for f in TRIED if f not in ("valid base", "real command", "fixed bug")]
     tried = sum(TRIED[f] for f in families)
     passed = sum(PASSED[f] for f in families)
-    lines = [f"fuzz: {tried} malformed inputs tried, {passed} exited 2 with one line naming the key "
-             "and left nothing behind"]
+    lines = [
+        f"fuzz: {tried} malformed inputs tried, {passed} exited 2 with one line naming the key and left nothing behind"
+    ]
     lines += [f"  {f}: {TRIED[f]} tried, {PASSED[f]} passed" for f in families]
     if TRIED["fixed bug"]:
-        lines.append(f"  bugs found by fuzzing, fixed: {TRIED['fixed bug']} regression cases, {PASSED['fixed bug']} passed")
+        lines.append(
+            f"  bugs found by fuzzing, fixed: {TRIED['fixed bug']} regression cases, {PASSED['fixed bug']} passed"
+        )
     print("\n" + "\n".join(lines))
 
 

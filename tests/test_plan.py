@@ -48,14 +48,17 @@ def test_bad_arguments_are_named(kwargs, message, workdir):
 
 @pytest.mark.parametrize("value", [0, -1, "2", True, float("inf")])
 def test_bad_trial_timeout(value):
-    with pytest.raises(hpo.ConfigError, match=rf"^trial_timeout: expected a positive number of seconds, got {value!r}$"):
+    with pytest.raises(
+        hpo.ConfigError, match=rf"^trial_timeout: expected a positive number of seconds, got {value!r}$"
+    ):
         hpo.tune(lambda p: 0.0, {"x": [1]}, n_trials=1, trial_timeout=value, tracking=None)
 
 
 def test_plots_default_to_hpo_plots(tracking_uri, mlflow_client, monkeypatch):
     monkeypatch.setenv("HPO_PLOTS", "on")
-    study = hpo.tune(lambda p: p["x"] ** 2, {"x": hpo.Float(-1, 1)}, n_trials=3, study_name="envplots",
-                     tracking=tracking_uri)
+    study = hpo.tune(
+        lambda p: p["x"] ** 2, {"x": hpo.Float(-1, 1)}, n_trials=3, study_name="envplots", tracking=tracking_uri
+    )
     assert [a.path for a in mlflow_client.list_artifacts(study.mlflow_run_id, "plots")]
     monkeypatch.delenv("HPO_PLOTS")
     assert hpo._plan.plan_study(lambda p: 0.0, {"x": [1]}, hpo._plan.Settings(n_trials=1, tracking=None)).plots is True

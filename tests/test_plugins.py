@@ -50,16 +50,24 @@ def test_user_modules_named_like_the_plugins_do_not_shadow_them(workdir):
     (workdir / "study.yaml").write_text(CONFIG)
     (workdir / "script.py").write_text(SCRIPT)
 
-    run = subprocess.run([sys.executable, "-m", "hpo", "run", "study.yaml", "--quiet"], cwd=workdir,
-                         env=hpo_env(), capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "hpo", "run", "study.yaml", "--quiet"],
+        cwd=workdir,
+        env=hpo_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "2 complete" in run.stdout and "Traceback" not in run.stderr
 
-    spaces = subprocess.run([sys.executable, "-m", "hpo", "spaces"], cwd=workdir, env=hpo_env(),
-                            capture_output=True, text=True, timeout=120)
+    spaces = subprocess.run(
+        [sys.executable, "-m", "hpo", "spaces"], cwd=workdir, env=hpo_env(), capture_output=True, text=True, timeout=120
+    )
     assert spaces.returncode == 0 and "logistic_regression" in spaces.stdout, spaces.stderr[-3000:]
 
-    script = subprocess.run([sys.executable, "script.py"], cwd=workdir, env=hpo_env(), capture_output=True,
-                            text=True, timeout=300)
+    script = subprocess.run(
+        [sys.executable, "script.py"], cwd=workdir, env=hpo_env(), capture_output=True, text=True, timeout=300
+    )
     assert script.returncode == 0, script.stderr[-3000:]
     assert script.stdout.startswith("best ") and str(workdir / "trainers.py") in script.stdout

@@ -40,8 +40,15 @@ def test_same_study_as_inline(tracking_uri, mlflow_client):
     studies = {}
     for kind in ("inline", "ray"):
         executor = {"kind": "ray", "workers": 2} if kind == "ray" else "inline"
-        studies[kind] = hpo.tune(reporting, SPACE, searcher="grid", pruner="none", executor=executor,
-                                 study_name=f"same-{kind}", tracking=tracking_uri)
+        studies[kind] = hpo.tune(
+            reporting,
+            SPACE,
+            searcher="grid",
+            pruner="none",
+            executor=executor,
+            study_name=f"same-{kind}",
+            tracking=tracking_uri,
+        )
     summary = {
         kind: sorted((tuple(sorted(t.params.items())), t.state.name, t.value) for t in s.trials)
         for kind, s in studies.items()
@@ -69,8 +76,16 @@ def test_pruning_decisions_reach_workers():
             trial.set_user_attr("steps_run", steps)  # counted in the worker
         return params["x"]
 
-    study = hpo.tune(objective, {"x": {"float": [0, 1]}}, n_trials=20, seed=0, searcher="random",
-                     pruner={"name": "median", "n_startup_trials": 3}, executor={"kind": "ray", "workers": 2}, tracking=None)
+    study = hpo.tune(
+        objective,
+        {"x": {"float": [0, 1]}},
+        n_trials=20,
+        seed=0,
+        searcher="random",
+        pruner={"name": "median", "n_startup_trials": 3},
+        executor={"kind": "ray", "workers": 2},
+        tracking=None,
+    )
     numbers = [t.number for t in study.trials]
     assert len(numbers) == len(set(numbers)) == 20  # each trial exactly once
     pruned = [t for t in study.trials if t.state.name == "PRUNED"]
@@ -90,8 +105,15 @@ def test_a_killed_worker_fails_or_retries_its_trial(workdir, tracking_uri, mlflo
         return float(params["n"])
 
     name = f"killed-{max_retries}"
-    study = hpo.tune(objective, {"n": {"int": [0, 4]}}, searcher="grid", pruner="none", study_name=name,
-                     executor={"kind": "ray", "workers": 2, "max_retries": max_retries}, tracking=tracking_uri)
+    study = hpo.tune(
+        objective,
+        {"n": {"int": [0, 4]}},
+        searcher="grid",
+        pruner="none",
+        study_name=name,
+        executor={"kind": "ray", "workers": 2, "max_retries": max_retries},
+        tracking=tracking_uri,
+    )
     assert Path(marker).exists()
     trial = next(t for t in study.trials if t.params["n"] == 2)
     counts = study.counts()
@@ -111,8 +133,13 @@ def test_fractional_gpus_reach_ray():
         trial.set_user_attr("cpu", resources.get("CPU", 0.0))
         return 0.0
 
-    study = hpo.tune(objective, {"x": {"float": [0, 1]}}, n_trials=4, tracking=None,
-                     executor={"kind": "ray", "workers": 4, "cpus_per_trial": 0.5, "gpus_per_trial": 0.25})
+    study = hpo.tune(
+        objective,
+        {"x": {"float": [0, 1]}},
+        n_trials=4,
+        tracking=None,
+        executor={"kind": "ray", "workers": 4, "cpus_per_trial": 0.5, "gpus_per_trial": 0.25},
+    )
     assert {t.user_attrs["gpu"] for t in study.trials} == {0.25}
     assert {t.user_attrs["cpu"] for t in study.trials} == {0.5}
 
@@ -120,11 +147,18 @@ def test_fractional_gpus_reach_ray():
 def test_asking_more_than_the_cluster_has_is_a_clear_error():
     calls = []
     with pytest.raises(ConfigError, match=r"^executor.cpus_per_trial: a trial asks for 8 CPUs, the Ray cluster has 2$"):
-        hpo.tune(lambda p: calls.append(p) or 0.0, {"x": {"float": [0, 1]}}, n_trials=2, tracking=None,
-                 executor={"kind": "ray", "cpus_per_trial": 8})
+        hpo.tune(
+            lambda p: calls.append(p) or 0.0,
+            {"x": {"float": [0, 1]}},
+            n_trials=2,
+            tracking=None,
+            executor={"kind": "ray", "cpus_per_trial": 8},
+        )
     assert calls == []
     with pytest.raises(ConfigError, match=r"^executor: unknown key 'worker'; did you mean 'workers'\?"):
-        hpo.tune(lambda p: 0.0, {"x": {"float": [0, 1]}}, n_trials=2, tracking=None, executor={"kind": "ray", "worker": 2})
+        hpo.tune(
+            lambda p: 0.0, {"x": {"float": [0, 1]}}, n_trials=2, tracking=None, executor={"kind": "ray", "worker": 2}
+        )
 
 
 def writes_a_file(params, trial):
@@ -168,12 +202,19 @@ def test_torch_best_weights_come_back_from_the_workers(tracking_uri):
     torch = pytest.importorskip("torch")
     import mlflow.pytorch
 
-    from tests.test_torch_trainer import TRAIN, VAL, mlp
     from hpo.trainers import TorchTrainer
+    from tests.test_torch_trainer import TRAIN, VAL, mlp
 
     trainer = TorchTrainer(mlp, TRAIN, VAL, epochs=3, device="cpu")
-    study = hpo.tune(trainer, {"hidden": hpo.Categorical([8, 16, 32])}, searcher="grid", pruner="none",
-                     executor={"kind": "ray", "workers": 2}, study_name="torch-ray", tracking=tracking_uri)
+    study = hpo.tune(
+        trainer,
+        {"hidden": hpo.Categorical([8, 16, 32])},
+        searcher="grid",
+        pruner="none",
+        executor={"kind": "ray", "workers": 2},
+        study_name="torch-ray",
+        tracking=tracking_uri,
+    )
     assert trainer.last_model_ is None  # every trial ran on a worker
     model = mlflow.pytorch.load_model(f"runs:/{study.mlflow_run_id}/model")
     with torch.no_grad():
@@ -199,8 +240,15 @@ def test_trial_timeout_on_workers(tracking_uri, mlflow_client):
     import time
 
     start = time.monotonic()
-    study = hpo.tune(sleeps_or_stuck, {"n": {"int": [0, 3]}}, searcher="grid", trial_timeout=1.0,
-                     executor={"kind": "ray", "workers": 2}, study_name="ray-timeouts", tracking=tracking_uri)
+    study = hpo.tune(
+        sleeps_or_stuck,
+        {"n": {"int": [0, 3]}},
+        searcher="grid",
+        trial_timeout=1.0,
+        executor={"kind": "ray", "workers": 2},
+        study_name="ray-timeouts",
+        tracking=tracking_uri,
+    )
     assert time.monotonic() - start < 30
     trials = {t.params["n"]: t for t in study.trials}
     errors = {n: t.user_attrs.get("hpo:error") for n, t in trials.items()}
@@ -245,8 +293,16 @@ def test_trials_asking_no_resources_run_as_many_at_once_as_the_cluster_has_cpus(
     # A timeout and no n_trials: the driver must not ask for trials without bound.
     seen, count = in_flight_counter()
     start = time.monotonic()
-    study = hpo.tune(timed, {"x": {"float": [0, 1]}}, timeout=1.5, searcher="random", pruner="none",
-                     executor={"kind": "ray", "cpus_per_trial": 0}, callbacks=[count], tracking=None)
+    study = hpo.tune(
+        timed,
+        {"x": {"float": [0, 1]}},
+        timeout=1.5,
+        searcher="random",
+        pruner="none",
+        executor={"kind": "ray", "cpus_per_trial": 0},
+        callbacks=[count],
+        tracking=None,
+    )
     assert time.monotonic() - start < 30
     assert seen and max(seen) <= 2  # the module's Ray has 2 CPUs
     assert study.counts()["complete"] == len(study.trials) <= 2 * 1.5 / 0.2 + 2
@@ -269,8 +325,9 @@ def answers(script: str, env: dict[str, str], timeout: float) -> list[str]:
 
     from tests.conftest import REPO
 
-    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout.splitlines()
 

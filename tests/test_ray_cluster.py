@@ -32,8 +32,16 @@ def test_trials_run_on_both_nodes(two_nodes, tracking_uri, mlflow_client):
         trial.report(params["x"], 0)
         return params["x"]
 
-    study = hpo.tune(objective, {"x": {"float": [0, 1]}}, n_trials=6, seed=0, pruner="none",
-                     executor={"kind": "ray", "workers": 2}, study_name="two-nodes", tracking=tracking_uri)
+    study = hpo.tune(
+        objective,
+        {"x": {"float": [0, 1]}},
+        n_trials=6,
+        seed=0,
+        pruner="none",
+        executor={"kind": "ray", "workers": 2},
+        study_name="two-nodes",
+        tracking=tracking_uri,
+    )
     nodes = {t.user_attrs["node"] for t in study.trials}
     assert len(nodes) == 2 == len(ray.nodes())
     from tests.conftest import study_runs

@@ -19,8 +19,14 @@ def local_ray():
     # Ray simulates the GPU and the custom resource: they are numbers it schedules by.
     from hpo._ray import worker_env
 
-    ray.init(num_cpus=16, num_gpus=1, resources={"accel": 2}, include_dashboard=False, logging_level="WARNING",
-             runtime_env=worker_env())
+    ray.init(
+        num_cpus=16,
+        num_gpus=1,
+        resources={"accel": 2},
+        include_dashboard=False,
+        logging_level="WARNING",
+        runtime_env=worker_env(),
+    )
     yield
     ray.shutdown()
 
@@ -58,8 +64,16 @@ def test_every_requested_resource_bounds_concurrency():
 
 def test_fractional_gpus_bound_the_trials_in_flight():
     seen, count = in_flight_counter()
-    study = hpo.tune(timed, {"x": {"float": [0, 1]}}, n_trials=12, seed=0, pruner="none", callbacks=[count],
-                     executor={"kind": "ray", "gpus_per_trial": 0.25}, tracking=None)
+    study = hpo.tune(
+        timed,
+        {"x": {"float": [0, 1]}},
+        n_trials=12,
+        seed=0,
+        pruner="none",
+        callbacks=[count],
+        executor={"kind": "ray", "gpus_per_trial": 0.25},
+        tracking=None,
+    )
     assert study.counts()["complete"] == 12
     assert {t.user_attrs["resources"]["GPU"] for t in study.trials} == {0.25}
     assert max(seen) <= 4  # the driver keeps no more in flight than can run
@@ -68,9 +82,16 @@ def test_fractional_gpus_bound_the_trials_in_flight():
 
 def test_custom_resources_reach_ray_and_bound_concurrency():
     seen, count = in_flight_counter()
-    study = hpo.tune(timed, {"x": {"float": [0, 1]}}, n_trials=6, seed=0, pruner="none", callbacks=[count],
-                     executor={"kind": "ray", "cpus_per_trial": 0, "resources_per_trial": {"accel": 1}},
-                     tracking=None)
+    study = hpo.tune(
+        timed,
+        {"x": {"float": [0, 1]}},
+        n_trials=6,
+        seed=0,
+        pruner="none",
+        callbacks=[count],
+        executor={"kind": "ray", "cpus_per_trial": 0, "resources_per_trial": {"accel": 1}},
+        tracking=None,
+    )
     assert study.counts()["complete"] == 6
     assert {t.user_attrs["resources"].get("accel") for t in study.trials} == {1.0}
     assert max(seen) <= 2 and peak_overlap(study.trials) <= 2
@@ -87,18 +108,27 @@ RESOURCES = "executor.resources_per_trial: "
         ({"gpus_per_trial": 2}, "executor.gpus_per_trial: a trial asks for 2 GPUs, the Ray cluster has 1"),
         ({"resources_per_trial": {"accel": -1}}, RESOURCES + "expected a non-negative number for 'accel', got -1"),
         ({"resources_per_trial": {"GPU": 1}}, RESOURCES + "set GPU with gpus_per_trial, got 'GPU'"),
-        ({"resources_per_trial": ["accel"]},
-         RESOURCES + "expected a mapping of resource names to amounts, got ['accel']"),
-        ({"gpus_per_trial": 0.00001},
-         "executor.gpus_per_trial: expected 0 or at least 0.0001 (Ray's finest fraction), got 1e-05"),
+        (
+            {"resources_per_trial": ["accel"]},
+            RESOURCES + "expected a mapping of resource names to amounts, got ['accel']",
+        ),
+        (
+            {"gpus_per_trial": 0.00001},
+            "executor.gpus_per_trial: expected 0 or at least 0.0001 (Ray's finest fraction), got 1e-05",
+        ),
     ],
 )
 def test_resources_the_cluster_lacks_or_bad_amounts_are_one_line_errors(options, message):
     calls = []
     start = time.monotonic()
     with pytest.raises(ConfigError) as caught:
-        hpo.tune(lambda p: calls.append(p) or 0.0, {"x": {"float": [0, 1]}}, n_trials=2, tracking=None,
-                 executor={"kind": "ray", **options})
+        hpo.tune(
+            lambda p: calls.append(p) or 0.0,
+            {"x": {"float": [0, 1]}},
+            n_trials=2,
+            tracking=None,
+            executor={"kind": "ray", **options},
+        )
     assert str(caught.value) == message and calls == []
     assert time.monotonic() - start < 30
     assert ray.is_initialized()  # the executor leaves a Ray it did not start running

@@ -38,8 +38,11 @@ def test_registry_loads_names_lazily_and_dotted_targets():
     assert registry.load("sklearn.model_selection:GroupKFold", "cv").__name__ == "GroupKFold"
     registry.register("group", "sklearn.model_selection:GroupKFold")
     assert registry.load("group", "cv").__name__ == "GroupKFold"
-    with pytest.raises(ConfigError, match=r"^cv: unknown widget 'kfodl', expected one of kfold, group or a "
-                                          r"package.module:attr; did you mean 'kfold'\?$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^cv: unknown widget 'kfodl', expected one of kfold, group or a "
+        r"package.module:attr; did you mean 'kfold'\?$",
+    ):
         registry.load("kfodl", "cv")
 
 
@@ -73,19 +76,36 @@ def test_config_names_any_sampler_pruner_executor_and_splitter(workdir):
     )
     assert len(study.trials) == 4 and named.started == 1
     # Halton points are deterministic for a seed: the same study twice gives the same trials.
-    again = hpo.tune(lambda p: p["x"] ** 2, {"x": {"float": [-1, 1]}}, n_trials=4, seed=3, tracking=None,
-                     searcher={"name": "optuna.samplers:QMCSampler", "qmc_type": "halton"})
+    again = hpo.tune(
+        lambda p: p["x"] ** 2,
+        {"x": {"float": [-1, 1]}},
+        n_trials=4,
+        seed=3,
+        tracking=None,
+        searcher={"name": "optuna.samplers:QMCSampler", "qmc_type": "halton"},
+    )
     assert [t.params for t in again.trials] == [t.params for t in study.trials]
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"searcher": "optuna.pruners:MedianPruner"}, "searcher: 'optuna.pruners:MedianPruner' is not an Optuna sampler"),
-        ({"pruner": "optuna.samplers:RandomSampler"}, "pruner: 'optuna.samplers:RandomSampler' is not an Optuna pruner"),
-        ({"executor": {"kind": "collections:OrderedDict"}}, "executor: 'collections:OrderedDict' is not an hpo Executor"),
-        ({"executor": {"kind": "tests.test_registry:CountingExecutor", "lable": 1}},
-         "executor: unknown key 'lable'; did you mean 'label'?"),
+        (
+            {"searcher": "optuna.pruners:MedianPruner"},
+            "searcher: 'optuna.pruners:MedianPruner' is not an Optuna sampler",
+        ),
+        (
+            {"pruner": "optuna.samplers:RandomSampler"},
+            "pruner: 'optuna.samplers:RandomSampler' is not an Optuna pruner",
+        ),
+        (
+            {"executor": {"kind": "collections:OrderedDict"}},
+            "executor: 'collections:OrderedDict' is not an hpo Executor",
+        ),
+        (
+            {"executor": {"kind": "tests.test_registry:CountingExecutor", "lable": 1}},
+            "executor: unknown key 'lable'; did you mean 'label'?",
+        ),
     ],
 )
 def test_dotted_plugins_of_the_wrong_kind_are_refused(kwargs, message):
@@ -98,8 +118,11 @@ def test_trainer_and_splitter_from_dotted_names():
     from hpo import trainers
 
     trainer = trainers.from_config(
-        {"kind": "hpo.trainers._sklearn:SklearnTrainer", "estimator": "sklearn.linear_model.LogisticRegression",
-         "cv": {"name": "sklearn.model_selection:ShuffleSplit", "n_splits": 2, "test_size": 0.3}},
+        {
+            "kind": "hpo.trainers._sklearn:SklearnTrainer",
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            "cv": {"name": "sklearn.model_selection:ShuffleSplit", "n_splits": 2, "test_size": 0.3},
+        },
         {"builtin": "iris"},
     )
     assert type(trainer).__name__ == "SklearnTrainer" and len(trainer.folds) == 2

@@ -23,8 +23,11 @@ def _proposals(sampler, space=SPACE, history=12, running=3):
     rng = random.Random(7)
     for _ in range(history):
         params = {"x": rng.uniform(-5, 5), "n": rng.randint(1, 4)}
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions,
-                                                  value=(params["x"] - 1) ** 2 + params["n"]))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=params, distributions=distributions, value=(params["x"] - 1) ** 2 + params["n"]
+            )
+        )
     return [study.ask(distributions).params for _ in range(running)]
 
 
@@ -106,11 +109,22 @@ def test_optuna_objects_are_accepted_as_they_are():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"searcher": "tpee"}, "searcher: unknown searcher 'tpee', expected one of grid, random, tpe or a package.module:attr; did you mean 'tpe'?"),
-        ({"pruner": "medain"}, "pruner: unknown pruner 'medain', expected one of none, median, successive_halving, hyperband or a package.module:attr; did you mean 'median'?"),
+        (
+            {"searcher": "tpee"},
+            "searcher: unknown searcher 'tpee', expected one of grid, random, tpe or a "
+            "package.module:attr; did you mean 'tpe'?",
+        ),
+        (
+            {"pruner": "medain"},
+            "pruner: unknown pruner 'medain', expected one of none, median, successive_halving, "
+            "hyperband or a package.module:attr; did you mean 'median'?",
+        ),
         ({"searcher": {"n_startup_trials": 3}}, "searcher: missing key 'name'"),
         ({"searcher": {"name": "tpe", "bogus": 1}}, "searcher: unknown option 'bogus' for TPESampler"),
-        ({"searcher": {"name": "tpe", "n_startup_trails": 1}}, "searcher: unknown option 'n_startup_trails' for TPESampler; did you mean 'n_startup_trials'?"),
+        (
+            {"searcher": {"name": "tpe", "n_startup_trails": 1}},
+            "searcher: unknown option 'n_startup_trails' for TPESampler; did you mean 'n_startup_trials'?",
+        ),
         ({"pruner": {"name": "median", "n_warmup_steps": -1}}, "pruner: "),
     ],
 )

@@ -14,11 +14,10 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 import hpo
-from hpo import trainers
-from hpo import ConfigError
+from hpo import ConfigError, trainers
 from hpo._config import build_objective, load_config
-from tests.conftest import REPO, study_runs
 from hpo.trainers import SklearnTrainer, make_splitter
+from tests.conftest import REPO, study_runs
 
 X, y = load_breast_cancer(return_X_y=True)
 GROUPS = np.arange(len(y)) % 20
@@ -48,7 +47,9 @@ class CountingTree(DecisionTreeClassifier):
 )
 def test_mean_score_equals_cross_val_score(cv):
     groups = GROUPS if isinstance(cv, dict) and "group" in cv["name"] else None
-    trainer = SklearnTrainer(DecisionTreeClassifier(random_state=0), X, y, cv=cv, scoring="accuracy", groups=groups, refit=False)
+    trainer = SklearnTrainer(
+        DecisionTreeClassifier(random_state=0), X, y, cv=cv, scoring="accuracy", groups=groups, refit=False
+    )
     study = hpo.tune(trainer, DEPTHS, searcher="grid", tracking=None)
     splitter = make_splitter(cv, classifier=True, groups=groups)
     assert len(study.trials) == 3 and study.direction == "maximize"
@@ -68,16 +69,26 @@ def test_pipeline_params_fit_params_and_parallel_folds():
     values = {}
     for n_jobs in (None, 2):
         trainer = SklearnTrainer(
-            pipeline, Xd, yd, cv={"name": "kfold", "shuffle": True}, scoring="r2",
-            fit_params={"ridge__sample_weight": weights}, n_jobs=n_jobs, refit=False,
+            pipeline,
+            Xd,
+            yd,
+            cv={"name": "kfold", "shuffle": True},
+            scoring="r2",
+            fit_params={"ridge__sample_weight": weights},
+            n_jobs=n_jobs,
+            refit=False,
         )
         study = hpo.tune(trainer, space, n_trials=4, seed=0, tracking=None)
         values[n_jobs] = [t.value for t in study.trials]
     assert values[None] == values[2]
     alpha = study.trials[0].params["ridge__alpha"]
     expected = cross_val_score(
-        Pipeline([("scale", StandardScaler()), ("ridge", Ridge(alpha=alpha))]), Xd, yd,
-        cv=trainer.splitter, scoring="r2", params={"ridge__sample_weight": weights},
+        Pipeline([("scale", StandardScaler()), ("ridge", Ridge(alpha=alpha))]),
+        Xd,
+        yd,
+        cv=trainer.splitter,
+        scoring="r2",
+        params={"ridge__sample_weight": weights},
     ).mean()
     assert values[None][0] == pytest.approx(expected, abs=1e-12, rel=0)
 
@@ -131,20 +142,47 @@ def test_bad_scoring_and_estimator():
     assert SklearnTrainer(DecisionTreeClassifier(), X, y, scoring=make_scorer(accuracy_score), cv=2).scorer is not None
     with pytest.raises(ConfigError, match=r"^estimator: cannot import 'sklearn.tree.DecisionTreeClassifer'"):
         SklearnTrainer("sklearn.tree.DecisionTreeClassifer", X, y)
-    with pytest.raises(ConfigError, match=r"^estimator: 'builtins.list' did not give a scikit-learn estimator, got list$"):
+    with pytest.raises(
+        ConfigError, match=r"^estimator: 'builtins.list' did not give a scikit-learn estimator, got list$"
+    ):
         SklearnTrainer("builtins.list", X, y)
 
 
 @pytest.mark.parametrize(
     ("trainer", "data", "message"),
     [
-        ({"kind": "sklaern"}, {"builtin": "iris"}, "trainer.kind: unknown trainer 'sklaern', expected one of sklearn, torch or a package.module:attr; did you mean 'sklearn'?"),
+        (
+            {"kind": "sklaern"},
+            {"builtin": "iris"},
+            "trainer.kind: unknown trainer 'sklaern', expected one of sklearn, torch or a "
+            "package.module:attr; did you mean 'sklearn'?",
+        ),
         ({"kind": "sklearn"}, {"builtin": "iris"}, "trainer.estimator: missing key"),
-        ({"kind": "sklearn", "estimator": "sklearn.svm.SVC", "cv": "kfolds"}, {"builtin": "iris"}, "trainer.cv: unknown splitter 'kfolds'"),
-        ({"kind": "sklearn", "estimator": "sklearn.svm.SVC", "scoring": "acc"}, {"builtin": "iris"}, "trainer.scoring: unknown scorer 'acc'"),
-        ({"kind": "sklearn", "estimator": "sklearn.svm.SVC", "refit": "yes"}, {"builtin": "iris"}, "trainer.refit: expected true or false, got 'yes'"),
-        ({"kind": "sklearn", "estimator": "sklearn.svm.SVC", "folds": 3}, {"builtin": "iris"}, "trainer: unknown key 'folds'"),
-        ({"kind": "sklearn", "estimator": {"class": "sklearn.svm.SVC", "params": {"kernal": "rbf"}}}, {"builtin": "iris"}, "trainer.estimator: sklearn.svm.SVC(kernal='rbf'): "),
+        (
+            {"kind": "sklearn", "estimator": "sklearn.svm.SVC", "cv": "kfolds"},
+            {"builtin": "iris"},
+            "trainer.cv: unknown splitter 'kfolds'",
+        ),
+        (
+            {"kind": "sklearn", "estimator": "sklearn.svm.SVC", "scoring": "acc"},
+            {"builtin": "iris"},
+            "trainer.scoring: unknown scorer 'acc'",
+        ),
+        (
+            {"kind": "sklearn", "estimator": "sklearn.svm.SVC", "refit": "yes"},
+            {"builtin": "iris"},
+            "trainer.refit: expected true or false, got 'yes'",
+        ),
+        (
+            {"kind": "sklearn", "estimator": "sklearn.svm.SVC", "folds": 3},
+            {"builtin": "iris"},
+            "trainer: unknown key 'folds'",
+        ),
+        (
+            {"kind": "sklearn", "estimator": {"class": "sklearn.svm.SVC", "params": {"kernal": "rbf"}}},
+            {"builtin": "iris"},
+            "trainer.estimator: sklearn.svm.SVC(kernal='rbf'): ",
+        ),
         ({"kind": "sklearn", "estimator": "sklearn.svm.SVC"}, None, "data: missing key"),
     ],
 )

@@ -30,7 +30,10 @@ from hpo import Categorical, ConfigError, Float, Int, Space
         ({"x": {"float": [1]}}, "space.x.float: expected [low, high], got [1]"),
         ({"x": 5}, "space.x: expected {float: [low, high]}"),
         ({"x": {"type": "float", "low": 1}}, "space.x: missing key 'high'"),
-        ({"x": {"type": "floaty", "low": 1, "high": 2}}, "space.x.type: expected float, int or categorical, got 'floaty'"),
+        (
+            {"x": {"type": "floaty", "low": 1, "high": 2}},
+            "space.x.type: expected float, int or categorical, got 'floaty'",
+        ),
         ({"k": ["a", "a"]}, "space.k: choice 'a' is repeated"),
         ({"k": [[1, 2]]}, "space.k: choices must be None, bool, int, float or str, got [1, 2]"),
         ({}, "space: must define at least one hyperparameter"),
@@ -109,7 +112,9 @@ def test_continuous_domain_in_grid_is_a_clear_error():
 def domains(draw):
     kind = draw(st.sampled_from(["float", "float_log", "float_step", "int", "int_log", "int_step", "cat"]))
     if kind == "cat":
-        return Categorical(draw(st.lists(st.one_of(st.integers(-5, 5), st.text(max_size=3)), min_size=1, max_size=4, unique=True)))
+        return Categorical(
+            draw(st.lists(st.one_of(st.integers(-5, 5), st.text(max_size=3)), min_size=1, max_size=4, unique=True))
+        )
     if kind.startswith("int"):
         low = draw(st.integers(1 if kind == "int_log" else -50, 50))
         step = draw(st.integers(1, 5)) if kind == "int_step" else 1
@@ -139,7 +144,9 @@ def test_random_and_tpe_respect_every_domain(space, seed, searcher):
             if isinstance(space[name], Int):
                 assert type(value) is int
         seen.append(params)
-        return sum(v for v in params.values() if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+        return sum(
+            v for v in params.values() if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        )
 
     hpo.tune(objective, space, n_trials=8, searcher=searcher, seed=seed, tracking=None)
     assert len(seen) == 8

@@ -17,7 +17,11 @@ from hpo.trainers._splits import compute_folds
         ("kfold", model_selection.KFold, {"n_splits": 5, "shuffle": False}),
         ({"name": "kfold", "n_splits": 3, "shuffle": True}, model_selection.KFold, {"n_splits": 3, "random_state": 0}),
         ({"name": "stratified", "shuffle": True, "seed": 7}, model_selection.StratifiedKFold, {"random_state": 7}),
-        ({"name": "timeseries", "n_splits": 4, "gap": 3, "test_size": 10}, model_selection.TimeSeriesSplit, {"gap": 3, "test_size": 10}),
+        (
+            {"name": "timeseries", "n_splits": 4, "gap": 3, "test_size": 10},
+            model_selection.TimeSeriesSplit,
+            {"gap": 3, "test_size": 10},
+        ),
         ("group", model_selection.GroupKFold, {}),
         ("stratified_group", model_selection.StratifiedGroupKFold, {}),
         (4, model_selection.StratifiedKFold, {"n_splits": 4}),
@@ -39,7 +43,11 @@ def test_int_is_kfold_for_regressors_and_objects_pass_through():
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("kfolds", "cv: unknown splitter 'kfolds', expected one of kfold, stratified, timeseries, group, stratified_group or a package.module:attr; did you mean 'kfold'?"),
+        (
+            "kfolds",
+            "cv: unknown splitter 'kfolds', expected one of kfold, stratified, timeseries, group, "
+            "stratified_group or a package.module:attr; did you mean 'kfold'?",
+        ),
         ({"name": "timeseries", "gaps": 2}, "cv.gaps: unknown option for splitter 'timeseries'; did you mean 'gap'?"),
         ({"n_splits": 3}, "cv: missing key 'name'"),
         (1, "cv: expected at least 2 folds, got 1"),
@@ -56,7 +64,9 @@ def test_bad_splitters(spec, message):
 def test_timeseries_folds_never_train_after_the_test_window_and_keep_the_gap():
     X = np.arange(200).reshape(-1, 1)
     for gap in (0, 5):
-        splitter = make_splitter({"name": "timeseries", "n_splits": 5, "gap": gap, "max_train_size": 80}, classifier=False)
+        splitter = make_splitter(
+            {"name": "timeseries", "n_splits": 5, "gap": gap, "max_train_size": 80}, classifier=False
+        )
         folds = compute_folds(splitter, X, X.ravel(), None)
         assert len(folds) == 5
         for train, test in folds:
@@ -72,7 +82,9 @@ def test_group_folds_never_share_a_group():
     y = np.tile([0, 1], 60)
     groups = rng.integers(0, 12, size=120)
     for name in ("group", "stratified_group"):
-        folds = compute_folds(make_splitter({"name": name, "n_splits": 4}, classifier=True, groups=groups), X, y, groups)
+        folds = compute_folds(
+            make_splitter({"name": name, "n_splits": 4}, classifier=True, groups=groups), X, y, groups
+        )
         for train, test in folds:
             assert not set(groups[train]) & set(groups[test])
 

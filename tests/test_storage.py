@@ -58,7 +58,9 @@ def test_resume_after_a_crash_reaches_exactly_n(workdir, tracking_uri, mlflow_cl
     assert second.returncode == 0, second.stderr
     assert "left running by an earlier crash" in second.stderr
 
-    study = optuna.load_study(study_name="crashy", storage=hpo._storage.open_storage(hpo._storage.check_storage(storage)))
+    study = optuna.load_study(
+        study_name="crashy", storage=hpo._storage.open_storage(hpo._storage.check_storage(storage))
+    )
     wrapped = hpo.Study(study)
     counts = wrapped.counts()
     assert counts["complete"] == 12 and counts["interrupted"] == 1 and counts["running"] == 0
@@ -84,7 +86,9 @@ def test_grid_resumed_after_a_crash_runs_every_point_once(workdir):
     assert _run(workdir, storage, "none", "grid", 10).returncode == -9
     second = _run(workdir, storage, "none", "grid", 10)
     assert second.returncode == 0, second.stderr
-    study = hpo.Study(optuna.load_study(study_name="crashy", storage=hpo._storage.open_storage(hpo._storage.check_storage(storage))))
+    study = hpo.Study(
+        optuna.load_study(study_name="crashy", storage=hpo._storage.open_storage(hpo._storage.check_storage(storage)))
+    )
     counted = _counted(study)
     assert sorted(t.params["n"] for t in counted) == list(range(10))
 
@@ -115,7 +119,10 @@ def test_keyboard_interrupt_marks_the_trial_and_resume_reruns_it(workdir, tracki
     parents, children = study_runs(mlflow_client, "ki")
     assert parents[0].info.status == "KILLED"
     assert {r.data.tags["hpo.trial_number"]: r.info.status for r in children} == {
-        "0": "FINISHED", "1": "FINISHED", "2": "FINISHED", "3": "KILLED"
+        "0": "FINISHED",
+        "1": "FINISHED",
+        "2": "FINISHED",
+        "3": "KILLED",
     }
     state["interrupt"] = False
     study = hpo.tune(objective, space, n_trials=6, storage=storage, study_name="ki", tracking=tracking_uri)
@@ -130,10 +137,20 @@ def test_keyboard_interrupt_marks_the_trial_and_resume_reruns_it(workdir, tracki
 def test_resume_refuses_another_space(workdir):
     storage = str(workdir / "s.journal")
     hpo.tune(lambda p: p["x"], {"x": {"float": [0, 1]}}, n_trials=2, storage=storage, study_name="s", tracking=None)
-    with pytest.raises(ConfigError, match="study_name: study 's' already exists in this storage with another search space"):
+    with pytest.raises(
+        ConfigError, match="study_name: study 's' already exists in this storage with another search space"
+    ):
         hpo.tune(lambda p: p["x"], {"x": {"float": [0, 2]}}, n_trials=2, storage=storage, study_name="s", tracking=None)
     with pytest.raises(ConfigError, match="direction: study 's' exists with direction 'minimize', got 'maximize'"):
-        hpo.tune(lambda p: p["x"], {"x": {"float": [0, 1]}}, n_trials=2, storage=storage, study_name="s", direction="maximize", tracking=None)
+        hpo.tune(
+            lambda p: p["x"],
+            {"x": {"float": [0, 1]}},
+            n_trials=2,
+            storage=storage,
+            study_name="s",
+            direction="maximize",
+            tracking=None,
+        )
 
 
 KILLED = """
@@ -239,8 +256,9 @@ def test_processes_creating_one_new_sqlite_storage_at_once_all_succeed(workdir, 
     for k in range(rounds):
         deadline = time.monotonic() + 120
         while len(list(workdir.glob(f"ready-{k}-*"))) < racers:
-            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), \
-                [p.communicate()[1][-3000:] for p in procs if p.poll() is not None]
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), [
+                p.communicate()[1][-3000:] for p in procs if p.poll() is not None
+            ]
             time.sleep(0.01)
         (workdir / f"go-{k}").touch()
     for proc in procs:

@@ -11,11 +11,10 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 import hpo
-from hpo import trainers
-from hpo import ConfigError
-from tests.conftest import study_runs
+from hpo import ConfigError, trainers
 from hpo.trainers import TorchTrainer
 from hpo.trainers._torch import resolve_precision
+from tests.conftest import study_runs
 
 
 def _digits():
@@ -57,7 +56,9 @@ class RecordingSGD(torch.optim.SGD):
 
     def step(self, closure=None):
         grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
-        RecordingSGD.norms.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
+        RecordingSGD.norms.append(
+            float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+        )
         return super().step(closure)
 
 
@@ -66,7 +67,9 @@ def test_clipping_acts_on_unscaled_gradients():
     # would leave true gradients of ~1e-6; clipping after unscale_ leaves norms right at 0.05.
     RecordingSGD.norms = []
     factory = lambda params, lr, weight_decay, momentum: RecordingSGD(params, lr=lr, momentum=momentum)  # noqa: E731
-    trainer = TorchTrainer(mlp, TRAIN, VAL, epochs=1, lr=0.1, amp="fp16", device="cpu", grad_clip=0.05, optimizer=factory)
+    trainer = TorchTrainer(
+        mlp, TRAIN, VAL, epochs=1, lr=0.1, amp="fp16", device="cpu", grad_clip=0.05, optimizer=factory
+    )
     hpo.tune(trainer, {"hidden": hpo.Categorical([64])}, searcher="grid", pruner="none", tracking=None)
     finite = [n for n in RecordingSGD.norms if math.isfinite(n)]
     assert len(finite) > 10
@@ -103,7 +106,10 @@ def test_nan_loss_fails_the_trial_with_its_reason():
     study = hpo.tune(trainer, {"lr": hpo.Categorical([1e-2, 1e12])}, searcher="grid", pruner="none", tracking=None)
     failed = study.trials_df().query("state == 'failed'")
     assert list(failed["params.lr"]) == [1e12]
-    assert failed["error"].iloc[0].startswith("NonFiniteLoss: training loss is nan at epoch 0") or "inf" in failed["error"].iloc[0]
+    assert (
+        failed["error"].iloc[0].startswith("NonFiniteLoss: training loss is nan at epoch 0")
+        or "inf" in failed["error"].iloc[0]
+    )
     assert study.counts()["complete"] == 1
 
 
@@ -132,9 +138,23 @@ def test_best_model_logged_to_mlflow_predicts(tracking_uri):
     import mlflow.pytorch
 
     trainer = TorchTrainer(mlp, TRAIN, VAL, epochs=3, device="cpu")
-    study = hpo.tune(trainer, {"hidden": hpo.Categorical([16, 32])}, searcher="grid", pruner="none", study_name="torchmodel", tracking=tracking_uri)
+    study = hpo.tune(
+        trainer,
+        {"hidden": hpo.Categorical([16, 32])},
+        searcher="grid",
+        pruner="none",
+        study_name="torchmodel",
+        tracking=tracking_uri,
+    )
     # The same trainer again, on a study whose best is worse: that study still gets its model.
-    again = hpo.tune(trainer, {"hidden": hpo.Categorical([1])}, searcher="grid", pruner="none", study_name="torchmodel-2", tracking=tracking_uri)
+    again = hpo.tune(
+        trainer,
+        {"hidden": hpo.Categorical([1])},
+        searcher="grid",
+        pruner="none",
+        study_name="torchmodel-2",
+        tracking=tracking_uri,
+    )
     assert again.best_value < study.best_value
     for result in (study, again):
         model = mlflow.pytorch.load_model(f"runs:/{result.mlflow_run_id}/model")
@@ -179,7 +199,13 @@ def test_mlp_on_breast_cancer_from_a_config():
         {"kind": "torch", "model": "examples.models:mlp", "epochs": 5, "standardize": True, "device": "cpu"},
         {"builtin": "breast_cancer"},
     )
-    study = hpo.tune(trainer, {"hidden": hpo.Categorical([32]), "lr": hpo.Categorical([3e-3])}, searcher="grid", pruner="none", tracking=None)
+    study = hpo.tune(
+        trainer,
+        {"hidden": hpo.Categorical([32]), "lr": hpo.Categorical([3e-3])},
+        searcher="grid",
+        pruner="none",
+        tracking=None,
+    )
     assert study.best_value > 0.9  # the majority class is 0.63
 
 

@@ -171,7 +171,9 @@ def test_driver_killed_writer_ends_every_run(tracking_uri, mlflow_client, workdi
     assert proc.returncode == -9
     deadline = time.monotonic() + 60
     while True:  # the writer finishes on its own after the driver is gone
-        parents, children = study_runs(mlflow_client, "killed") if mlflow_client.get_experiment_by_name("killed") else ([], [])
+        parents, children = (
+            study_runs(mlflow_client, "killed") if mlflow_client.get_experiment_by_name("killed") else ([], [])
+        )
         if parents and parents[0].info.status != "RUNNING":
             break
         assert time.monotonic() < deadline, "the writer did not end the parent run"
@@ -187,7 +189,9 @@ def test_driver_killed_writer_ends_every_run(tracking_uri, mlflow_client, workdi
         assert (run.info.status, run.data.tags["hpo.state"]) == expected
 
     # The resume reconciles MLflow with the study storage: every trial has its run.
-    resumed = subprocess.run([sys.executable, "killed.py", tracking_uri], env=hpo_env(), capture_output=True, timeout=120)
+    resumed = subprocess.run(
+        [sys.executable, "killed.py", tracking_uri], env=hpo_env(), capture_output=True, timeout=120
+    )
     assert resumed.returncode == 0, resumed.stderr
     parents, children = study_runs(mlflow_client, "killed")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
@@ -210,7 +214,9 @@ def test_resume_makes_mlflow_agree_with_the_study_storage(tracking_uri, mlflow_c
         trial.report(params["x"], 0)
         return params["x"]
 
-    kwargs = dict(n_trials=4, storage=str(workdir / "s.journal"), study_name="agree", tracking=tracking_uri, pruner="none")
+    kwargs = dict(
+        n_trials=4, storage=str(workdir / "s.journal"), study_name="agree", tracking=tracking_uri, pruner="none"
+    )
     study = hpo.tune(objective, {"x": {"float": [0, 1]}}, **kwargs)
     _, children = study_runs(mlflow_client, "agree")
     by_number = {int(r.data.tags["hpo.trial_number"]): r for r in children}
@@ -246,5 +252,8 @@ def test_a_writer_that_cannot_open_the_store_ends_the_study_with_its_error(track
         time.sleep(0.2)
         return params["x"]
 
-    with pytest.raises(TrackingError, match=r"MLflow experiment 'gone' is deleted; restore it in the MLflow UI or use another study name"):
+    with pytest.raises(
+        TrackingError,
+        match=r"MLflow experiment 'gone' is deleted; restore it in the MLflow UI or use another study name",
+    ):
         hpo.tune(objective, SPACE, n_trials=60, study_name="gone", tracking=tracking_uri)

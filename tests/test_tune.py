@@ -50,7 +50,16 @@ def test_trials_df():
     study = hpo.tune(lambda p: p["x"] + p["n"], SPACE, n_trials=5, seed=0, tracking=None)
     df = study.trials_df()
     assert isinstance(df, pd.DataFrame)
-    assert list(df.columns) == ["number", "state", "value", "params.x", "params.n", "duration_s", "datetime_start", "error"]
+    assert list(df.columns) == [
+        "number",
+        "state",
+        "value",
+        "params.x",
+        "params.n",
+        "duration_s",
+        "datetime_start",
+        "error",
+    ]
     assert list(df.number) == [0, 1, 2, 3, 4]
     assert all(math.isclose(v, x + n) for v, x, n in zip(df.value, df["params.x"], df["params.n"]))
 
@@ -74,9 +83,13 @@ def test_import_hpo_stays_light():
 
 
 def test_plots_false_leaves_the_plots_out(tracking_uri, mlflow_client):
-    study = hpo.tune(lambda p: p["x"] ** 2, {"x": hpo.Float(-1, 1)}, n_trials=4, study_name="noplots",
-                     tracking=tracking_uri, plots=False)
+    study = hpo.tune(
+        lambda p: p["x"] ** 2,
+        {"x": hpo.Float(-1, 1)},
+        n_trials=4,
+        study_name="noplots",
+        tracking=tracking_uri,
+        plots=False,
+    )
     artifacts = {a.path for a in mlflow_client.list_artifacts(study.mlflow_run_id)}
     assert "summary.md" in artifacts and "plots" not in artifacts
-
-

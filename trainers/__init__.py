@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hpo.plugins import ConfigError, Registry
+
 from ._base import Trainer
 from ._data import BUILTINS, Dataset, load_data
 from ._sklearn import SklearnTrainer

@@ -45,7 +45,9 @@ def load_data(spec: Any, *, base: Path | None = None, encoded_later: bool = Fals
         ConfigError: One line naming the key: a missing file or column, a bad value.
     """
     if not isinstance(spec, Mapping):
-        raise ConfigError(key="data", message=f"expected {{builtin: NAME}} or {{path: FILE, target: COLUMN}}, got {spec!r}")
+        raise ConfigError(
+            key="data", message=f"expected {{builtin: NAME}} or {{path: FILE, target: COLUMN}}, got {spec!r}"
+        )
     if "builtin" in spec:
         extra = sorted(set(spec) - {"builtin"})
         if extra:
@@ -63,8 +65,7 @@ def load_builtin(name: Any) -> Dataset:
     if name not in BUILTINS:
         raise ConfigError(
             key="data.builtin",
-            message=f"unknown data set {name!r}, expected one of {', '.join(BUILTINS)}"
-            f"{did_you_mean(name, BUILTINS)}"
+            message=f"unknown data set {name!r}, expected one of {', '.join(BUILTINS)}{did_you_mean(name, BUILTINS)}",
         )
     from sklearn import datasets
 
@@ -76,7 +77,9 @@ def _column(frame: Any, column: Any, key: str, path: Path) -> str:
     if not isinstance(column, str) or column not in frame.columns:
         hint = did_you_mean(column, frame.columns)
         columns = ", ".join(map(str, frame.columns[:20]))
-        raise ConfigError(key=f"data.{key}", message=f"column {column!r} is not in {path.name} (columns: {columns}){hint}")
+        raise ConfigError(
+            key=f"data.{key}", message=f"column {column!r} is not in {path.name} (columns: {columns}){hint}"
+        )
     return column
 
 
@@ -130,17 +133,26 @@ def load_table(
                     warnings.simplefilter("ignore", UserWarning)
                     stamps = pd.to_datetime(stamps)
             except (ValueError, TypeError) as err:
-                raise ConfigError(key="data.time", message=f"column {time!r} is neither numeric nor dates: {err}") from None
+                raise ConfigError(
+                    key="data.time", message=f"column {time!r} is neither numeric nor dates: {err}"
+                ) from None
         if strict_time:
             repeated = stamps[stamps.duplicated()]
             if len(repeated):
-                raise ConfigError(key="data.time", message=f"column {time!r} repeats the timestamp {repeated.iloc[0]!s} (strict_time is on)")
+                raise ConfigError(
+                    key="data.time",
+                    message=f"column {time!r} repeats the timestamp {repeated.iloc[0]!s} (strict_time is on)",
+                )
             if not stamps.is_monotonic_increasing:
-                row = int((stamps.diff() < pd.Timedelta(0) if hasattr(stamps, "dt") else stamps.diff() < 0).to_numpy().argmax())
+                row = int(
+                    (stamps.diff() < pd.Timedelta(0) if hasattr(stamps, "dt") else stamps.diff() < 0)
+                    .to_numpy()
+                    .argmax()
+                )
                 raise ConfigError(
                     key="data.time",
                     message=f"column {time!r} is not sorted: row {row} ({stamps.iloc[row]!s}) comes "
-                    f"after {stamps.iloc[row - 1]!s} (strict_time is on)"
+                    f"after {stamps.iloc[row - 1]!s} (strict_time is on)",
                 )
         else:
             # Time-series splits rely on row order: put the rows in time order first.
@@ -155,13 +167,15 @@ def load_table(
         raise ConfigError(key="data.target", message=f"column {target!r} has {int(y.isna().sum())} missing values")
     features = frame.drop(columns=[c for c in [target, time, groups, *drop] if c is not None])
     if features.shape[1] == 0:
-        raise ConfigError(key="data", message=f"no feature columns left in {file.name!r} after target, time, groups and drop")
+        raise ConfigError(
+            key="data", message=f"no feature columns left in {file.name!r} after target, time, groups and drop"
+        )
     if not encoded_later:
         for column in features.columns:
             if not (pd.api.types.is_numeric_dtype(features[column]) or pd.api.types.is_bool_dtype(features[column])):
                 raise ConfigError(
                     key="data",
                     message=f"feature column {column!r} is not numeric ({features[column].dtype}); drop "
-                    "it (data.drop) or use a Pipeline estimator that encodes it"
+                    "it (data.drop) or use a Pipeline estimator that encodes it",
                 )
     return Dataset(features, y, group_values, source=str(file), feature_names=[str(c) for c in features.columns])

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hpo.plugins import ConfigError, StudyRun, Trial, check_keys, did_you_mean
+
 from ._base import Trainer
 from ._data import load_data
 from ._splits import compute_folds, make_splitter
@@ -32,13 +33,19 @@ def resolve_estimator(spec: Any, where: str = "estimator") -> Any:
     if isinstance(spec, Mapping):
         extra = sorted(set(spec) - {"class", "params"})
         if extra or "class" not in spec:
-            raise ConfigError(key=where, message=f"expected a dotted path or {{class: PATH, params: {{...}}}}, got {dict(spec)!r}")
+            raise ConfigError(
+                key=where, message=f"expected a dotted path or {{class: PATH, params: {{...}}}}, got {dict(spec)!r}"
+            )
         if not isinstance(spec.get("params") or {}, Mapping):
-            raise ConfigError(key=f"{where}.params", message=f"expected a mapping of estimator parameters, got {spec['params']!r}")
+            raise ConfigError(
+                key=f"{where}.params", message=f"expected a mapping of estimator parameters, got {spec['params']!r}"
+            )
         params = dict(spec.get("params") or {})
         spec = spec["class"]
     if not isinstance(spec, str) or not spec:
-        raise ConfigError(key=where, message=f"expected an estimator or a dotted path like sklearn.svm.SVC, got {spec!r}")
+        raise ConfigError(
+            key=where, message=f"expected an estimator or a dotted path like sklearn.svm.SVC, got {spec!r}"
+        )
     module_name, _, attr = spec.partition(":") if ":" in spec else spec.rpartition(".")
     try:
         target: Any = importlib.import_module(module_name)
@@ -49,9 +56,13 @@ def resolve_estimator(spec: Any, where: str = "estimator") -> Any:
     try:
         estimator = target(**params)
     except (TypeError, ValueError) as err:
-        raise ConfigError(key=where, message=f"{spec}({', '.join(f'{k}={v!r}' for k, v in params.items())}): {err}") from None
+        raise ConfigError(
+            key=where, message=f"{spec}({', '.join(f'{k}={v!r}' for k, v in params.items())}): {err}"
+        ) from None
     if not (hasattr(estimator, "fit") and hasattr(estimator, "get_params")):
-        raise ConfigError(key=where, message=f"{spec!r} did not give a scikit-learn estimator, got {type(estimator).__name__}")
+        raise ConfigError(
+            key=where, message=f"{spec!r} did not give a scikit-learn estimator, got {type(estimator).__name__}"
+        )
     _check_estimator_params(estimator, where)
     return estimator
 
@@ -81,10 +92,13 @@ def _scorer(estimator: Any, scoring: Any) -> Any:
             raise ConfigError(
                 key="scoring",
                 message=f"{name} is a metric(y_true, y_pred), not a scorer(estimator, X, y); wrap "
-                f"it: sklearn.metrics.make_scorer({name}, greater_is_better=...)"
+                f"it: sklearn.metrics.make_scorer({name}, greater_is_better=...)",
             )
     if isinstance(scoring, (list, tuple, set, Mapping)):
-        raise ConfigError(key="scoring", message=f"expected one scorer (a name or a callable), got {scoring!r}: a study optimizes one score")
+        raise ConfigError(
+            key="scoring",
+            message=f"expected one scorer (a name or a callable), got {scoring!r}: a study optimizes one score",
+        )
     if isinstance(scoring, str) and scoring not in get_scorer_names():
         hint = did_you_mean(scoring, get_scorer_names(), "; see sklearn.metrics.get_scorer_names()")
         raise ConfigError(key="scoring", message=f"unknown scorer {scoring!r}{hint}")
@@ -187,7 +201,9 @@ class SklearnTrainer(Trainer):
         for name in space:
             if name not in valid:
                 hint = did_you_mean(name, valid)
-                raise ConfigError(key=f"space.{name}", message=f"not a parameter of {type(self.estimator).__name__}{hint}")
+                raise ConfigError(
+                    key=f"space.{name}", message=f"not a parameter of {type(self.estimator).__name__}{hint}"
+                )
 
     def __call__(self, params: dict[str, Any], trial: Trial) -> float:
         scores: list[float] = []
@@ -239,7 +255,10 @@ class SklearnTrainer(Trainer):
         if "estimator" not in block:
             raise ConfigError(key="trainer.estimator", message="missing key; e.g. estimator: sklearn.svm.SVC")
         if data is None:
-            raise ConfigError(key="data", message="missing key; the sklearn trainer needs {builtin: NAME} or {path: FILE, target: COLUMN}")
+            raise ConfigError(
+                key="data",
+                message="missing key; the sklearn trainer needs {builtin: NAME} or {path: FILE, target: COLUMN}",
+            )
         from sklearn.pipeline import Pipeline
 
         estimator = resolve_estimator(block["estimator"], "trainer.estimator")

@@ -73,7 +73,9 @@ def make_splitter(cv: Any, *, classifier: bool, groups: Any = None) -> Any:
             raise ConfigError(f"unknown option for splitter {name!r}{hint}", key=f"cv.{key}")
     if name in _NEED_GROUPS and groups is None:
         raise ConfigError(f"splitter {name!r} needs groups (data: groups: COLUMN, or groups=...)", key="cv")
-    if "gap" in options and (isinstance(options["gap"], bool) or not isinstance(options["gap"], int) or options["gap"] < 0):
+    if "gap" in options and (
+        isinstance(options["gap"], bool) or not isinstance(options["gap"], int) or options["gap"] < 0
+    ):
         raise ConfigError(f"expected a non-negative number of rows, got {options['gap']!r}", key="cv.gap")
     kwargs = {k: v for k, v in options.items() if k != "seed"}
     if options.get("shuffle"):

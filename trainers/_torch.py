@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hpo.plugins import ConfigError, StudyRun, Trial, check_keys, did_you_mean, load_object
+
 from ._base import Trainer
 
 AMP = ("auto", "bf16", "fp16", "off")
@@ -36,7 +37,9 @@ class NonFiniteLoss(ArithmeticError):
 def _choice(value: Any, choices: tuple[str, ...], field: str) -> str:
     if isinstance(value, str) and value in choices:
         return value
-    raise ConfigError(key=field, message=f"expected one of {', '.join(choices)}, got {value!r}{did_you_mean(value, choices)}")
+    raise ConfigError(
+        key=field, message=f"expected one of {', '.join(choices)}, got {value!r}{did_you_mean(value, choices)}"
+    )
 
 
 def resolve_precision(amp: str, device: Any) -> tuple[Any, bool]:
@@ -81,7 +84,9 @@ def _as_tensors(data: Any, where: str) -> Any:
         return tuple(data)
     if isinstance(data, Dataset):
         return data
-    raise ConfigError(key=where, message=f"expected (X, y) tensors, a TensorDataset or a Dataset, got {type(data).__name__}")
+    raise ConfigError(
+        key=where, message=f"expected (X, y) tensors, a TensorDataset or a Dataset, got {type(data).__name__}"
+    )
 
 
 class TorchTrainer(Trainer):
@@ -143,7 +148,9 @@ class TorchTrainer(Trainer):
         direction: str | None = None,
     ) -> None:
         if not callable(model_fn):
-            raise ConfigError(key="model", message=f"expected a callable model_fn(params) -> nn.Module, got {model_fn!r}")
+            raise ConfigError(
+                key="model", message=f"expected a callable model_fn(params) -> nn.Module, got {model_fn!r}"
+            )
         self.model_fn = model_fn
         self.train_data = _as_tensors(train_data, "train_data")
         self.val_data = _as_tensors(val_data, "val_data")
@@ -157,8 +164,14 @@ class TorchTrainer(Trainer):
         self.amp = _choice(amp, AMP, "amp")
         self._device = device
         self.device = resolve_device(device)  # again in each trial: a Ray worker has its own GPU
-        self.defaults = {"lr": lr, "weight_decay": weight_decay, "momentum": momentum, "warmup": warmup,
-                         "batch_size": batch_size, "epochs": epochs}
+        self.defaults = {
+            "lr": lr,
+            "weight_decay": weight_decay,
+            "momentum": momentum,
+            "warmup": warmup,
+            "batch_size": batch_size,
+            "epochs": epochs,
+        }
         self._check_loop_params(self.defaults, "")
         if grad_clip is not None and not (isinstance(grad_clip, (int, float)) and grad_clip > 0):
             raise ConfigError(key="grad_clip", message=f"expected a positive number or null, got {grad_clip!r}")
@@ -168,8 +181,12 @@ class TorchTrainer(Trainer):
             self.patience, self.min_delta = early_stopping.get("patience"), float(early_stopping.get("min_delta", 0.0))
         else:
             self.patience, self.min_delta = early_stopping, 0.0
-        if self.patience is not None and (isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 1):
-            raise ConfigError(key="early_stopping", message=f"expected a patience of at least 1 epoch, got {self.patience!r}")
+        if self.patience is not None and (
+            isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 1
+        ):
+            raise ConfigError(
+                key="early_stopping", message=f"expected a patience of at least 1 epoch, got {self.patience!r}"
+            )
         self.seed = seed
         self.last_model_: Any = None
         self.best_model_: Any = None
@@ -184,8 +201,16 @@ class TorchTrainer(Trainer):
                 raise ConfigError(key=f"{where}{key}", message=f"expected a positive integer, got {value!r}")
         for key in ("lr", "weight_decay", "momentum", "warmup"):
             value = values[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (key == "lr" and value == 0):
-                raise ConfigError(key=f"{where}{key}", message=f"expected a {'positive' if key == 'lr' else 'non-negative'} number, got {value!r}")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or value < 0
+                or (key == "lr" and value == 0)
+            ):
+                raise ConfigError(
+                    key=f"{where}{key}",
+                    message=f"expected a {'positive' if key == 'lr' else 'non-negative'} number, got {value!r}",
+                )
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -202,8 +227,9 @@ class TorchTrainer(Trainer):
             return
         from torch.utils.data import DataLoader
 
-        loader = DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                            pin_memory=self.device.type == "cuda")
+        loader = DataLoader(
+            data, batch_size=batch_size, shuffle=shuffle, generator=generator, pin_memory=self.device.type == "cuda"
+        )
         yield from loader
 
     def _n_batches(self, data: Any, batch_size: int) -> int:
@@ -307,13 +333,22 @@ class TorchTrainer(Trainer):
                     raise NonFiniteLoss(f"training loss is {train_loss} at epoch {epoch}")
                 val_loss, value = self.evaluate(model, self.val_data)
                 if not (math.isfinite(val_loss) and math.isfinite(value)):
-                    raise NonFiniteLoss(f"validation loss is {val_loss}, {self._metric_name()} {value} at epoch {epoch}")
+                    raise NonFiniteLoss(
+                        f"validation loss is {val_loss}, {self._metric_name()} {value} at epoch {epoch}"
+                    )
                 trial.log_metrics(
-                    {"train_loss": train_loss, "val_loss": val_loss, f"val_{self._metric_name()}": value,
-                     "lr": optimizer.param_groups[0]["lr"], "epoch_time": time.perf_counter() - start},
+                    {
+                        "train_loss": train_loss,
+                        "val_loss": val_loss,
+                        f"val_{self._metric_name()}": value,
+                        "lr": optimizer.param_groups[0]["lr"],
+                        "epoch_time": time.perf_counter() - start,
+                    },
                     step=epoch,
                 )
-                if best_value is None or (value > best_value + self.min_delta if maximize else value < best_value - self.min_delta):
+                if best_value is None or (
+                    value > best_value + self.min_delta if maximize else value < best_value - self.min_delta
+                ):
                     best_value, stale = value, 0
                     best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
                 else:
@@ -377,14 +412,36 @@ class TorchTrainer(Trainer):
         classification, seeded) and, with ``standardize: true``, scaled with the training rows'
         mean and deviation only.
         """
-        keys = ("kind", "model", "loss", "metric", "epochs", "batch_size", "optimizer", "lr", "weight_decay",
-                "momentum", "scheduler", "warmup", "amp", "device", "grad_clip", "early_stopping", "seed",
-                "direction", "val_fraction", "standardize")
+        keys = (
+            "kind",
+            "model",
+            "loss",
+            "metric",
+            "epochs",
+            "batch_size",
+            "optimizer",
+            "lr",
+            "weight_decay",
+            "momentum",
+            "scheduler",
+            "warmup",
+            "amp",
+            "device",
+            "grad_clip",
+            "early_stopping",
+            "seed",
+            "direction",
+            "val_fraction",
+            "standardize",
+        )
         check_keys(block, keys, "trainer")
         if "model" not in block:
             raise ConfigError(key="trainer.model", message="missing key; e.g. model: examples.models:cnn")
         if data is None:
-            raise ConfigError(key="data", message="missing key; the torch trainer needs {builtin: NAME} or {path: FILE, target: COLUMN}")
+            raise ConfigError(
+                key="data",
+                message="missing key; the torch trainer needs {builtin: NAME} or {path: FILE, target: COLUMN}",
+            )
         from ._data import load_data
 
         if base is not None and str(base) not in sys.path:
@@ -395,8 +452,13 @@ class TorchTrainer(Trainer):
         dataset = load_data(data, base=base)
         options = {k: v for k, v in block.items() if k not in ("kind", "model", "val_fraction", "standardize")}
         loss = options.get("loss", "cross_entropy")
-        train, val = _split_tensors(dataset, block.get("val_fraction", 0.2), block.get("seed", 0),
-                                    classification=loss == "cross_entropy", standardize=block.get("standardize", False))
+        train, val = _split_tensors(
+            dataset,
+            block.get("val_fraction", 0.2),
+            block.get("seed", 0),
+            classification=loss == "cross_entropy",
+            standardize=block.get("standardize", False),
+        )
         try:
             return cls(model_fn, train, val, **options)
         except ConfigError as err:
@@ -418,7 +480,9 @@ def _pinned(data: Any) -> Any:
     return data
 
 
-def _split_tensors(dataset: Any, fraction: Any, seed: Any, *, classification: bool, standardize: Any) -> tuple[Any, Any]:
+def _split_tensors(
+    dataset: Any, fraction: Any, seed: Any, *, classification: bool, standardize: Any
+) -> tuple[Any, Any]:
     """Seeded train/validation split of a loaded data block, as tensors."""
     import numpy as np
     import torch
