@@ -433,6 +433,7 @@ def compare(names: tuple[str, ...], directory: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from hpo._states import FAILED, PRUNED
     from hpo._study import n_ended, time_spent
 
     table = Table(title="studies")
@@ -458,7 +459,7 @@ def compare(names: tuple[str, ...], directory: str | None) -> None:
             value, number = f"{best.value:.6g}", str(best.number)
         except HPOError:  # no trial completed
             value, number = "-", "-"
-        pruned = f"{counts['pruned'] / ended:.0%}" if ended else "-"
+        pruned = f"{counts[PRUNED] / ended:.0%}" if ended else "-"
         table.add_row(
             name,
             study.direction,
@@ -466,7 +467,7 @@ def compare(names: tuple[str, ...], directory: str | None) -> None:
             number,
             str(ended),
             pruned,
-            str(counts["failed"]),
+            str(counts[FAILED]),
             f"{busy:.1f}",
             f"{span:.1f}",
         )

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from hpo._states import COMPLETE, FAILED, FINAL, INTERRUPTED, PRUNED
+from hpo._states import COMPLETE, FAILED, FINAL, INTERRUPTED, PRUNED, RUNNING
 from hpo._wire import Start
 
 _MAX_PARAM = 6000
@@ -173,7 +173,7 @@ class StudyStore:
                 "mlflow.parentRunId": self.parent_run_id,
                 "hpo.trial_number": str(rec.number),
                 "hpo.study": self.start.experiment,
-                "hpo.state": "running",
+                "hpo.state": RUNNING,
                 **end_tags,
             }
             run = self.client.create_run(

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
+from hpo._states import COMPLETE, FAILED, INTERRUPTED, PRUNED, RUNNING, WAITING
 from hpo._study import FAIL_REASON, count_states, n_ended, trial_state
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ def recover_interrupted(study: optuna.study.Study, live: Collection[str] = ()) -
 
 
 def mark_interrupted(
-    study: optuna.study.Study, trial_id: int, number: int, params: dict[str, Any], *, reason: str = "interrupted"
+    study: optuna.study.Study, trial_id: int, number: int, params: dict[str, Any], *, reason: str = INTERRUPTED
 ) -> None:
     """Fail one running trial as interrupted and enqueue its configuration again.
 
@@ -132,7 +133,7 @@ def mark_interrupted(
 
     storage = study._storage
     storage.set_trial_user_attr(trial_id, FAIL_REASON, reason)
-    if storage.set_trial_state_values(trial_id, TrialState.FAIL) and params and reason == "interrupted":
+    if storage.set_trial_state_values(trial_id, TrialState.FAIL) and params and reason == INTERRUPTED:
         study.enqueue_trial(params, user_attrs={"hpo:retry_of": number})
 
 
@@ -144,7 +145,7 @@ class SharedBudget:
     whose number comes after ``n_trials`` slots is surplus, dropped before it runs.
     """
 
-    _SLOTS = ("complete", "pruned", "failed", "running", "waiting")
+    _SLOTS = (COMPLETE, PRUNED, FAILED, RUNNING, WAITING)
 
     def __init__(self, study: optuna.study.Study, n_trials: int) -> None:
         self.study = study
@@ -153,11 +154,11 @@ class SharedBudget:
     def may_ask(self, mine: Mapping[int, Any]) -> bool:
         """Whether asking could still fill a slot (a waiting trial always can)."""
         counts = count_states(self.study.get_trials(deepcopy=False))
-        if counts["waiting"]:
+        if counts[WAITING]:
             return True
-        if n_ended(counts) + counts["running"] < self.n_trials:
+        if n_ended(counts) + counts[RUNNING] < self.n_trials:
             return True
-        if counts["running"] > len(mine):
+        if counts[RUNNING] > len(mine):
             # Full, with others' trials running: take over those whose process has died.
             if recover_interrupted(self.study, live_owners(self.study)):
                 return True

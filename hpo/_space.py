@@ -24,10 +24,6 @@ __all__ = ["Categorical", "Domain", "Float", "Int", "Space"]
 ChoiceType = None | bool | int | float | str
 
 
-def _fmt(value: Any) -> str:
-    return repr(value)
-
-
 class Domain:
     """The values one hyperparameter may take."""
 

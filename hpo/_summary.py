@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpo._exceptions import HPOError
+from hpo._states import COMPLETE, PRUNED
 from hpo._study import ERROR, FAIL_REASON, time_spent, trial_state
 
 if TYPE_CHECKING:
@@ -63,8 +64,8 @@ def _summary_md(name: str, summary: dict[str, Any], trials: list[Any]) -> str:
     if spent is not None:
         busy, span = spent
         lines.append(f"- **Time**: trials ran {busy:.1f} s in all; first start to last end {span:.1f} s")
-    pruned = [t for t in trials if trial_state(t) == "pruned"]
-    full = max((len(t.intermediate_values) for t in trials if trial_state(t) == "complete"), default=0)
+    pruned = [t for t in trials if trial_state(t) == PRUNED]
+    full = max((len(t.intermediate_values) for t in trials if trial_state(t) == COMPLETE), default=0)
     if pruned and full:
         ran = sum(len(t.intermediate_values) for t in pruned)
         lines.append(
@@ -91,7 +92,7 @@ def _trials_csv(trials: list[Any]) -> str:
             [
                 t.number,
                 state,
-                t.value if state == "complete" else "",
+                t.value if state == COMPLETE else "",
                 *(t.params.get(n, "") for n in names),
                 t.duration.total_seconds() if t.duration else "",
                 t.datetime_start.isoformat() if t.datetime_start else "",
