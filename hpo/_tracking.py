@@ -198,7 +198,7 @@ class Tracker:
                 model_flavor=model_flavor,
                 plots=plots,
                 # Models logged at the end are unpickled there: let it import what we import.
-                sys_path=list(sys.path),
+                sys_path=tuple(sys.path),
             )
         )
 
@@ -383,6 +383,6 @@ def close_study_run(tracker: Tracker, status: str, result: Study) -> None:
         result.mlflow_run_id = info.parent_run_id or None
         result.mlflow_experiment_id = info.experiment_id or None
         result.unrecorded_trials = info.unrecorded
-        result.missing_study_writes = info.missing
+        result.missing_study_writes = list(info.missing)
     for warning in tracker.warnings:
         _logger.warning("%s", warning)

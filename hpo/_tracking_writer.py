@@ -374,7 +374,7 @@ def main() -> int:
                     parent_run_id=writer.store.parent_run_id,
                     experiment_id=writer.store.experiment_id,
                     unrecorded=sorted(writer.unrecorded),
-                    missing=writer.missing,
+                    missing=tuple(writer.missing),
                 )
             )
             return 0

@@ -1,15 +1,15 @@
 """The channel between the driver's :class:`~hpo._tracking.Tracker` and the writer process:
 length-prefixed pickled frames, and the typed events and replies that travel in them.
 
-Both ends use this module, so an event is built and read by name, never by position.
+Both ends use this module, so an event is built and read by name, never by position. Events
+are named tuples: cheap to build, to import and to pickle, on the trial loop's path.
 """
 
 from __future__ import annotations
 
 import pickle
 import struct
-from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 _HEADER = struct.Struct(">I")
 
@@ -44,8 +44,7 @@ EOF = _Eof()
 # -- driver -> writer ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Start:
+class Start(NamedTuple):
     """Open (or, on resume, reopen) the study's parent run. Always the first event."""
 
     uri: str
@@ -59,26 +58,23 @@ class Start:
     model_flavor: str | None = None
     plots: bool = True
     #: The driver's import path: models logged at the end are unpickled in the writer.
-    sys_path: list[str] = field(default_factory=list)
+    sys_path: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class TrialStart:
+class TrialStart(NamedTuple):
     number: int
     start_ms: int
     params: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Metrics:
+class Metrics(NamedTuple):
     number: int
     ts: int
     step: int | None
     metrics: dict[str, float]
 
 
-@dataclass(frozen=True)
-class Artifact:
+class Artifact(NamedTuple):
     """A file or folder (a copy the writer may read later) for a trial's run, or the study's
     run when ``number`` is None."""
 
@@ -87,8 +83,7 @@ class Artifact:
     artifact_path: str | None
 
 
-@dataclass(frozen=True)
-class TrialEnd:
+class TrialEnd(NamedTuple):
     number: int
     end_ms: int
     state: str
@@ -96,8 +91,7 @@ class TrialEnd:
     error: str | None
 
 
-@dataclass(frozen=True)
-class TrialSnapshot:
+class TrialSnapshot(NamedTuple):
     """An ended trial as the study storage knows it, for reconciling MLflow with it."""
 
     number: int
@@ -110,20 +104,17 @@ class TrialSnapshot:
     end_ms: int
 
 
-@dataclass(frozen=True)
-class Reconcile:
+class Reconcile(NamedTuple):
     trials: list[TrialSnapshot]
 
 
-@dataclass(frozen=True)
-class LogModel:
+class LogModel(NamedTuple):
     flavor: str
     model: Any
     input_example: Any
 
 
-@dataclass(frozen=True)
-class Best:
+class Best(NamedTuple):
     """A new best value: the parent run's ``best_value`` at step ``number``."""
 
     number: int
@@ -131,8 +122,7 @@ class Best:
     value: float
 
 
-@dataclass(frozen=True)
-class Close:
+class Close(NamedTuple):
     """The study has ended: end the parent run with ``status`` once everything is written."""
 
     status: str
@@ -142,20 +132,17 @@ class Close:
 # -- writer -> driver ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Fatal:
+class Fatal(NamedTuple):
     """The store cannot be opened at all: the study must stop."""
 
     message: str
 
 
-@dataclass(frozen=True)
-class Warn:
+class Warn(NamedTuple):
     message: str
 
 
-@dataclass(frozen=True)
-class Closed:
+class Closed(NamedTuple):
     """Everything is written (or given up on): the run ids, and what MLflow lacks."""
 
     parent_run_id: str
@@ -163,4 +150,4 @@ class Closed:
     #: Trial numbers whose records could not be written.
     unrecorded: list[int]
     #: The study run's writes that could not be made (``summary.md``, ``model``, ...).
-    missing: list[str] = field(default_factory=list)
+    missing: tuple[str, ...] = ()

@@ -12,7 +12,7 @@ def test_events_round_trip_in_one_write_and_end_with_eof():
         wire.TrialStart(3, 1000, {"lr": 0.1}),
         wire.Metrics(3, 1001, 2, {"loss": 0.5}),
         wire.TrialEnd(3, 1002, "complete", 0.25, None),
-        wire.Closed(parent_run_id="p", experiment_id="1", unrecorded=[4], missing=["model"]),
+        wire.Closed(parent_run_id="p", experiment_id="1", unrecorded=[4], missing=("model",)),
     ]
     stream = io.BytesIO(wire.pack(events))
     got = []
@@ -20,6 +20,7 @@ def test_events_round_trip_in_one_write_and_end_with_eof():
         got.append(event)
     assert got == events
     assert got[2].state == "complete" and got[2].value == 0.25  # by name, not by position
+    assert [type(e) for e in got] == [type(e) for e in events]
 
 
 def test_a_frame_cut_short_reads_as_eof():
