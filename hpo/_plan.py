@@ -176,7 +176,7 @@ def _check_n_trials(n_trials: Any, searcher: str, space: Space, timeout: Any) ->
 
 def _check_plots(plots: Any) -> bool:
     if plots is None:
-        value = os.environ.get("HPO_PLOTS", "1").strip().lower()
+        value = os.environ.get("HPO_PLOTS", "").strip().lower() or "1"  # empty: unset
         if value not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
             raise ConfigError(f"expected 0 or 1, got {os.environ['HPO_PLOTS']!r}", key="HPO_PLOTS")
         return value in ("1", "true", "yes", "on")

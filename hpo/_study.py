@@ -31,11 +31,12 @@ def trial_state(trial: optuna.trial.FrozenTrial) -> str:
     return {"COMPLETE": COMPLETE, "PRUNED": PRUNED, "RUNNING": RUNNING}.get(name, WAITING)
 
 
-def better(value: float, best: float | None, direction: str) -> bool:
-    """Whether ``value`` beats ``best`` (``None``: nothing yet) in ``direction``."""
+def better(value: float, best: float | None, direction: str, margin: float = 0.0) -> bool:
+    """Whether ``value`` beats ``best`` (``None``: nothing yet) in ``direction``, by more than
+    ``margin``."""
     if best is None:
         return True
-    return value > best if direction == "maximize" else value < best
+    return value > best + margin if direction == "maximize" else value < best - margin
 
 
 def count_states(trials: list[optuna.trial.FrozenTrial]) -> dict[str, int]:

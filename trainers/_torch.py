@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hpo.plugins import ConfigError, StudyRun, Trial, check_keys, did_you_mean, load_object
+from hpo.plugins import ConfigError, StudyRun, Trial, better, check_keys, did_you_mean, load_object
 
 from ._base import Trainer
 
@@ -307,7 +307,6 @@ class TorchTrainer(Trainer):
         dtype, scaled = resolve_precision(self.amp, self.device)
         scaler = torch.amp.GradScaler(self.device.type, enabled=scaled)
         loss_fn = self._loss_fn()
-        maximize = self.direction == "maximize"
         best_value, best_state, stale, epoch = None, None, 0, 0
         try:
             for epoch in range(loop["epochs"]):
@@ -346,9 +345,7 @@ class TorchTrainer(Trainer):
                     },
                     step=epoch,
                 )
-                if best_value is None or (
-                    value > best_value + self.min_delta if maximize else value < best_value - self.min_delta
-                ):
+                if better(value, best_value, self.direction, margin=self.min_delta):
                     best_value, stale = value, 0
                     best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
                 else:
@@ -377,7 +374,7 @@ class TorchTrainer(Trainer):
     def on_trial_kept(self, number: int, kept: Any) -> None:
         """Keep the best weights seen so far (called in the driver for each completed trial)."""
         value, _, _ = kept
-        if self._best is None or (value > self._best[0] if self.direction == "maximize" else value < self._best[0]):
+        if better(value, None if self._best is None else self._best[0], self.direction):
             self._best = kept
 
     def __getstate__(self) -> dict[str, Any]:
