@@ -19,24 +19,6 @@ from hpo._registry import load_object
 from hpo._space import Space
 from hpo._validation import check_keys
 
-KEYS = (
-    "name",
-    "objective",
-    "trainer",
-    "data",
-    "space",
-    "direction",
-    "n_trials",
-    "searcher",
-    "pruner",
-    "seed",
-    "timeout",
-    "trial_timeout",
-    "tracking",
-    "storage",
-    "executor",
-    "plots",
-)
 #: The config keys that are :func:`hpo.tune`'s keyword arguments, as they are.
 _SETTINGS = (
     "direction",
@@ -51,6 +33,8 @@ _SETTINGS = (
     "executor",
     "plots",
 )
+#: Every key of a config.
+KEYS = ("name", "objective", "trainer", "data", "space", *_SETTINGS)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 

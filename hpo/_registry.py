@@ -26,8 +26,8 @@ def load_object(dotted: str, key: str) -> Any:
         key: The config key it came from, named in errors.
 
     Raises:
-        ConfigError: ``KEY: cannot import module 'm': ...`` or ``KEY: module 'm' has no
-            attribute 'a'``, on one line.
+        ConfigError: ``KEY: cannot import 'm:a': ...`` or ``KEY: cannot import 'm:a': module
+            'm' has no attribute 'a'``, on one line.
     """
     module_name, sep, attr = dotted.partition(":")
     if not sep or not module_name or not attr:
@@ -35,11 +35,11 @@ def load_object(dotted: str, key: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
-        raise ConfigError(f"cannot import module {module_name!r}: {err}", key=key) from None
+        raise ConfigError(f"cannot import {dotted!r}: {err}", key=key) from None
     target: Any = module
     for part in attr.split("."):
         if not hasattr(target, part):
-            raise ConfigError(f"module {module_name!r} has no attribute {attr!r}", key=key)
+            raise ConfigError(f"cannot import {dotted!r}: module {module_name!r} has no attribute {attr!r}", key=key)
         target = getattr(target, part)
     return target
 

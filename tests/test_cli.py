@@ -190,7 +190,7 @@ def test_overrides(project, workdir):
         (
             "objective: cli_objectives:nope\nspace: svc\nn_trials: 2\n",
             [],
-            "error: objective: module 'cli_objectives' has no attribute 'nope'",
+            "error: objective: cannot import 'cli_objectives:nope': module 'cli_objectives' has no attribute 'nope'",
         ),
         (
             "objective: cli_objectives:quadratic\nspace: svc\nn_trials: 2\ntracking: mlruns\n",

@@ -85,9 +85,13 @@ def test_missing_file(workdir):
 def test_import_objective(workdir):
     (workdir / "my_objectives.py").write_text("def f(params):\n    return 1.0\nvalue = 3\n")
     assert import_objective("my_objectives:f", [str(workdir)])({}) == 1.0
-    with pytest.raises(ConfigError, match=r"^objective: cannot import module 'no_such_module'"):
+    with pytest.raises(
+        ConfigError, match=r"^objective: cannot import 'no_such_module:f': No module named 'no_such_module'"
+    ):
         import_objective("no_such_module:f", [str(workdir)])
-    with pytest.raises(ConfigError, match=r"^objective: module 'my_objectives' has no attribute 'g'$"):
+    with pytest.raises(
+        ConfigError, match=r"^objective: cannot import 'my_objectives:g': module 'my_objectives' has no attribute 'g'$"
+    ):
         import_objective("my_objectives:g", [str(workdir)])
     with pytest.raises(ConfigError, match=r"^objective: 'my_objectives:value' is not callable, got int$"):
         import_objective("my_objectives:value", [str(workdir)])

@@ -30,31 +30,15 @@ from typing import Any
 import pytest
 import yaml
 
+from hpo._config import KEYS, parse_config
+from hpo._executors import make_executor
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOC_FILES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 RUN = ("python", "yaml")
 SHOWN = ("bash", "console", "text")
 _FENCE = re.compile(r"^```(\S*)\s*$")
 _SKIP = re.compile(r"^<!--\s*doctest:\s*skip\s*\((?P<reason>[^)]*\S[^)]*)\)\s*-->\s*$")
-# The keys of a study config, should hpo._config not say (it is the source of truth when it does).
-_CONFIG_KEYS = (
-    "name",
-    "objective",
-    "trainer",
-    "data",
-    "space",
-    "direction",
-    "n_trials",
-    "searcher",
-    "pruner",
-    "seed",
-    "timeout",
-    "trial_timeout",
-    "tracking",
-    "storage",
-    "executor",
-    "plots",
-)
 
 
 @dataclass
@@ -218,20 +202,8 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _config_module() -> Any:
-    # parse_config lives in hpo._config; should it move, look for it among hpo's modules.
-    for name in ("hpo._config", "hpo._plan"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        if hasattr(module, "parse_config"):
-            return module
-    raise AssertionError("hpo.parse_config not found (hpo._config.parse_config)")
-
-
 def _check_config(text: str) -> None:
-    config = _config_module().parse_config(text, base=REPO_ROOT / "examples", default_name="doc")
+    config = parse_config(text, base=REPO_ROOT / "examples", default_name="doc")
     if config.objective is not None:
         module, _, attr = config.objective.partition(":")
         if str(REPO_ROOT) not in sys.path:
@@ -244,10 +216,7 @@ def _check_config(text: str) -> None:
         from hpo import trainers
 
         trainers.from_config(config.trainer, config.data, base=REPO_ROOT / "examples")
-    executors = importlib.import_module("hpo._executors")
-    if hasattr(executors, "make_executor"):  # options checked; building one starts nothing
-        # The tune() keywords of a config: in its settings, or on it.
-        executors.make_executor(getattr(getattr(config, "settings", config), "executor", "inline"))
+    make_executor(config.settings.executor)  # options checked; building one starts nothing
 
 
 def _complete(fragment: dict[str, Any]) -> dict[str, Any]:
@@ -271,7 +240,7 @@ def test_yaml_block_is_valid(block: Block, monkeypatch: pytest.MonkeyPatch) -> N
     except yaml.YAMLError as err:
         pytest.fail(f"{block.where()}: {err}")
     assert isinstance(data, dict), f"{block.where()}: expected a mapping, got {type(data).__name__}"
-    keys = getattr(_config_module(), "KEYS", _CONFIG_KEYS)
+    keys = KEYS
     if "space" in data and ("objective" in data or "trainer" in data):
         _check_config(block.text)
     elif set(data) <= set(keys):

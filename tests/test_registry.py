@@ -49,8 +49,12 @@ def test_registry_loads_names_lazily_and_dotted_targets():
 @pytest.mark.parametrize(
     ("dotted", "message"),
     [
-        ("no_such_module_xyz:thing", "searcher: cannot import module 'no_such_module_xyz': "),
-        ("optuna.samplers:NoSuchSampler", "searcher: module 'optuna.samplers' has no attribute 'NoSuchSampler'"),
+        ("no_such_module_xyz:thing", "searcher: cannot import 'no_such_module_xyz:thing': No module named"),
+        ("0:0", "searcher: cannot import '0:0': No module named '0'"),
+        (
+            "optuna.samplers:NoSuchSampler",
+            "searcher: cannot import 'optuna.samplers:NoSuchSampler': module 'optuna.samplers' has no attribute",
+        ),
         ("optuna.samplers:", "searcher: expected package.module:attr, got 'optuna.samplers:'"),
     ],
 )

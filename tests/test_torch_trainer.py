@@ -190,7 +190,10 @@ def test_config_block(workdir):
     assert float(train_mean.abs().max()) < 1e-4  # standardized with the training rows only
     with pytest.raises(ConfigError, match=r"^trainer: unknown key 'epoch'; did you mean 'epochs'\?"):
         trainers.from_config({"kind": "torch", "model": "examples.models:cnn", "epoch": 2}, {"builtin": "digits"})
-    with pytest.raises(ConfigError, match=r"^trainer.model: module 'examples.models' has no attribute 'rnn'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^trainer.model: cannot import 'examples.models:rnn': module 'examples.models' has no attribute 'rnn'",
+    ):
         trainers.from_config({"kind": "torch", "model": "examples.models:rnn"}, {"builtin": "digits"})
 
 
