@@ -7,7 +7,6 @@ configs you trust only (see the README's trust boundary).
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 from hpo._exceptions import ConfigError
 from hpo._plan import Settings
-from hpo._registry import load_object
+from hpo._registry import extend_path, load_callable
 from hpo._space import Space
 from hpo._validation import check_keys
 
@@ -170,7 +169,7 @@ def build_objective(config: StudyConfig) -> Any:
     Raises:
         ConfigError: One line naming the key (``trainer.KEY``, ``data.KEY``, ``objective``).
     """
-    _extend_path(config.search_path)
+    extend_path(config.search_path)
     if config.trainer is not None:
         import hpo.trainers as trainers
 
@@ -179,20 +178,10 @@ def build_objective(config: StudyConfig) -> Any:
     return import_objective(config.objective, config.search_path)
 
 
-def _extend_path(search_path: list[str]) -> None:
-    for folder in reversed(search_path):
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
-
-
 def import_objective(dotted: str, search_path: list[str]) -> Any:
     """Import ``package.module:attribute`` (the config's folder and the cwd on ``sys.path``).
 
     Raises:
         ConfigError: The module cannot be imported, has no such attribute, or it is not callable.
     """
-    _extend_path(search_path)
-    target = load_object(dotted, "objective")
-    if not callable(target):
-        raise ConfigError(f"{dotted!r} is not callable, got {type(target).__name__}", key="objective")
-    return target
+    return load_callable(dotted, "objective", search_path)

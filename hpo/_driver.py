@@ -164,15 +164,15 @@ class _Loop:
         self.budget = None
         if owner is not None and plan.n_trials is not None:
             self.budget = SharedBudget(study, plan.n_trials)
-        counts = count_states(study.get_trials(deepcopy=False))
-        self.remaining = math.inf if plan.n_trials is None else max(0, plan.n_trials - n_ended(counts))
+        trials = study.get_trials(deepcopy=False)  # one read of the storage for both
+        ended = n_ended(count_states(trials))
+        self.remaining = math.inf if plan.n_trials is None else max(0, plan.n_trials - ended)
         self.deadline = math.inf if plan.timeout is None else time.monotonic() + plan.timeout
         self.asked = 0
-        complete = [t.value for t in study.get_trials(deepcopy=False) if trial_state(t) == COMPLETE]
         self.best: float | None = None
-        for value in complete:
-            if value is not None and better(value, self.best, plan.direction):
-                self.best = value
+        for t in trials:
+            if trial_state(t) == COMPLETE and t.value is not None and better(t.value, self.best, plan.direction):
+                self.best = t.value
 
     def run(self) -> None:
         executor = self.plan.executor

@@ -28,6 +28,7 @@ from typing import Any
 from hpo._exceptions import ConfigError
 from hpo._executors import Executor, TrialJob
 from hpo._trial import FAILED, ObjectiveCall, Reporter, Trial, TrialResult, run_objective
+from hpo._validation import first_line
 
 HARD_STOP_GRACE_S = 5.0
 CONNECT_TIMEOUT_S = 5.0  # a cluster address that does not answer by then is an error, not a hang
@@ -118,7 +119,7 @@ class RayExecutor(Executor):
                 try:
                     ray.init(address=address, logging_level=logging.WARNING)
                 except ConnectionError as err:
-                    message = f"no Ray cluster answers at {address!r}: {_first_line(err)}"
+                    message = f"no Ray cluster answers at {address!r}: {first_line(err)}"
                     raise ConfigError(key="executor.address", message=message) from None
         try:
             self._concurrency = self._fit(ray.cluster_resources())
@@ -294,11 +295,6 @@ def _check_resources(resources: Any) -> dict[str, float]:
 
 def _units(amount: float) -> int:
     return round(amount * UNITS)
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _check_answers(address: str, from_env: bool) -> None:

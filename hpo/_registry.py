@@ -9,13 +9,14 @@ is used, so ``import hpo`` loads no plugin. A config may also name any ``package
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Mapping
+import sys
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from hpo._exceptions import ConfigError
 from hpo._validation import did_you_mean
 
-__all__ = ["Registry", "load_object"]
+__all__ = ["Registry", "extend_path", "load_callable", "load_object"]
 
 
 def load_object(dotted: str, key: str) -> Any:
@@ -41,6 +42,28 @@ def load_object(dotted: str, key: str) -> Any:
         if not hasattr(target, part):
             raise ConfigError(f"cannot import {dotted!r}: module {module_name!r} has no attribute {attr!r}", key=key)
         target = getattr(target, part)
+    return target
+
+
+def extend_path(search_path: Iterable[str]) -> None:
+    """Put the folders of ``search_path`` first on ``sys.path``, in their order. They stay:
+    what is imported from there (an objective) is imported again when it is unpickled."""
+    for folder in reversed(list(search_path)):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+
+
+def load_callable(dotted: str, key: str, search_path: Iterable[str] = ()) -> Any:
+    """Import a callable ``package.module:attr`` (an objective, a model factory), its module
+    looked for first in the folders of ``search_path`` (a config's folder, the cwd).
+
+    Raises:
+        ConfigError: As :func:`load_object`, or ``KEY: 'm:a' is not callable, got int``.
+    """
+    extend_path(search_path)
+    target = load_object(dotted, key)
+    if not callable(target):
+        raise ConfigError(f"{dotted!r} is not callable, got {type(target).__name__}", key=key)
     return target
 
 

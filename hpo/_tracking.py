@@ -239,20 +239,10 @@ class Tracker:
     def _read(self) -> None:
         stdout = self._proc.stdout
         assert stdout is not None
-        try:
-            while True:
-                try:
-                    reply = wire.read(stdout)
-                except (OSError, EOFError):
-                    return
-                except Exception as err:  # a reply that cannot be unpickled: it was read whole
-                    self._replies.put(wire.Warn(f"a reply of the tracking writer was lost: {err}"))
-                    continue
-                if reply is wire.EOF:
-                    return
-                self._replies.put(reply)
-        finally:
-            self._replies.put(wire.EOF)
+        wire.pump(stdout, self._replies.put, self._lost)
+
+    def _lost(self, err: BaseException) -> None:
+        self._replies.put(wire.Warn(f"a reply of the tracking writer was lost: {err}"))
 
     def _drain_replies(self) -> None:
         while True:

@@ -31,11 +31,12 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from hpo import _wire as wire
 from hpo._mlflow_writes import StudyStore, TrialRecord, now_ms
 from hpo._states import INTERRUPTED
+from hpo._validation import first_line
 
 _UNREACHABLE = (
     "Max retries exceeded",
@@ -48,6 +49,7 @@ _UNREACHABLE = (
     "Bad Gateway",
     "Service Unavailable",
 )
+_ERROR_CHARS = 300  # of an error's first line, in a warning
 _UNREACHABLE_TYPES = ("ConnectionError", "ConnectTimeout", "ReadTimeout", "MaxRetryError", "NewConnectionError")
 
 
@@ -124,7 +126,9 @@ class Writer:
         """The store is unreachable: keep everything, retry with backoff."""
         if self.offline_since is None:
             self.offline_since = time.monotonic()
-            self.send(wire.Warn(f"MLflow unreachable ({_first_line(err)}); records are buffered and retried"))
+            self.send(
+                wire.Warn(f"MLflow unreachable ({first_line(err, _ERROR_CHARS)}); records are buffered and retried")
+            )
         self.retry_at = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, 5.0)
 
@@ -151,7 +155,11 @@ class Writer:
                     self.went_offline(err)
                 else:  # back, but it will not take the study: nothing more is tried
                     self.refused, self.offline_since = True, None
-                    self.send(wire.Warn(f"MLflow store refused the study: {type(err).__name__}: {_first_line(err)}"))
+                    self.send(
+                        wire.Warn(
+                            f"MLflow store refused the study: {type(err).__name__}: {first_line(err, _ERROR_CHARS)}"
+                        )
+                    )
                 return
         if self._reconcile is not None:
             snaps = self._reconcile
@@ -198,7 +206,9 @@ class Writer:
             if number is not None:
                 self.unrecorded.add(number)
             where = f"trial {number}" if number is not None else f"the study run ({what})"
-            self.send(wire.Warn(f"MLflow write for {where} failed: {type(err).__name__}: {_first_line(err)}"))
+            self.send(
+                wire.Warn(f"MLflow write for {where} failed: {type(err).__name__}: {first_line(err, _ERROR_CHARS)}")
+            )
             return False
 
     def _reconcile_now(self, snaps: list[wire.TrialSnapshot]) -> None:
@@ -267,30 +277,6 @@ def _retry_seconds() -> float:
     return float(os.environ.get("HPO_TRACKING_RETRY_S", "60"))
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0][:300] if text else type(err).__name__
-
-
-def _reader(stream: IO[bytes], inbox: queue.SimpleQueue[Any], send: Callable[[Any], None]) -> None:
-    """Move the driver's events into ``inbox``; always end with :data:`~hpo._wire.EOF`, so the
-    writer never waits for events that cannot come."""
-    try:
-        while True:
-            try:
-                event = wire.read(stream)
-            except (OSError, EOFError):
-                return
-            except Exception as err:  # one frame that cannot be unpickled: it was read whole, skip it
-                send(wire.Warn(f"a tracking event was lost: {type(err).__name__}: {_first_line(err)}"))
-                continue
-            if event is wire.EOF:
-                return
-            inbox.put(event)
-    finally:
-        inbox.put(wire.EOF)
-
-
 def main() -> int:
     # Own session already keeps the terminal's Ctrl-C away; ignore a stray SIGINT all the same.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -312,7 +298,11 @@ def main() -> int:
                 pass  # the driver is gone; keep writing MLflow all the same
 
     inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    threading.Thread(target=_reader, args=(sys.stdin.buffer, inbox, send), daemon=True).start()
+
+    def lost(err: BaseException) -> None:
+        send(wire.Warn(f"a tracking event was lost: {type(err).__name__}: {first_line(err, _ERROR_CHARS)}"))
+
+    threading.Thread(target=wire.pump, args=(sys.stdin.buffer, inbox.put, lost), daemon=True).start()
     # The driver starts us before it has set its study up: import MLflow (~2 s) meanwhile,
     # and the database store (~1 s more) when the tracking URI (argv[1]) names a database.
     import mlflow.tracking  # noqa: F401

@@ -9,6 +9,12 @@ from typing import Any
 from hpo._exceptions import ConfigError
 
 
+def first_line(err: BaseException, limit: int | None = None) -> str:
+    """The first line of an error's message (at most ``limit`` characters), or its type's name."""
+    text = str(err).strip()
+    return text.splitlines()[0][:limit] if text else type(err).__name__
+
+
 def did_you_mean(value: Any, choices: Iterable[Any], otherwise: str = "") -> str:
     """``"; did you mean 'x'?"`` for the choice closest to ``value``, else ``otherwise``."""
     close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 import struct
+from collections.abc import Callable
 from typing import IO, Any, NamedTuple
 
 _HEADER = struct.Struct(">I")
@@ -30,6 +31,29 @@ def read(stream: IO[bytes]) -> Any:
         return EOF
     (size,) = _HEADER.unpack(header)
     return pickle.loads(stream.read(size))
+
+
+def pump(stream: IO[bytes], put: Callable[[Any], None], lost: Callable[[BaseException], None]) -> None:
+    """Read ``stream`` until the other end closes it, handing each message to ``put``; always
+    end by putting :data:`EOF`, so the reader's consumer never waits for what cannot come.
+
+    A frame that cannot be unpickled (a class this side cannot import) was read whole: it is
+    reported to ``lost`` and skipped, and the channel goes on.
+    """
+    try:
+        while True:
+            try:
+                message = read(stream)
+            except (OSError, EOFError):
+                return
+            except Exception as err:
+                lost(err)
+                continue
+            if message is EOF:
+                return
+            put(message)
+    finally:
+        put(EOF)
 
 
 class _Eof:

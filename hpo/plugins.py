@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from hpo._exceptions import ConfigError
 from hpo._executors import Executor, TrialJob
-from hpo._registry import Registry, load_object
+from hpo._registry import Registry, load_callable, load_object
 from hpo._study import better
 from hpo._trial import Reporter, StudyRun, Trial, TrialResult
 from hpo._validation import check_keys, did_you_mean, name_and_options
@@ -29,6 +29,7 @@ __all__ = [
     "better",
     "check_keys",
     "did_you_mean",
+    "load_callable",
     "load_object",
     "name_and_options",
 ]

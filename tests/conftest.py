@@ -84,6 +84,18 @@ def hpo_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def hpo_cli(*args: str, cwd: Path, timeout: float = 180, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``hpo ARGS...`` in a subprocess from ``cwd`` to its end; ``env`` adds variables."""
+    return subprocess.run(
+        [sys.executable, "-m", "hpo", *args],
+        cwd=cwd,
+        env=hpo_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from hpo._plots import PLOTS
-from tests.conftest import free_port, hpo_env, study_runs
+from tests.conftest import free_port, hpo_cli, study_runs
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -147,14 +147,7 @@ def test_the_study_its_trials_and_its_plots_in_the_mlflow_ui(
 
     (workdir / "ui_objective.py").write_text(OBJECTIVE)
     (workdir / "walkthrough.yaml").write_text(CONFIG % tracking_uri)
-    run = subprocess.run(
-        [sys.executable, "-m", "hpo", "run", "walkthrough.yaml", "-q"],
-        cwd=workdir,
-        env=hpo_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    run = hpo_cli("run", "walkthrough.yaml", "-q", cwd=workdir, timeout=300)
     assert run.returncode == 0, run.stderr
     index = yaml.safe_load((workdir / ".hpo" / "walkthrough" / "study.yaml").read_text())
     experiment, parent_id = index["mlflow"]["experiment_id"], index["mlflow"]["run_id"]

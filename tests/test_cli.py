@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.request
@@ -17,7 +16,7 @@ import yaml
 
 import hpo
 from hpo._plots import PLOTS
-from tests.conftest import descendants, hpo_env, processes, study_runs, wait_gone
+from tests.conftest import descendants, hpo_cli, hpo_env, processes, study_runs, wait_gone
 
 OBJECTIVE = """
 import time
@@ -44,12 +43,6 @@ n_trials: {n}
 seed: 0
 tracking: {tracking}
 """
-
-
-def hpo_cli(*args, cwd, timeout=180):
-    return subprocess.run(
-        [sys.executable, "-m", "hpo", *args], cwd=cwd, env=hpo_env(), capture_output=True, text=True, timeout=timeout
-    )
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import hpo_env
+from tests.conftest import hpo_cli, hpo_env
 
 USER_TRAINERS = """
 # The user's own module, named like hpo's plugin package.
@@ -50,20 +50,11 @@ def test_user_modules_named_like_the_plugins_do_not_shadow_them(workdir):
     (workdir / "study.yaml").write_text(CONFIG)
     (workdir / "script.py").write_text(SCRIPT)
 
-    run = subprocess.run(
-        [sys.executable, "-m", "hpo", "run", "study.yaml", "--quiet"],
-        cwd=workdir,
-        env=hpo_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    run = hpo_cli("run", "study.yaml", "--quiet", cwd=workdir, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "2 complete" in run.stdout and "Traceback" not in run.stderr
 
-    spaces = subprocess.run(
-        [sys.executable, "-m", "hpo", "spaces"], cwd=workdir, env=hpo_env(), capture_output=True, text=True, timeout=120
-    )
+    spaces = hpo_cli("spaces", cwd=workdir, timeout=120)
     assert spaces.returncode == 0 and "logistic_regression" in spaces.stdout, spaces.stderr[-3000:]
 
     script = subprocess.run(

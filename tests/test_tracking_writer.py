@@ -15,7 +15,7 @@ import optuna
 import pytest
 
 from hpo._storage import open_storage
-from tests.conftest import hpo_env, study_runs
+from tests.conftest import hpo_cli, hpo_env, study_runs
 
 OBJECTIVE = """
 import os, time
@@ -124,14 +124,7 @@ def test_study_run_writes_lost_for_good_are_named_and_synced(workdir, server, sp
     assert lacks[0].endswith("run: hpo sync parent-gone")
 
     server.start()
-    synced = subprocess.run(
-        [sys.executable, "-m", "hpo", "sync", "parent-gone"],
-        cwd=workdir,
-        env=hpo_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    synced = hpo_cli("sync", "parent-gone", cwd=workdir, timeout=300)
     assert synced.returncode == 0, synced.stderr[-3000:]
     client = MlflowClient(server.uri)
     parents, children = study_runs(client, "parent-gone")

@@ -27,3 +27,16 @@ def test_a_frame_cut_short_reads_as_eof():
     data = wire.pack([wire.Warn("x")])
     assert wire.read(io.BytesIO(data[:3])) is wire.EOF
     assert wire.read(io.BytesIO(b"")) is wire.EOF
+
+
+class _Gone:
+    """Pickled by reference to a class the reading side cannot import."""
+
+
+def test_pump_skips_a_frame_it_cannot_unpickle_and_always_ends_with_eof():
+    data = wire.pack([wire.Warn("a"), _Gone(), wire.Warn("b")])
+    data = data.replace(b"_Gone", b"_Lost")  # a class name the reader cannot resolve
+    got, lost = [], []
+    wire.pump(io.BytesIO(data), got.append, lost.append)
+    assert got == [wire.Warn("a"), wire.Warn("b"), wire.EOF]
+    assert len(lost) == 1 and isinstance(lost[0], AttributeError)

@@ -10,13 +10,12 @@ with pinned memory on CUDA.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hpo.plugins import ConfigError, StudyRun, Trial, better, check_keys, did_you_mean, load_object
+from hpo.plugins import ConfigError, StudyRun, Trial, better, check_keys, did_you_mean, load_callable
 
 from ._base import Trainer
 
@@ -441,11 +440,8 @@ class TorchTrainer(Trainer):
             )
         from ._data import load_data
 
-        if base is not None and str(base) not in sys.path:
-            sys.path.insert(0, str(base))  # the config's folder: its model module lives there
-        model_fn = load_object(block["model"], "trainer.model")
-        if not callable(model_fn):
-            raise ConfigError(f"{block['model']!r} is not callable, got {type(model_fn).__name__}", key="trainer.model")
+        # The config's folder: its model module lives there.
+        model_fn = load_callable(block["model"], "trainer.model", [str(base)] if base is not None else [])
         dataset = load_data(data, base=base)
         options = {k: v for k, v in block.items() if k not in ("kind", "model", "val_fraction", "standardize")}
         loss = options.get("loss", "cross_entropy")
