@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import sys
 import tempfile
 from typing import Any
 
 __all__ = ["log_model", "warm_up"]
 
 
-def log_model(uri: str, parent_run_id: str, flavor: str, model: Any, example: Any) -> None:
+def log_model(
+    uri: str, parent_run_id: str, flavor: str, model: Any, example: Any, params: dict[str, Any] | None = None
+) -> None:
     """``mlflow.<flavor>.log_model`` into the parent run, with a signature inferred from
-    ``example`` (a few input rows) when there is one."""
+    ``example`` (a few input rows) when there is one, and the ``params`` it was trained with."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -21,6 +24,7 @@ def log_model(uri: str, parent_run_id: str, flavor: str, model: Any, example: An
     signature = None
     if example is not None:
         signature = infer_signature(example, _predict(flavor, model, example))
+    _pickle_hpo_classes_by_value(model)
     mlflow.set_tracking_uri(uri)
     # The fluent API attaches the model to the active run; re-entering the parent run and
     # leaving it marks it FINISHED, and the writer then sets the study's real final status.
@@ -30,9 +34,10 @@ def log_model(uri: str, parent_run_id: str, flavor: str, model: Any, example: An
             name="model",
             signature=signature,
             input_example=example,
+            params=params or None,
             # Skip MLflow's requirement inference: it loads the model in a subprocess.
             pip_requirements=module.get_default_pip_requirements(),
-            **_flavor_options(flavor, model),
+            **_flavor_options(flavor, model, example),
         )
 
 
@@ -59,8 +64,19 @@ def warm_up(flavor: str) -> None:
                     signature=infer_signature(X, model.predict(X)),
                     input_example=X,
                     pip_requirements=module.get_default_pip_requirements(),
-                    **_flavor_options(flavor, model),
+                    **_flavor_options(flavor, model, X),
                 )
+
+
+def _pickle_hpo_classes_by_value(model: Any) -> None:
+    """hpo's own modules inside a model (the torch trainer's ``Standardize``) are pickled by
+    value, so the logged model loads where hpo is not installed."""
+    import cloudpickle
+
+    parts = model.modules() if callable(getattr(model, "modules", None)) else [model]
+    for name in {type(part).__module__ for part in parts}:
+        if name.split(".")[0] == "hpo" and name in sys.modules:
+            cloudpickle.register_pickle_by_value(sys.modules[name])
 
 
 def _predict(flavor: str, model: Any, example: Any) -> Any:
@@ -73,8 +89,12 @@ def _predict(flavor: str, model: Any, example: Any) -> Any:
     return model.predict(example)
 
 
-def _flavor_options(flavor: str, model: Any) -> dict[str, Any]:
+def _flavor_options(flavor: str, model: Any, example: Any) -> dict[str, Any]:
     """Extra ``log_model`` options a flavor needs for models fitted by the study itself."""
+    if flavor == "pytorch" and example is None:
+        # MLflow's default format (pt2, torch.export) traces the model on an example; without
+        # one, the model is pickled (hpo's own modules in it by value, see above).
+        return {"serialization_format": "pickle"}
     if flavor != "sklearn":
         return {}
     try:

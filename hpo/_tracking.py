@@ -301,9 +301,9 @@ class Tracker:
 
         self._outbox.put(wire.Reconcile(snapshots(trials)))
 
-    def log_model(self, flavor: str, model: Any, input_example: Any) -> None:
-        """Log a fitted model to the parent run with ``mlflow.<flavor>.log_model``."""
-        self._outbox.put(wire.LogModel(flavor, model, input_example))
+    def log_model(self, flavor: str, model: Any, input_example: Any, params: Mapping[str, Any]) -> None:
+        """Log a fitted model, trained with ``params``, to the parent run (``mlflow.<flavor>.log_model``)."""
+        self._outbox.put(wire.LogModel(flavor, model, input_example, dict(params)))
 
     def best(self, number: int, value: float) -> None:
         """A new best value, logged to the parent run as ``best_value`` at step ``number``."""

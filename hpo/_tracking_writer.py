@@ -109,7 +109,9 @@ class Writer:
     def _log_model(self, event: wire.LogModel) -> None:
         from hpo._model_logging import log_model
 
-        log_model(self.start.uri, self.store.parent_run_id, event.flavor, event.model, event.input_example)
+        log_model(
+            self.start.uri, self.store.parent_run_id, event.flavor, event.model, event.input_example, event.params
+        )
 
     def _record(self, number: int, ts: int) -> TrialRecord:
         rec = self.trials.get(number)

@@ -121,16 +121,21 @@ class StudyRun:
     def __init__(self, tracker: Any = None) -> None:
         self._tracker = tracker
 
-    def log_model(self, flavor: str, model: Any, input_example: Any = None) -> None:
+    def log_model(
+        self, flavor: str, model: Any, input_example: Any = None, params: Mapping[str, Any] | None = None
+    ) -> None:
         """Log ``model`` as the MLflow model ``model`` of the study's run.
 
         Args:
             flavor: The MLflow flavor module, e.g. ``"sklearn"`` or ``"pytorch"``.
             model: The fitted model.
-            input_example: A few input rows; the model's signature is inferred from them.
+            input_example: A few input rows (raw, as a user would pass them); the model's
+                signature is inferred from them.
+            params: The hyperparameters the model was trained with (the best trial's), kept
+                with the logged model.
         """
         if self._tracker is not None:
-            self._tracker.log_model(flavor, model, input_example)
+            self._tracker.log_model(flavor, model, input_example, dict(params or {}))
 
     def log_artifact(self, path: str, artifact_path: str | None = None) -> None:
         """Log a local file or folder to the study's run (copied at once)."""

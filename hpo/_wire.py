@@ -136,6 +136,7 @@ class LogModel(NamedTuple):
     flavor: str
     model: Any
     input_example: Any
+    params: dict[str, Any]
 
 
 class Best(NamedTuple):

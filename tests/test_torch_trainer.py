@@ -4,6 +4,8 @@ pruning, NaN, early stopping and seeding behave."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -249,3 +251,161 @@ def test_regression_loss_and_metrics():
         expected = float(fn(out[:, 0], val[1]))
         assert trainer.evaluate(trainer.last_model_, val)[1] == pytest.approx(expected, rel=1e-6)
         assert study.best_value == pytest.approx(expected, rel=1e-6)
+
+
+def _diabetes_tensors():
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    X, y = torch.tensor(X, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
+    return (X[:350], y[:350]), (X[350:], y[350:])
+
+
+def _regression_net(params):
+    return torch.nn.Sequential(torch.nn.Linear(10, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+
+
+@pytest.mark.parametrize(("metric", "loss"), [("mse", "mse"), ("mae", "l1"), ("loss", "mse")])
+def test_the_loss_follows_the_metric_for_a_regression(metric, loss):
+    train, val = _diabetes_tensors()
+    trainer = TorchTrainer(_regression_net, train, val, metric=metric, epochs=2, lr=1e-2, device="cpu")
+    assert trainer.loss == loss and trainer.direction == "minimize"
+    study = hpo.tune(trainer, {"w": hpo.Categorical([0])}, searcher="grid", pruner="none", tracking=None)
+    assert study.trials_df()["state"].tolist() == ["complete"]
+
+
+def test_the_loss_follows_the_metric_for_classes():
+    assert TorchTrainer(mlp, TRAIN, VAL).loss == "cross_entropy"
+    assert TorchTrainer(mlp, TRAIN, VAL, metric="loss").loss == "cross_entropy"  # integer labels
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"metric": "mse", "loss": "cross_entropy"}, "loss: 'cross_entropy' needs class labels, got float targets"),
+        ({}, "metric: 'accuracy' needs class labels, got float targets (float32)"),
+    ],
+)
+def test_a_classification_loss_on_float_targets_is_refused(kwargs, message):
+    train, val = _diabetes_tensors()
+    with pytest.raises(ConfigError) as info:
+        TorchTrainer(_regression_net, train, val, **kwargs)
+    assert str(info.value).startswith(message), str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def _regression_csv(folder):
+    """diabetes with its features scaled x50+300 (far from standardized), and a model module."""
+    import pandas as pd
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    frame = X * 50 + 300
+    frame["target"] = y.astype(float) + 0.5  # fractional values: no class labels
+    frame.to_csv(folder / "scaled.csv", index=False)
+    (folder / "regnet.py").write_text(
+        "import torch\n\n\ndef net(params):\n"
+        "    return torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))\n"
+    )
+    return frame
+
+
+def test_a_float_target_from_a_config_is_a_regression_never_stratified(tmp_path):
+    _regression_csv(tmp_path)
+    data = {"path": "scaled.csv", "target": "target"}
+    block = {"kind": "torch", "model": "regnet:net", "metric": "mse", "epochs": 2, "device": "cpu"}
+    trainer = trainers.from_config(block, data, base=tmp_path)
+    assert trainer.loss == "mse" and trainer.train_data[1].dtype == torch.float32
+    with pytest.raises(ConfigError) as info:  # the default metric, accuracy, needs classes
+        trainers.from_config({**block, "metric": "accuracy"}, data, base=tmp_path)
+    assert str(info.value).startswith("trainer.metric: 'accuracy' needs class labels, but the target has fractional")
+
+
+def test_a_class_with_one_row_is_a_one_line_error(tmp_path):
+    import pandas as pd
+
+    pd.DataFrame({"x": range(20), "label": [0] * 10 + [1] * 9 + [2]}).to_csv(tmp_path / "c.csv", index=False)
+    with pytest.raises(ConfigError) as info:
+        trainers.from_config(
+            {"kind": "torch", "model": "examples.models:mlp"}, {"path": "c.csv", "target": "label"}, base=tmp_path
+        )
+    assert str(info.value).startswith("trainer.val_fraction: cannot split the data: The least populated class")
+    assert "\n" not in str(info.value)
+
+
+def test_logged_model_takes_raw_features_and_reproduces_the_best_value(tmp_path, tracking_uri):
+    import mlflow.pytorch
+    import numpy as np
+    from mlflow.models import get_model_info
+    from sklearn.model_selection import train_test_split
+
+    frame = _regression_csv(tmp_path)
+    block = {"kind": "torch", "model": "regnet:net", "metric": "mse", "epochs": 30, "device": "cpu"}
+    trainer = trainers.from_config(
+        {**block, "standardize": True, "seed": 3}, {"path": "scaled.csv", "target": "target"}, base=tmp_path
+    )
+    study = hpo.tune(
+        trainer, {"lr": hpo.Categorical([3e-2, 1e-1])}, searcher="grid", pruner="none", tracking=tracking_uri
+    )
+    # The validation rows as the CSV has them: the same seeded split the trainer made.
+    X = frame.drop(columns="target").to_numpy(dtype=np.float32)
+    _, X_val, _, y_val = train_test_split(X, frame["target"].to_numpy(), test_size=0.2, random_state=3)
+    uri = f"runs:/{study.mlflow_run_id}/model"
+    model = mlflow.pytorch.load_model(uri)
+    with torch.no_grad():
+        out = model(torch.from_numpy(X_val))[:, 0]
+    mse = float(torch.nn.functional.mse_loss(out, torch.tensor(y_val, dtype=torch.float32)))
+    assert mse == pytest.approx(study.best_value, rel=1e-4)
+    assert study.best_value < float(np.var(y_val))  # it learned something
+    inputs = get_model_info(uri).signature.inputs.to_dict()
+    assert len(inputs) == 1 and tuple(inputs[0]["tensor-spec"]["shape"]) == (-1, 10)
+    # The logged model carries the best trial's params, and loads where hpo cannot be imported.
+    info = get_model_info(uri)
+    assert mlflow.get_logged_model(info.model_id).params["lr"] == str(study.best_params["lr"])
+    _load_without_hpo(tracking_uri, uri, tmp_path)
+
+
+def _load_without_hpo(tracking_uri, uri, cwd):
+    """Load a logged torch model in a Python where hpo cannot be imported, and run it."""
+    blocker = (
+        "import sys, importlib.abc\n"
+        "class NoHpo(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'hpo': raise ImportError('hpo is not installed here')\n"
+        "sys.meta_path.insert(0, NoHpo())\n"
+        "import mlflow, mlflow.pytorch, torch\n"
+        f"mlflow.set_tracking_uri({tracking_uri!r})\n"
+        f"model = mlflow.pytorch.load_model({uri!r})\n"
+        "print(float(model(torch.zeros(1, 10)).sum()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, cwd=cwd, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+class Rows(torch.utils.data.Dataset):
+    """A map-style dataset of (x, y) rows: no example rows to trace a model with."""
+
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        return self.X[i], self.y[i]
+
+
+def test_a_model_without_example_rows_is_pickled_and_loads_without_hpo(tmp_path, tracking_uri):
+    (X, y), (X_val, y_val) = _diabetes_tensors()
+    mean, std = X.mean(0), X.std(0)
+    trainer = TorchTrainer(
+        _regression_net,
+        Rows((X - mean) / std, y),
+        Rows((X_val - mean) / std, y_val),
+        metric="mse",
+        epochs=1,
+        device="cpu",
+        standardized_with=(mean.numpy(), std.numpy()),
+    )
+    study = hpo.tune(trainer, {"w": hpo.Categorical([0])}, searcher="grid", pruner="none", tracking=tracking_uri)
+    _load_without_hpo(tracking_uri, f"runs:/{study.mlflow_run_id}/model", tmp_path)

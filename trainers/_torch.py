@@ -25,6 +25,8 @@ SCHEDULERS = ("cosine", "constant")
 LOSSES = ("cross_entropy", "mse", "l1")
 #: metric -> direction
 METRICS = {"accuracy": "maximize", "loss": "minimize", "mse": "minimize", "mae": "minimize"}
+#: metric -> the training loss it implies when ``loss`` is not given
+METRIC_LOSS = {"accuracy": "cross_entropy", "mse": "mse", "mae": "l1"}
 #: hyperparameters a trial's params may set for the loop itself (the rest go to model_fn)
 LOOP_PARAMS = ("lr", "weight_decay", "momentum", "warmup", "batch_size", "epochs")
 
@@ -97,7 +99,10 @@ class TorchTrainer(Trainer):
             ``batch_size`` and ``epochs`` in the params override the arguments below.
         train_data: ``(X, y)`` tensors, a ``TensorDataset`` or any ``Dataset``.
         val_data: The same, for validation after each epoch.
-        loss: ``cross_entropy``, ``mse``, ``l1`` or ``loss(outputs, targets) -> tensor``.
+        loss: ``cross_entropy``, ``mse``, ``l1`` or ``loss(outputs, targets) -> tensor``. By
+            default it follows ``metric``: ``accuracy`` trains with ``cross_entropy``, ``mse``
+            with ``mse``, ``mae`` with ``l1``; for ``loss`` or a callable metric, the targets
+            decide (``mse`` for float targets, ``cross_entropy`` for class labels).
         metric: ``accuracy``, ``loss`` (validation loss), ``mse``, ``mae`` or
             ``metric(outputs, targets) -> float`` (maximized unless ``direction`` says so).
         epochs: Epochs to train (at most, with early stopping).
@@ -117,6 +122,10 @@ class TorchTrainer(Trainer):
         seed: Seed of initialization and batch order: the same params give the same metrics on
             the CPU.
         direction: ``minimize`` or ``maximize``; by default from ``metric``.
+        standardized_with: ``(mean, std)`` per feature, when the data given here was
+            standardized with them: the model logged at the end then puts that scaling in front
+            of the network, so it takes raw features. ``from_config`` sets it for
+            ``standardize: true``.
 
     Attributes:
         last_model_: The model of the last trial, with its best epoch's weights.
@@ -129,7 +138,7 @@ class TorchTrainer(Trainer):
         train_data: Any,
         val_data: Any,
         *,
-        loss: str | Callable[..., Any] = "cross_entropy",
+        loss: str | Callable[..., Any] | None = None,
         metric: str | Callable[..., float] = "accuracy",
         epochs: int = 10,
         batch_size: int = 64,
@@ -145,6 +154,7 @@ class TorchTrainer(Trainer):
         early_stopping: int | Mapping[str, Any] | None = None,
         seed: int = 0,
         direction: str | None = None,
+        standardized_with: tuple[Any, Any] | None = None,
     ) -> None:
         if not callable(model_fn):
             raise ConfigError(
@@ -153,8 +163,22 @@ class TorchTrainer(Trainer):
         self.model_fn = model_fn
         self.train_data = _as_tensors(train_data, "train_data")
         self.val_data = _as_tensors(val_data, "val_data")
-        self.loss = loss if callable(loss) else _choice(loss, LOSSES, "loss")
         self.metric = metric if callable(metric) else _choice(metric, tuple(METRICS), "metric")
+        regression = _float_targets(self.train_data)
+        given = loss is not None
+        if loss is None:
+            loss = METRIC_LOSS.get(metric) if isinstance(metric, str) else None
+            loss = loss or ("mse" if regression else "cross_entropy")
+        self.loss = loss if callable(loss) else _choice(loss, LOSSES, "loss")
+        if regression and (self.loss == "cross_entropy" or self.metric == "accuracy"):
+            # Name what the user chose: the loss if given, else the metric it follows.
+            wrong_loss = self.loss == "cross_entropy" and (given or self.metric != "accuracy")
+            key, value = ("loss", self.loss) if wrong_loss else ("metric", self.metric)
+            raise ConfigError(
+                key=key,
+                message=f"{value!r} needs class labels, got float targets ({regression}); for a regression "
+                "use metric mse or mae (the loss follows), or give integer class labels",
+            )
         if direction is None:
             direction = METRICS[metric] if isinstance(metric, str) else "maximize"
         self.direction = _choice(direction, ("minimize", "maximize"), "direction")
@@ -187,6 +211,7 @@ class TorchTrainer(Trainer):
                 key="early_stopping", message=f"expected a patience of at least 1 epoch, got {self.patience!r}"
             )
         self.seed = seed
+        self.standardized_with = standardized_with
         self.last_model_: Any = None
         self.best_model_: Any = None
         self._best: tuple[float, dict[str, Any], dict[str, Any]] | None = None  # value, params, weights
@@ -387,16 +412,26 @@ class TorchTrainer(Trainer):
 
     def on_study_end(self, study: Any, run: StudyRun) -> None:
         """Log the best trial's model (its best epoch's weights) as the study's MLflow model."""
+        import torch
+
         if self._best is None or self._best[1] != study.best_params:
             return  # the best trial ran elsewhere (another process): its weights are not here
         _, params, state = self._best
         self._best = None  # the next study with this trainer starts afresh
         model = self.model_fn({k: v for k, v in params.items() if k not in LOOP_PARAMS})
         model.load_state_dict(state)
+        example = self.val_data[0][:5].numpy() if isinstance(self.val_data, tuple) else None
+        if self.standardized_with is not None:
+            # The network learned standardized features; the logged model takes raw ones.
+            from ._layers import Standardize
+
+            mean, std = self.standardized_with
+            model = torch.nn.Sequential(Standardize(mean, std), model)
+            if example is not None:
+                example = example * model[0].std.numpy() + model[0].mean.numpy()
         model.eval()
         self.best_model_ = model
-        example = self.val_data[0][:5] if isinstance(self.val_data, tuple) else None
-        run.log_model("pytorch", model, input_example=None if example is None else example.numpy())
+        run.log_model("pytorch", model, input_example=example, params=params)
 
     # -- configs -------------------------------------------------------------------------------
 
@@ -444,16 +479,15 @@ class TorchTrainer(Trainer):
         model_fn = load_callable(block["model"], "trainer.model", [str(base)] if base is not None else [])
         dataset = load_data(data, base=base)
         options = {k: v for k, v in block.items() if k not in ("kind", "model", "val_fraction", "standardize")}
-        loss = options.get("loss", "cross_entropy")
-        train, val = _split_tensors(
+        train, val, stats = _split_tensors(
             dataset,
             block.get("val_fraction", 0.2),
             block.get("seed", 0),
-            classification=loss == "cross_entropy",
+            classification=_classification(options.get("loss"), options.get("metric", "accuracy"), dataset.y),
             standardize=block.get("standardize", False),
         )
         try:
-            return cls(model_fn, train, val, **options)
+            return cls(model_fn, train, val, standardized_with=stats, **options)
         except ConfigError as err:
             raise err.under("trainer") from None
         except TypeError as err:
@@ -473,10 +507,49 @@ def _pinned(data: Any) -> Any:
     return data
 
 
+def _float_targets(data: Any) -> str:
+    """The dtype of regression targets (one float per row), or ``""`` for class labels and
+    targets of other shapes (e.g. soft labels, one row of class probabilities each)."""
+    import torch
+
+    try:
+        target = data[1] if isinstance(data, tuple) else torch.as_tensor(data[0][1])
+    except Exception:  # a Dataset whose rows are not (x, y) pairs: its own loss decides
+        return ""
+    one_per_row = target.dim() == 1 if isinstance(data, tuple) else target.dim() == 0
+    return str(target.dtype).removeprefix("torch.") if one_per_row and target.is_floating_point() else ""
+
+
+def _classification(loss: Any, metric: Any, y: Any) -> bool:
+    """Whether a config's study classifies: by its loss, else by its metric, else by the target.
+
+    Raises:
+        ConfigError: A classification loss or metric on a target with fractional values.
+    """
+    import numpy as np
+
+    if isinstance(loss, str):
+        classification = loss == "cross_entropy"
+    elif isinstance(metric, str) and metric in METRIC_LOSS:
+        classification = METRIC_LOSS[metric] == "cross_entropy"
+    else:
+        classification = not np.issubdtype(np.asarray(y).dtype, np.floating)
+    values = np.asarray(y)
+    if classification and np.issubdtype(values.dtype, np.floating) and not np.all(np.mod(values, 1) == 0):
+        key, value = ("loss", loss) if isinstance(loss, str) else ("metric", metric)
+        raise ConfigError(
+            key=f"trainer.{key}",
+            message=f"{value!r} needs class labels, but the target has fractional values (e.g. "
+            f"{values[np.mod(values, 1) != 0][0]!r}); for a regression set metric: mse or mae",
+        )
+    return classification
+
+
 def _split_tensors(
     dataset: Any, fraction: Any, seed: Any, *, classification: bool, standardize: Any
-) -> tuple[Any, Any]:
-    """Seeded train/validation split of a loaded data block, as tensors."""
+) -> tuple[Any, Any, tuple[Any, Any] | None]:
+    """Seeded train/validation split of a loaded data block, as tensors, stratified for a
+    classification; with the training rows' ``(mean, std)`` when ``standardize`` is on."""
     import numpy as np
     import torch
     from sklearn.model_selection import train_test_split
@@ -487,14 +560,23 @@ def _split_tensors(
         raise ConfigError(key="trainer.standardize", message=f"expected true or false, got {standardize!r}")
     X = np.asarray(dataset.X, dtype=np.float32)
     y = np.asarray(dataset.y)
-    stratify = y if classification else None
-    X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=fraction, random_state=seed, stratify=stratify)
+    if classification and not np.issubdtype(y.dtype, np.number):  # class names: labels 0..k-1
+        _, y = np.unique(y, return_inverse=True)
+    try:
+        X_train, X_val, y_train, y_val = train_test_split(
+            X, y, test_size=fraction, random_state=seed, stratify=y if classification else None
+        )
+    except ValueError as err:  # e.g. a class with one row cannot be stratified
+        raise ConfigError(key="trainer.val_fraction", message=f"cannot split the data: {str(err).splitlines()[0]}") from None
+    stats = None
     if standardize:  # the training rows' statistics only: nothing of the validation rows leaks in
         mean, std = X_train.mean(axis=0), X_train.std(axis=0)
         std = np.where(std > 1e-8, std, 1.0)  # a constant column is left unscaled (StandardScaler's rule)
         X_train, X_val = (X_train - mean) / std, (X_val - mean) / std
+        stats = (mean, std)
     target_type = torch.long if classification else torch.float32
     return (
         (torch.from_numpy(X_train), torch.as_tensor(y_train, dtype=target_type)),
         (torch.from_numpy(X_val), torch.as_tensor(y_val, dtype=target_type)),
+        stats,
     )
