@@ -15,7 +15,7 @@ from typing import Any
 from hpo._exceptions import ConfigError
 from hpo._plan import Settings
 from hpo._registry import extend_path, load_callable
-from hpo._space import Space
+from hpo._space import Space, space_from_spec
 from hpo._validation import check_keys
 
 #: The config keys that are :func:`hpo.tune`'s keyword arguments, as they are.
@@ -53,6 +53,8 @@ class StudyConfig:
     search_path: list[str] = field(default_factory=list)
     #: The YAML text the study runs with, logged to MLflow and kept for ``hpo resume``.
     text: str = ""
+    #: The config file (absolute), named by the MLflow runs' source tags; "" for a text.
+    source: str = ""
 
     @property
     def name(self) -> str:
@@ -91,7 +93,9 @@ def load_config(path: str | Path) -> StudyConfig:
         raise ConfigError(key="config", message=f"file {str(path)!r} does not exist") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(key="config", message=f"cannot read {str(path)!r}: {err}") from None
-    return parse_config(text, base=path.resolve().parent, default_name=path.stem)
+    config = parse_config(text, base=path.resolve().parent, default_name=path.stem)
+    config.source = str(path.resolve())
+    return config
 
 
 def parse_config(text: str, *, base: Path, default_name: str) -> StudyConfig:
@@ -155,12 +159,8 @@ def _space(spec: Any, base: Path) -> Space:
                 raise ConfigError(key="space", message=f"file {str(file)!r} does not exist") from None
             except (OSError, ValueError) as err:  # a folder, not UTF-8, a NUL byte in the name
                 raise ConfigError(key="space", message=f"cannot read {str(file)!r}: {err}") from None
-        import hpo.search_spaces as search_spaces
-
-        return search_spaces.load(spec)
-    if not isinstance(spec, Mapping):
-        raise ConfigError(key="space", message=f"expected a mapping or a ready-made space name, got {spec!r}")
-    return Space.from_dict(spec)
+    # A ready-made space by name or as {preset: NAME, step: STEP}, or a mapping: as tune() takes them.
+    return space_from_spec(spec)
 
 
 def build_objective(config: StudyConfig) -> Any:

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hpo._exceptions import ConfigError
-from hpo._validation import did_you_mean
+from hpo._validation import check_keys, did_you_mean
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
 
-__all__ = ["Categorical", "Domain", "Float", "Int", "Space"]
+__all__ = ["Categorical", "Domain", "Float", "Int", "Space", "space_from_spec"]
 
 ChoiceType = None | bool | int | float | str
 
@@ -49,7 +50,30 @@ class Domain:
 
 
 def _is_real(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    # numbers.Real also admits numpy's scalars (np.int64, np.float32), as scikit-learn does.
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_array(value: Any) -> bool:
+    """Whether ``value`` is a 1-d or deeper array (numpy, pandas), without importing numpy."""
+    return hasattr(value, "tolist") and getattr(value, "ndim", 1) != 0 and not isinstance(value, (str, bytes))
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar (np.float64, np.int64, np.str_, np.bool_) as the Python value it holds.
+
+    Optuna stores choices by their repr, and YAML cannot write numpy scalars: keep plain values.
+    """
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
+        return value.item()
+    return value
+
+
+def _call(cls: str, low: Any, high: Any, extra: str) -> str:
+    """The domain as its call reads (``Float(low=5, high=-5)``), for errors before it is a parameter."""
+    return f"{cls}(low={low!r}, high={high!r}{extra})"
 
 
 def _on_step(low: float, high: float, step: float) -> bool:
@@ -77,7 +101,9 @@ class Float(Domain):
     def __post_init__(self) -> None:
         problem = self._problem()
         if problem:
-            raise ConfigError(key=f"{self!r}", message=problem)
+            extra = ", log=True" if self.log is True else ""
+            extra += f", step={self.step!r}" if self.step is not None else ""
+            raise ConfigError(key=_call("Float", self.low, self.high, extra), message=problem)
         object.__setattr__(self, "low", float(self.low))
         object.__setattr__(self, "high", float(self.high))
         if self.step is not None:
@@ -153,7 +179,9 @@ class Int(Domain):
     def __post_init__(self) -> None:
         problem = self._problem()
         if problem:
-            raise ConfigError(key=f"{self!r}", message=problem)
+            extra = ", log=True" if self.log is True else ""
+            extra += f", step={self.step!r}" if self.step != 1 else ""
+            raise ConfigError(key=_call("Int", self.low, self.high, extra), message=problem)
         object.__setattr__(self, "low", int(self.low))
         object.__setattr__(self, "high", int(self.high))
         object.__setattr__(self, "step", int(self.step))
@@ -205,14 +233,18 @@ class Categorical(Domain):
 
     Args:
         choices: The values, each ``None``, a bool, int, float or str (what Optuna can store);
-            at least one, no repeats.
+            at least one, no repeats. A numpy array, or numpy scalars in a list, are taken as
+            the Python values they hold (``np.logspace(-3, 3, 7)``, as in a scikit-learn grid).
     """
 
     choices: tuple[ChoiceType, ...]
 
     def __init__(self, choices: Sequence[ChoiceType]) -> None:
+        if _is_array(choices):
+            choices = choices.tolist()  # type: ignore[attr-defined]
         if isinstance(choices, (str, bytes)) or not isinstance(choices, Sequence):
             raise ConfigError(key="Categorical", message=f"choices must be a list, got {choices!r}")
+        choices = [_plain(choice) for choice in choices]
         object.__setattr__(self, "choices", tuple(choices))
         if not self.choices:
             raise ConfigError(key="Categorical", message="choices must not be empty, got []")
@@ -271,7 +303,7 @@ def _number(value: Any, where: str) -> Any:
 def _domain_from_spec(spec: Any, where: str) -> Domain:
     if isinstance(spec, Domain):
         return spec
-    if isinstance(spec, list):
+    if isinstance(spec, (list, tuple)) or _is_array(spec):  # scikit-learn's param_grid form
         spec = {"categorical": spec}
     if not isinstance(spec, Mapping):
         raise ConfigError(key=where, message=f"expected {_FORMS}, got {spec!r}")
@@ -308,6 +340,8 @@ def _domain_from_spec(spec: Any, where: str) -> Domain:
             args = {"choices": spec[kind]}
         else:
             bounds = spec[kind]
+            if isinstance(bounds, tuple) or _is_array(bounds):
+                bounds = list(bounds)
             if not isinstance(bounds, list) or len(bounds) != 2:
                 raise ConfigError(key=f"{where}.{kind}", message=f"expected [low, high], got {bounds!r}")
             args = {"low": bounds[0], "high": bounds[1]}
@@ -324,6 +358,17 @@ def _domain_from_spec(spec: Any, where: str) -> Domain:
         raise err.rekeyed(where) from None
 
 
+def _refuse_grid_list(spec: Any) -> None:
+    """scikit-learn's list of param grids (``[{"kernel": ["rbf"], ...}, {"kernel": ["linear"]}]``)
+    is a conditional space, which hpo does not have yet: say so rather than "expected a mapping"."""
+    if isinstance(spec, (list, tuple)) and spec and all(isinstance(grid, Mapping) for grid in spec):
+        raise ConfigError(
+            key="space",
+            message=f"a list of {len(spec)} spaces (scikit-learn's list of param grids) is not supported yet; "
+            "run one study per grid, or use one space",
+        )
+
+
 class Space(Mapping[str, Domain]):
     """A search space: an ordered mapping from hyperparameter name to :class:`Domain`.
 
@@ -338,6 +383,7 @@ class Space(Mapping[str, Domain]):
             return
         if domains is None:
             domains = {}
+        _refuse_grid_list(domains)
         if not isinstance(domains, Mapping):
             raise ConfigError(key="space", message=f"expected a mapping of name to domain, got {domains!r}")
         if not domains:
@@ -425,3 +471,47 @@ class Space(Mapping[str, Domain]):
     def contains(self, params: Mapping[str, Any]) -> bool:
         """Whether ``params`` has exactly this space's names, each value in its domain."""
         return set(params) == set(self._domains) and all(self._domains[k].contains(v) for k, v in params.items())
+
+
+_PRESET_KEYS = ("preset", "step")
+
+
+def space_from_spec(spec: Any) -> Space:
+    """A :class:`Space` from any form a study takes it in, from Python or from a config.
+
+    Args:
+        spec: A :class:`Space`; a mapping of parameters (:meth:`Space.from_dict`); the name of a
+            ready-made space (``"svc"``); or ``{"preset": NAME, "step": STEP}``, a ready-made
+            space for the Pipeline step ``STEP``, each parameter renamed ``STEP__NAME``.
+
+    Raises:
+        ConfigError: One line naming ``space`` (or ``space.preset``, ``space.step``, ``space.NAME``).
+    """
+    if isinstance(spec, Space):
+        return spec
+    import hpo.search_spaces as search_spaces  # imported here: it imports hpo
+
+    if isinstance(spec, str):
+        return search_spaces.load(spec)
+    # A parameter's domain is never a string, so a string under preset or step means this form
+    # (and a typo beside one, like stpe, gets a did-you-mean rather than "expected a domain").
+    if isinstance(spec, Mapping) and any(isinstance(spec.get(key), str) for key in _PRESET_KEYS):
+        check_keys(spec, _PRESET_KEYS, "space")
+        if "preset" not in spec:
+            raise ConfigError(
+                key="space", message=f"missing key 'preset' (a ready-made space's name), got {dict(spec)!r}"
+            )
+        name = spec["preset"]
+        try:
+            search_spaces.path(name)
+        except ConfigError as err:
+            raise err.rekeyed("space.preset") from None
+        return search_spaces.load(name, step=spec.get("step"))
+    _refuse_grid_list(spec)
+    if isinstance(spec, Mapping):
+        return Space.from_dict(spec)
+    raise ConfigError(
+        key="space",
+        message=f"expected a mapping of parameters, a ready-made space's name or {{preset: NAME, step: STEP}}, "
+        f"got {spec!r}",
+    )

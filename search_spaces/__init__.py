@@ -3,8 +3,10 @@
 Example:
     >>> from hpo import search_spaces
     >>> space = search_spaces.load("svc")
-    >>> sorted(search_spaces.available())[:1]
-    ['svc']
+    >>> "svc" in search_spaces.available()
+    True
+    >>> list(search_spaces.load("svc", step="svc"))  # for a Pipeline step named svc
+    ['svc__C', 'svc__gamma']
 """
 
 from __future__ import annotations
@@ -38,6 +40,24 @@ def path(name: str) -> Path:
     return file
 
 
-def load(name: str) -> Space:
-    """Load the ready-made space ``name`` (see :func:`available`)."""
-    return Space.from_yaml(path(name).read_text())
+def load(name: str, *, step: str | None = None) -> Space:
+    """Load the ready-made space ``name`` (see :func:`available`).
+
+    Args:
+        name: The space's name.
+        step: A Pipeline step's name: each parameter ``p`` becomes ``STEP__p``, as scikit-learn
+            addresses a step's parameters.
+
+    Raises:
+        ConfigError: No space of that name (``space``), or a bad step (``space.step``).
+    """
+    space = Space.from_yaml(path(name).read_text())
+    if step is None:
+        return space
+    # A step name has no "__" at either end: "hgb__" would give "hgb____learning_rate".
+    if not isinstance(step, str) or not step or step != step.strip() or step.startswith("__") or step.endswith("__"):
+        raise ConfigError(
+            key="space.step",
+            message=f"expected the name of a Pipeline step (its parameters are STEP__NAME), got {step!r}",
+        )
+    return Space({f"{step}__{param}": domain for param, domain in space.items()})

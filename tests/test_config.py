@@ -46,6 +46,14 @@ def test_space_by_name_and_by_file(workdir):
     assert set(load_config(_write(workdir, "objective: m:f\nspace: space.yaml\n")).space) == {"a"}
 
 
+def test_a_ready_made_space_under_a_pipeline_step(workdir):
+    from hpo import search_spaces
+
+    config = load_config(_write(workdir, "objective: m:f\nspace: {preset: gradient_boosting, step: hgb}\n"))
+    assert config.space == search_spaces.load("gradient_boosting", step="hgb")
+    assert set(config.space) == {f"hgb__{name}" for name in search_spaces.load("gradient_boosting")}
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -60,6 +68,20 @@ def test_space_by_name_and_by_file(workdir):
         ("objective: m:f\n", "space: missing key"),
         ("objective: m:f\nspace: svm\n", "space: no ready-made space named 'svm'; did you mean 'svc'?"),
         ("objective: m:f\nspace: nothere.yaml\n", "space: file"),
+        (
+            "objective: m:f\nspace: {preset: gradient_boosting, stpe: hgb}\n",
+            "space: unknown key 'stpe'; did you mean 'step'?",
+        ),
+        (
+            "objective: m:f\nspace: {preset: svm, step: svc}\n",
+            "space.preset: no ready-made space named 'svm'; did you mean 'svc'?",
+        ),
+        ("objective: m:f\nspace: {preset: svc, step: ''}\n", "space.step: expected the name of a Pipeline step"),
+        (
+            "objective: m:f\nspace: [{kernel: [rbf]}, {kernel: [linear]}]\n",
+            "space: a list of 2 spaces (scikit-learn's list of param grids) is not supported yet",
+        ),
+        ("objective: m:f\nspace: 3\n", "space: expected a mapping of parameters, a ready-made space's name or"),
         ("objective: m:f\nspace: {lr: {float: [1, 0]}}\n", "space.lr: low must be < high, got low=1, high=0"),
         (
             "objective: m:f\nspace: svc\nname: 'a b'\n",

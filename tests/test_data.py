@@ -94,3 +94,48 @@ def test_missing_target_values(workdir):
     pd.DataFrame({"x": [1, 2, 3], "y": [1.0, None, 3.0]}).to_csv(workdir / "m.csv", index=False)
     with pytest.raises(ConfigError, match=r"^data.target: column 'y' has 1 missing values$"):
         load_data({"path": "m.csv", "target": "y"}, base=workdir)
+
+
+def test_non_numeric_feature_error_points_to_categorical(workdir, table):
+    with pytest.raises(ConfigError) as info:
+        load_data({"path": "t.csv", "target": "y", "drop": ["date"]}, base=workdir)
+    assert "list it in data.categorical" in str(info.value), str(info.value)
+
+
+def test_categorical_columns_become_pandas_categories(workdir, table):
+    spec = {"path": "t.csv", "target": "y", "drop": ["date"], "categorical": ["store", "x2"]}
+    data = load_data(spec, base=workdir, allow_categorical=True)
+    assert data.categorical == ["store", "x2"]
+    assert isinstance(data.X["store"].dtype, pd.CategoricalDtype)
+    assert list(data.X["store"].cat.categories) == ["a", "b"]
+    assert isinstance(data.X["x2"].dtype, pd.CategoricalDtype)  # integer codes may be categories too
+    assert data.X["x1"].dtype == float and data.feature_names == ["store", "x1", "x2", "id"]
+    assert load_data({"builtin": "iris"}).categorical == []
+
+
+@pytest.mark.parametrize(
+    ("categorical", "message"),
+    [
+        (
+            ["stor"],
+            "data.categorical: column 'stor' is not in t.csv (columns: date, store, x1, x2, id, y); "
+            "did you mean 'store'?",
+        ),
+        ("store", "data.categorical: expected a list of columns, got 'store'"),
+        (["y"], "data.categorical: column 'y' is the target column, not a feature"),
+        (["date"], "data.categorical: column 'date' is dropped (data.drop), not a feature"),
+        (["store", "store"], "data.categorical: column 'store' is listed twice in ['store', 'store']"),
+    ],
+)
+def test_bad_categorical_lists(workdir, table, categorical, message):
+    spec = {"path": "t.csv", "target": "y", "drop": ["date"], "categorical": categorical}
+    with pytest.raises(ConfigError) as info:
+        load_data(spec, base=workdir, allow_categorical=True)
+    assert str(info.value) == message
+
+
+def test_categorical_columns_need_a_trainer_that_takes_them(workdir, table):
+    # A trainer that needs numbers (the torch trainer) loads without allow_categorical.
+    spec = {"path": "t.csv", "target": "y", "drop": ["date"], "categorical": ["store"]}
+    with pytest.raises(ConfigError, match=r"^data\.categorical: this trainer needs numeric features, got "):
+        load_data(spec, base=workdir)

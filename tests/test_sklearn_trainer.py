@@ -202,3 +202,131 @@ def test_example_configs_build(name, monkeypatch):
     if name == "timeseries":  # leakage safety on the real example: gap kept, no future rows
         for train, test in trainer.folds:
             assert train.max() + 7 < test.min()
+
+
+# -- categorical features (data.categorical) --------------------------------------------------
+
+SALES_CONFIG = """
+name: sales
+trainer:
+  kind: sklearn
+  estimator: {class: sklearn.ensemble.HistGradientBoostingRegressor, params: {random_state: 0}}
+  cv: {name: kfold, n_splits: 3, shuffle: true, seed: 0}
+  scoring: r2
+data: {path: sales.csv, target: sales, categorical: [store]}
+space: {max_iter: {int: [10, 30], step: 10}, learning_rate: [0.2, 0.3]}
+n_trials: 3
+seed: 0
+"""
+
+
+def _sales_csv(folder: Path) -> Path:
+    """Sales that depend mostly on the store, a column of strings, and a little on price."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    store = rng.choice(["north", "south", "east", "west", "mall"], 300)
+    price = rng.uniform(1, 3, 300)
+    effect = {"north": 10.0, "south": -10.0, "east": 0.0, "west": 5.0, "mall": 20.0}
+    sales = np.array([effect[s] for s in store]) - 2 * price + rng.normal(0, 0.5, 300)
+    path = folder / "sales.csv"
+    pd.DataFrame({"store": store, "price": price, "sales": sales}).to_csv(path, index=False)
+    return path
+
+
+def test_categorical_column_runs_end_to_end_from_a_config(workdir, tracking_uri, mlflow_client):
+    import mlflow.sklearn
+    import pandas as pd
+
+    from tests.conftest import hpo_cli
+
+    _sales_csv(workdir)
+    (workdir / "study.yaml").write_text(SALES_CONFIG)
+    result = hpo_cli("run", "study.yaml", "--tracking", tracking_uri, "-q", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    parents, children = study_runs(mlflow_client, "sales")
+    assert len(children) == 3 and all(run.data.metrics["value"] > 0.95 for run in children)
+    # The refit model in MLflow takes the store as a category, as the trials did.
+    model = mlflow.sklearn.load_model(f"runs:/{parents[0].info.run_id}/model")
+    frame = pd.read_csv(workdir / "sales.csv").astype({"store": "category"})
+    assert list(model.is_categorical_) == [True, False]
+    assert np.corrcoef(model.predict(frame[["store", "price"]]), frame["sales"])[0, 1] > 0.97
+
+
+def test_categorical_scores_equal_cross_val_score(workdir):
+    import pandas as pd
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    _sales_csv(workdir)
+    data = {"path": "sales.csv", "target": "sales", "categorical": ["store"]}
+    block = {
+        "kind": "sklearn",
+        "estimator": "sklearn.ensemble.HistGradientBoostingRegressor",
+        "cv": {"name": "kfold", "n_splits": 3, "shuffle": True, "seed": 0},
+        "scoring": "r2",
+        "refit": False,
+    }
+    trainer = SklearnTrainer.from_config(block, data, base=workdir)
+    study = hpo.tune(trainer, {"max_iter": [10, 20]}, searcher="grid", tracking=None)
+    frame = pd.read_csv(workdir / "sales.csv").astype({"store": "category"})
+    for trial in study.trials:
+        expected = cross_val_score(
+            HistGradientBoostingRegressor(**trial.params),
+            frame[["store", "price"]],
+            frame["sales"],
+            cv=trainer.splitter,
+            scoring="r2",
+        ).mean()
+        assert trial.value == pytest.approx(expected, abs=1e-12, rel=0)
+    assert study.best_value > 0.95  # the stores are told apart
+
+
+def test_categorical_columns_need_an_estimator_that_takes_them(workdir):
+    import pandas as pd
+    from sklearn.compose import make_column_transformer
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.preprocessing import OneHotEncoder
+
+    _sales_csv(workdir)
+    data = {"path": "sales.csv", "target": "sales", "categorical": ["store"]}
+    with pytest.raises(ConfigError) as info:
+        trainers.from_config({"kind": "sklearn", "estimator": "sklearn.svm.SVR"}, data, base=workdir)
+    assert str(info.value) == (
+        "data.categorical: columns ['store'] are categorical: HistGradientBoostingClassifier/Regressor support "
+        "them; SVR does not: encode them in a Pipeline (OneHotEncoder) or drop them"
+    )
+    hand_set = {"class": "sklearn.ensemble.HistGradientBoostingRegressor", "params": {"categorical_features": None}}
+    with pytest.raises(ConfigError, match=r"^data\.categorical: columns \['store'\] are categorical, but "):
+        trainers.from_config({"kind": "sklearn", "estimator": hand_set}, data, base=workdir)
+    # A Pipeline encodes them itself, or ends with HistGradientBoosting.
+    encoded = Pipeline(
+        [("encode", make_column_transformer((OneHotEncoder(), ["store"]), remainder="passthrough")), ("ridge", Ridge())]
+    )
+    native = Pipeline([("scale", "passthrough"), ("hgb", HistGradientBoostingRegressor())])
+    for estimator, space in ((encoded, {"ridge__alpha": [1.0]}), (native, {"hgb__max_iter": [10]})):
+        block = {"kind": "sklearn", "estimator": estimator, "cv": 3, "refit": False}
+        trainer = trainers.from_config(block, data, base=workdir)
+        assert hpo.tune(trainer, space, searcher="grid", tracking=None).best_value > 0.8  # the stores count
+    # From Python, a DataFrame's category columns of strings are checked the same way.
+    frame = pd.read_csv(workdir / "sales.csv").astype({"store": "category"})
+    from sklearn.svm import SVR
+
+    with pytest.raises(ConfigError, match=r"^X: columns \['store'\] are categorical: .* SVR does not: "):
+        SklearnTrainer(SVR(), frame[["store", "price"]], frame["sales"])
+
+
+def test_a_ready_made_space_for_a_whole_pipeline_names_the_step():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    pipeline = Pipeline([("scale", StandardScaler()), ("hgb", HistGradientBoostingClassifier(max_iter=10))])
+    trainer = SklearnTrainer(pipeline, X[:100], y[:100], cv=2, refit=False)
+    with pytest.raises(ConfigError) as info:
+        hpo.tune(trainer, "gradient_boosting", n_trials=1, tracking=None)
+    assert str(info.value) == (
+        "space.learning_rate: not a parameter of Pipeline; every parameter of this space fits the step 'hgb': "
+        "use space: {preset: gradient_boosting, step: hgb}"
+    )
+    with pytest.raises(ConfigError, match=r"fits the step 'hgb': name them hgb__NAME \(hgb__max_iter, \.\.\.\)$"):
+        hpo.tune(trainer, {"max_iter": [5, 10]}, n_trials=1, tracking=None)
+    study = hpo.tune(trainer, {"preset": "gradient_boosting", "step": "hgb"}, n_trials=1, seed=0, tracking=None)
+    assert set(study.best_params) == {f"hgb__{name}" for name in hpo.search_spaces.load("gradient_boosting")}

@@ -56,6 +56,107 @@ def test_python_domains_validate_too():
         Float(0.1, 1.0, log=True, step=0.1)
 
 
+def test_a_domain_built_wrong_reads_as_its_call():
+    # Python builds the Float before the space that would name it: the error names the call as
+    # written (the traceback points at its line); the dict and YAML forms name the parameter.
+    with pytest.raises(ConfigError) as info:
+        Space({"lr": Float(5, -5)})
+    assert str(info.value) == "Float(low=5, high=-5): low must be < high, got low=5, high=-5"
+    with pytest.raises(ConfigError) as info:
+        Int(1, 9, log=True, step=2)
+    assert str(info.value) == "Int(low=1, high=9, log=True, step=2): step=2 cannot be combined with log=True"
+    with pytest.raises(ConfigError, match=r"^space\.lr: low must be < high, got low=5, high=-5$"):
+        Space({"lr": {"float": [5, -5]}})
+
+
+def test_numpy_values_become_python_values():
+    np = pytest.importorskip("numpy")
+    yaml = pytest.importorskip("yaml")
+    # scikit-learn's param_grid style: arrays of choices, numpy scalars in lists, tuples.
+    space = Space(
+        {
+            "C": np.logspace(-3, 3, 3),
+            "k": [np.int64(1), np.int64(3)],
+            "kernel": np.array(["rbf", "linear"]),
+            "shrink": (True, np.bool_(False)),
+            "n": Int(np.int64(1), np.int64(5)),
+            "lr": {"float": np.array([0.01, 0.1]), "log": True},
+        }
+    )
+    assert space == Space(
+        {
+            "C": [0.001, 1.0, 1000.0],
+            "k": [1, 3],
+            "kernel": ["rbf", "linear"],
+            "shrink": [True, False],
+            "n": Int(1, 5),
+            "lr": Float(0.01, 0.1, log=True),
+        }
+    )
+    for choices in (space["C"].choices, space["k"].choices, space["kernel"].choices, space["shrink"].choices):
+        assert all(type(c) in (float, int, str, bool) for c in choices), choices
+    assert Categorical(np.array([0.5, 2.0])).choices == (0.5, 2.0)
+    assert type(Categorical([np.float64(0.5)]).choices[0]) is float  # a float subclass: still converted
+    # Plain values write as YAML (hpo best, the MLflow params) and run on the grid.
+    assert Space.from_yaml(yaml.safe_dump(space.to_dict())) == space
+    study = hpo.tune(lambda p: p["C"], {"C": np.logspace(-1, 1, 3)}, searcher="grid", tracking=None)
+    assert sorted(t.params["C"] for t in study.trials) == [0.1, 1.0, 10.0]
+
+
+def test_a_list_of_param_grids_is_refused_on_one_line():
+    grids = [{"kernel": ["rbf"], "gamma": [0.1, 1.0]}, {"kernel": ["linear"]}]
+    message = (
+        r"^space: a list of 2 spaces \(scikit-learn's list of param grids\) is not supported yet; "
+        r"run one study per grid, or use one space$"
+    )
+    with pytest.raises(ConfigError, match=message):
+        Space(grids)
+    with pytest.raises(ConfigError, match=message):
+        hpo.tune(lambda p: 0.0, grids, n_trials=1, tracking=None)
+
+
+def test_a_ready_made_space_under_a_pipeline_step():
+    from hpo import search_spaces
+    from hpo._space import space_from_spec
+
+    plain = search_spaces.load("gradient_boosting")
+    space = space_from_spec({"preset": "gradient_boosting", "step": "hgb"})
+    assert list(space) == [f"hgb__{name}" for name in plain]
+    assert [space[f"hgb__{name}"] for name in plain] == list(plain.values())
+    assert search_spaces.load("gradient_boosting", step="hgb") == space
+    # It writes as the expanded form, which reads back the same.
+    assert Space.from_dict(space.to_dict()) == space and "hgb__learning_rate" in space.to_dict()
+    assert space_from_spec({"preset": "svc"}) == search_spaces.load("svc")  # no step: as by name
+    # A parameter may still be called preset or step: only a string there means this form.
+    assert list(space_from_spec({"preset": [1, 2], "step": {"int": [1, 3]}})) == ["preset", "step"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            {"preset": "gradient_boostin", "step": "hgb"},
+            "space.preset: no ready-made space named 'gradient_boostin'; did you mean 'gradient_boosting'?",
+        ),
+        ({"preset": "svc", "stpe": "svc"}, "space: unknown key 'stpe'; did you mean 'step'?"),
+        ({"presett": "svc", "step": "svc"}, "space: unknown key 'presett'; did you mean 'preset'?"),
+        ({"step": "svc"}, "space: missing key 'preset' (a ready-made space's name), got {'step': 'svc'}"),
+        (
+            {"preset": "svc", "step": "svc__"},
+            "space.step: expected the name of a Pipeline step (its parameters are STEP__NAME), got 'svc__'",
+        ),
+        ({"preset": "svc", "step": 3}, "space.step: expected the name of a Pipeline step"),
+        ({"preset": "svc", "step": "svc", "C": [1, 2]}, "space: unknown key 'C'; allowed: preset, step"),
+        (5, "space: expected a mapping of parameters, a ready-made space's name or {preset: NAME, step: STEP}, got 5"),
+    ],
+)
+def test_bad_preset_specs_name_the_key(spec, message):
+    with pytest.raises(ConfigError) as info:
+        hpo.tune(lambda p: 0.0, spec, n_trials=1, tracking=None)
+    assert str(info.value).startswith(message), str(info.value)
+    assert "\n" not in str(info.value)
+
+
 def test_yaml_forms_are_equivalent():
     compact = Space.from_yaml(
         """

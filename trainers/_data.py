@@ -1,9 +1,12 @@
 """Data for trainers: scikit-learn's bundled sets, or a CSV/Parquet table through pandas.
 
 ``data: {builtin: digits}`` (digits, breast_cancer, wine, iris, diabetes), or
-``data: {path: file.csv, target: y, time: date, groups: store, drop: [id], strict_time: false}``.
+``data: {path: file.csv, target: y, time: date, groups: store, drop: [id], strict_time: false,
+categorical: [region]}``.
 A ``time`` column orders the rows (for time-series splits) and is not a feature: rows are sorted
-by it, or, with ``strict_time: true``, unsorted or repeated timestamps are refused.
+by it, or, with ``strict_time: true``, unsorted or repeated timestamps are refused. The
+``categorical`` columns become pandas ``category`` columns, for an estimator that takes them
+as they are (HistGradientBoosting).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 from hpo.plugins import ConfigError, check_keys, did_you_mean
 
 BUILTINS = ("digits", "breast_cancer", "wine", "iris", "diabetes")
-_TABLE_KEYS = ("path", "target", "time", "groups", "drop", "strict_time")
+_TABLE_KEYS = ("path", "target", "time", "groups", "drop", "strict_time", "categorical")
 
 
 @dataclass
@@ -30,9 +33,14 @@ class Dataset:
     #: Where the data came from, for messages and MLflow params.
     source: str = ""
     feature_names: list[str] = field(default_factory=list)
+    #: The feature columns of pandas ``category`` dtype (``data.categorical``); a trainer that
+    #: needs numbers checks it is empty.
+    categorical: list[str] = field(default_factory=list)
 
 
-def load_data(spec: Any, *, base: Path | None = None, encoded_later: bool = False) -> Dataset:
+def load_data(
+    spec: Any, *, base: Path | None = None, encoded_later: bool = False, allow_categorical: bool = False
+) -> Dataset:
     """Load the ``data:`` block of a config.
 
     Args:
@@ -40,6 +48,9 @@ def load_data(spec: Any, *, base: Path | None = None, encoded_later: bool = Fals
         base: The folder relative paths are taken from (the config's).
         encoded_later: Whether the estimator encodes non-numeric features itself (a Pipeline);
             otherwise a non-numeric feature column is an error.
+        allow_categorical: Whether the trainer passes ``categorical`` columns on as pandas
+            ``category`` columns (the sklearn trainer, which checks its estimator takes them);
+            otherwise listing any is an error, as a trainer that needs numbers would fail later.
 
     Raises:
         ConfigError: One line naming the key: a missing file or column, a bad value.
@@ -57,6 +68,12 @@ def load_data(spec: Any, *, base: Path | None = None, encoded_later: bool = Fals
     for key in ("path", "target"):
         if key not in spec:
             raise ConfigError(key="data", message=f"missing key {key!r} (or use builtin: {'|'.join(BUILTINS)})")
+    if spec.get("categorical") and not allow_categorical:
+        raise ConfigError(
+            key="data.categorical",
+            message=f"this trainer needs numeric features, got categorical columns {spec['categorical']!r}; "
+            "encode them as numbers in the file, or use the sklearn trainer (HistGradientBoosting or a Pipeline)",
+        )
     return load_table(base=base, encoded_later=encoded_later, **dict(spec))
 
 
@@ -91,6 +108,7 @@ def load_table(
     groups: Any = None,
     drop: Any = None,
     strict_time: Any = False,
+    categorical: Any = None,
     base: Path | None = None,
     encoded_later: bool = False,
 ) -> Dataset:
@@ -170,12 +188,47 @@ def load_table(
         raise ConfigError(
             key="data", message=f"no feature columns left in {file.name!r} after target, time, groups and drop"
         )
+    categorical = _categorical(frame, categorical, file, {target: "the target", time: "the time", groups: "the groups"})
+    for column in categorical:
+        if column in drop:
+            raise ConfigError(
+                key="data.categorical", message=f"column {column!r} is dropped (data.drop), not a feature"
+            )
+        # Categories from every row, so each fold and the refit see the same ones.
+        features[column] = features[column].astype("category")
     if not encoded_later:
         for column in features.columns:
+            if column in categorical:
+                continue
             if not (pd.api.types.is_numeric_dtype(features[column]) or pd.api.types.is_bool_dtype(features[column])):
                 raise ConfigError(
                     key="data",
-                    message=f"feature column {column!r} is not numeric ({features[column].dtype}); drop "
-                    "it (data.drop) or use a Pipeline estimator that encodes it",
+                    message=f"feature column {column!r} is not numeric ({features[column].dtype}); list it in "
+                    "data.categorical (for HistGradientBoosting), drop it (data.drop) or use a Pipeline estimator "
+                    "that encodes it",
                 )
-    return Dataset(features, y, group_values, source=str(file), feature_names=[str(c) for c in features.columns])
+    return Dataset(
+        features,
+        y,
+        group_values,
+        source=str(file),
+        feature_names=[str(c) for c in features.columns],
+        categorical=categorical,
+    )
+
+
+def _categorical(frame: Any, columns: Any, path: Path, roles: dict[Any, str]) -> list[str]:
+    """The ``data.categorical`` columns, checked: a list of feature columns, each once."""
+    if columns is None:
+        return []
+    if isinstance(columns, str) or not isinstance(columns, list):
+        raise ConfigError(key="data.categorical", message=f"expected a list of columns, got {columns!r}")
+    for column in columns:
+        _column(frame, column, "categorical", path)
+        if column in roles:
+            raise ConfigError(
+                key="data.categorical", message=f"column {column!r} is {roles[column]} column, not a feature"
+            )
+        if columns.count(column) > 1:
+            raise ConfigError(key="data.categorical", message=f"column {column!r} is listed twice in {columns!r}")
+    return list(columns)

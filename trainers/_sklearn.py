@@ -77,6 +77,89 @@ def _check_estimator_params(estimator: Any, where: str) -> None:
             raise ConfigError(key=where, message=f"{str(err).splitlines()[0]}") from None
 
 
+_NATIVE_CATEGORICAL = "HistGradientBoostingClassifier/Regressor"
+
+
+def _categorical_ready(estimator: Any, columns: list[str], key: str) -> Any:
+    """The estimator, ready for the pandas ``category`` feature columns ``columns``.
+
+    HistGradientBoosting takes them natively with ``categorical_features="from_dtype"`` (the
+    default since scikit-learn 1.6; set here on a copy where the default was still ``"warn"``),
+    also as a Pipeline's last step. Any other Pipeline is taken to encode them in its steps. Any
+    other estimator would read category codes as numbers or fail on every fit.
+
+    Raises:
+        ConfigError: The estimator does not take categorical features (named ``key``).
+    """
+    if not columns:
+        return estimator
+    from sklearn.base import clone
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.pipeline import Pipeline
+
+    native = (HistGradientBoostingClassifier, HistGradientBoostingRegressor)
+    final, prefix = estimator, ""
+    if isinstance(estimator, Pipeline):
+        name, final = estimator.steps[-1]
+        if not isinstance(final, native):
+            return estimator  # its steps encode the columns (a ColumnTransformer, a OneHotEncoder)
+        prefix = f"{name}__"
+    if not isinstance(final, native):
+        raise ConfigError(
+            key=key,
+            message=f"columns {columns!r} are categorical: {_NATIVE_CATEGORICAL} support them; "
+            f"{type(final).__name__} does not: encode them in a Pipeline (OneHotEncoder) or drop them",
+        )
+    setting = final.get_params()["categorical_features"]
+    if isinstance(setting, str) and setting == "warn":  # scikit-learn 1.4 and 1.5's default, which ignores the dtype
+        return clone(estimator).set_params(**{f"{prefix}categorical_features": "from_dtype"})
+    if setting is None:  # set so by hand: every fit would fail on the category columns
+        raise ConfigError(
+            key=key,
+            message=f"columns {columns!r} are categorical, but {type(final).__name__} has "
+            "categorical_features=None; leave it at its default ('from_dtype')",
+        )
+    return estimator
+
+
+def _string_categories(X: Any) -> list[str]:
+    """The pandas ``category`` columns of ``X`` whose categories are not numbers (any estimator
+    reads numeric ones as numbers, as it always has)."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or not hasattr(dtypes, "items"):
+        return []
+    import pandas as pd
+
+    return [
+        str(column)
+        for column, dtype in dtypes.items()
+        if isinstance(dtype, pd.CategoricalDtype) and not pd.api.types.is_numeric_dtype(dtype.categories.dtype)
+    ]
+
+
+def _step_hint(space: Any, valid: list[str]) -> str:
+    """``"; every parameter of this space fits the step 'hgb': ..."`` when each name of ``space``
+    is a parameter of one and the same step (``hgb__NAME``): a ready-made space given for a whole
+    Pipeline. The space is not renamed here: the names the study records are the ones given."""
+    steps: set[str] | None = None
+    for name in space:
+        found = {key[: -len(name) - 2] for key in valid if key.endswith(f"__{name}")}
+        steps = found if steps is None else steps & found
+    if not steps or len(steps) != 1:
+        return ""
+    (step,) = steps
+    import hpo.search_spaces as search_spaces
+
+    # Name the ready-made space, if it is one, so the fix can be copied as it is.
+    preset = next((n for n in search_spaces.available() if search_spaces.load(n) == space), None)
+    fix = (
+        f"use space: {{preset: {preset}, step: {step}}}"
+        if preset
+        else f"name them {step}__NAME ({step}__{next(iter(space))}, ...)"
+    )
+    return f"; every parameter of this space fits the step {step!r}: {fix}"
+
+
 def _scorer(estimator: Any, scoring: Any) -> Any:
     from sklearn.metrics import check_scoring, get_scorer_names
 
@@ -157,6 +240,9 @@ class SklearnTrainer(Trainer):
         from sklearn.base import is_classifier
 
         self.estimator = resolve_estimator(estimator)
+        # Category columns of strings would fail every fit of an estimator that does not take
+        # them: refuse them now, before any trial.
+        self.estimator = _categorical_ready(self.estimator, _string_categories(X), "X")
         self.X, self.y, self.groups = X, y, groups
         self.scorer = _scorer(self.estimator, scoring)
         self.scoring = scoring
@@ -200,7 +286,7 @@ class SklearnTrainer(Trainer):
         valid = sorted(self.estimator.get_params(deep=True))
         for name in space:
             if name not in valid:
-                hint = did_you_mean(name, valid)
+                hint = _step_hint(space, valid) or did_you_mean(name, valid)
                 raise ConfigError(
                     key=f"space.{name}", message=f"not a parameter of {type(self.estimator).__name__}{hint}"
                 )
@@ -231,6 +317,43 @@ class SklearnTrainer(Trainer):
 
         return max(1, effective_n_jobs(self.n_jobs))
 
+    @property
+    def metric_name(self) -> str:
+        """The scorer's name; for the estimator's own ``score``, what it computes."""
+        if isinstance(self.scoring, str):
+            return self.scoring
+        if self.scoring is not None:
+            function = getattr(self.scoring, "_score_func", self.scoring)
+            return str(getattr(function, "__name__", "score"))
+        from sklearn.base import is_classifier, is_regressor
+
+        return "accuracy" if is_classifier(self.estimator) else "r2" if is_regressor(self.estimator) else "score"
+
+    def describe(self) -> dict[str, Any]:
+        """The estimator, scoring, splitter and data shape (see :meth:`Trainer.describe`)."""
+        shape: tuple[int, ...] = tuple(getattr(self.X, "shape", (len(self.y),)))
+        estimator = type(self.estimator)
+        return {
+            **super().describe(),
+            "estimator": f"{estimator.__module__}.{estimator.__qualname__}",
+            # scikit-learn's repr shows the parameters set away from their defaults: the fixed ones.
+            "estimator.repr": " ".join(repr(self.estimator).split()),
+            "scoring": self.scoring if self.scoring is None or isinstance(self.scoring, str) else self.metric_name,
+            "cv": " ".join(repr(self.splitter).split()),
+            "cv.n_splits": len(self.folds),
+            "n_jobs": self.n_jobs,
+            "refit": self.refit,
+            "data.rows": shape[0],
+            "data.features": shape[1] if len(shape) > 1 else 1,
+        }
+
+    def datasets(self) -> list[dict[str, str]]:
+        """The rows cross-validation trains and scores on."""
+        from ._provenance import data_name, dataset_card
+
+        name = data_name(self.data_source)
+        return [dataset_card(self.X, self.y, name=name, source=self.data_source, context="training")]
+
     def on_study_end(self, study: Any, run: StudyRun) -> None:
         """Refit the best configuration on all the data and log it as the study's model."""
         if not self.refit:
@@ -242,7 +365,7 @@ class SklearnTrainer(Trainer):
         model.fit(self.X, self.y, **self.fit_params)
         self.best_model_ = model
         example = _safe_indexing(self.X, list(range(min(5, len(self.y)))))
-        run.log_model("sklearn", model, input_example=example)
+        run.log_model("sklearn", model, input_example=example, params=study.best_params)
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any], data: Any, *, base: Path | None = None) -> SklearnTrainer:
@@ -262,9 +385,10 @@ class SklearnTrainer(Trainer):
         from sklearn.pipeline import Pipeline
 
         estimator = resolve_estimator(block["estimator"], "trainer.estimator")
-        dataset = load_data(data, base=base, encoded_later=isinstance(estimator, Pipeline))
+        dataset = load_data(data, base=base, encoded_later=isinstance(estimator, Pipeline), allow_categorical=True)
+        estimator = _categorical_ready(estimator, dataset.categorical, "data.categorical")
         try:
-            return cls(
+            trainer = cls(
                 estimator,
                 dataset.X,
                 dataset.y,
@@ -277,3 +401,5 @@ class SklearnTrainer(Trainer):
             )
         except ConfigError as err:
             raise err.under("trainer") from None
+        trainer.data_source = dataset.source
+        return trainer
