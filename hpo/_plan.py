@@ -27,9 +27,10 @@ from hpo._searchers import (
     rehearse,
     validate_searcher,
 )
-from hpo._space import Space
+from hpo._space import Space, space_from_spec
 from hpo._storage import check_storage
 from hpo._tracking import DEFAULT, check_reachable, resolve_tracking_uri
+from hpo._trial import signature_problem
 
 __all__ = ["Settings", "StudyPlan", "as_space", "plan_study"]
 
@@ -90,8 +91,7 @@ def plan_study(objective: Callable[..., Any], space: Any, settings: Settings | N
         TrackingError: The tracking store plainly cannot be reached.
     """
     s = settings if settings is not None else Settings()
-    if not callable(objective):
-        raise ConfigError(f"expected a callable, got {objective!r}", key="objective")
+    _check_objective(objective)
     space = as_space(space)
     searcher_label = validate_searcher(s.searcher, space)
     seed = s.seed
@@ -135,16 +135,9 @@ def plan_study(objective: Callable[..., Any], space: Any, settings: Settings | N
 
 
 def as_space(space: Any) -> Space:
-    """A :class:`Space` from a Space, a mapping, or the name of a ready-made space."""
-    if isinstance(space, Space):
-        return space
-    if isinstance(space, str):
-        import hpo.search_spaces as search_spaces
-
-        return search_spaces.load(space)
-    if isinstance(space, Mapping):
-        return Space.from_dict(space)
-    raise ConfigError(f"expected a Space, a mapping or a search_spaces name, got {space!r}", key="space")
+    """A :class:`Space` from a Space, a mapping, the name of a ready-made space, or
+    ``{"preset": NAME, "step": STEP}`` (see :func:`hpo._space.space_from_spec`, shared with configs)."""
+    return space_from_spec(space)
 
 
 def _check_seconds(value: Any, key: str) -> float | None:
@@ -185,12 +178,44 @@ def _check_plots(plots: Any) -> bool:
     return plots
 
 
+def _check_objective(objective: Any) -> None:
+    """Refuse what no trial could call: an estimator, or a signature that takes neither
+    ``(params)`` nor ``(params, trial)`` (it would fail every trial)."""
+    if not callable(objective):
+        if hasattr(objective, "fit") and hasattr(objective, "get_params"):  # a scikit-learn estimator
+            shown = " ".join(repr(objective).split())  # a Pipeline's repr spans lines
+            shown = shown if len(shown) <= 80 else shown[:77] + "..."
+            raise ConfigError(
+                f"got the estimator {shown}; wrap it with its data: hpo.trainers.SklearnTrainer(estimator, X, y)",
+                key="objective",
+            )
+        raise ConfigError(f"expected a callable, got {objective!r}", key="objective")
+    problem = signature_problem(objective)
+    if problem is not None:
+        raise ConfigError(problem, key="objective")
+
+
 def _check_direction(direction: Any, objective: Any) -> str:
+    declared = getattr(objective, "direction", None)
     if direction is None:
-        direction = getattr(objective, "direction", None) or "minimize"
+        direction = declared or "minimize"
     if direction not in ("minimize", "maximize"):
         raise ConfigError(f"expected 'minimize' or 'maximize', got {direction!r}", key="direction")
+    if declared in ("minimize", "maximize") and direction != declared:
+        # e.g. maximize given for a trainer scoring an error: the study would seek the worst model.
+        raise ConfigError(
+            f"{direction!r} contradicts the objective's direction {declared!r} ({_describe(objective)}); "
+            "leave direction out",
+            key="direction",
+        )
     return str(direction)
+
+
+def _describe(objective: Any) -> str:
+    """``TorchTrainer, metric val_mse``: the objective and what it scores, for messages."""
+    name = getattr(objective, "__name__", None) or type(objective).__name__
+    metric = getattr(objective, "metric_name", None)  # a trainer's
+    return f"{name}, metric {metric}" if isinstance(metric, str) else name
 
 
 def _check_catch(catch: Any) -> tuple[type[BaseException], ...]:

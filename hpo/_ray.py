@@ -16,12 +16,13 @@ records always arrive before its end.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -110,9 +111,13 @@ class RayExecutor(Executor):
             if address in (None, "local"):
                 # "local", never the default: with no address Ray joins whatever cluster its
                 # ray_current_cluster file names, and waits for minutes on one that has died.
-                ray.init(
-                    address="local", include_dashboard=False, logging_level=logging.WARNING, runtime_env=worker_env()
-                )
+                with _quiet_token_auth_notice():
+                    ray.init(
+                        address="local",
+                        include_dashboard=False,
+                        logging_level=logging.WARNING,
+                        runtime_env=worker_env(),
+                    )
                 self._own_ray = True
             else:
                 _check_answers(address, from_env=address != self.address)
@@ -345,6 +350,42 @@ def _current_cluster() -> tuple[str, str] | None:
     except OSError:
         return None
     return (address, file) if address else None
+
+
+#: Ray's notice, on every local ``ray.init`` with ``$RAY_AUTH_MODE`` unset, that it turned token
+#: authentication on (Ray 2.60): logged by this logger, starting with this text.
+_TOKEN_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+_TOKEN_AUTH_NOTICE = "Token authentication is enabled for this Ray cluster"
+
+
+@contextlib.contextmanager
+def _quiet_token_auth_notice() -> Iterator[None]:
+    """Leave out Ray's notice that token authentication is on, while hpo starts its own Ray.
+
+    The notice only says that Ray's default holds, and would be printed on every study. Token
+    authentication itself stays on: a local Ray's GCS, raylet and workers listen on every
+    interface (``*:PORT``, also with ``_node_ip_address='127.0.0.1'``), not on loopback only, so
+    ``RAY_AUTH_MODE=disabled`` would let anyone on the network run code. Only a Ray hpo starts
+    is concerned: for a cluster the user names, Ray's messages stay as they are.
+    """
+    logger = logging.getLogger(_TOKEN_AUTH_LOGGER)
+    notice = _DropMessage(_TOKEN_AUTH_NOTICE)
+    logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notice)
+
+
+class _DropMessage(logging.Filter):
+    """Drops the records whose message starts with ``prefix``; the others pass."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefix)
 
 
 def worker_env() -> dict[str, Any]:

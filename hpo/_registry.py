@@ -9,12 +9,16 @@ is used, so ``import hpo`` loads no plugin. A config may also name any ``package
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import sysconfig
+import traceback
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from hpo._exceptions import ConfigError
-from hpo._validation import did_you_mean
+from hpo._validation import did_you_mean, first_line
 
 __all__ = ["Registry", "extend_path", "load_callable", "load_object"]
 
@@ -28,21 +32,54 @@ def load_object(dotted: str, key: str) -> Any:
 
     Raises:
         ConfigError: ``KEY: cannot import 'm:a': ...`` or ``KEY: cannot import 'm:a': module
-            'm' has no attribute 'a'``, on one line.
+            'm' has no attribute 'a'``, on one line. Also when importing the module raises
+            (``... RuntimeError at /path/m.py:5: boom``) or it has a syntax error (``...
+            SyntaxError at /path/m.py:3: invalid syntax``): the file and line are the user's.
     """
     module_name, sep, attr = dotted.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(f"expected package.module:attr, got {dotted!r}", key=key)
     try:
         module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ConfigError(f"cannot import {dotted!r}: {err}", key=key) from None
+    except (Exception, SystemExit) as err:  # SystemExit: a script that parses its arguments at import
+        raise ConfigError(f"cannot import {dotted!r}: {_import_problem(err, module_name)}", key=key) from None
     target: Any = module
     for part in attr.split("."):
         if not hasattr(target, part):
             raise ConfigError(f"cannot import {dotted!r}: module {module_name!r} has no attribute {attr!r}", key=key)
         target = getattr(target, part)
     return target
+
+
+def _import_problem(err: BaseException, module_name: str) -> str:
+    """Why importing ``module_name`` failed, on one line, at the user's file and line."""
+    if isinstance(err, SyntaxError) and err.filename:  # raised by the compiler: no frame of the file
+        return f"{type(err).__name__} at {err.filename}:{err.lineno}: {err.msg}"
+    parents = module_name.split(".")
+    not_found = {".".join(parents[: i + 1]) for i in range(len(parents))}
+    if isinstance(err, ModuleNotFoundError) and err.name in not_found:
+        return str(err)  # the module itself is missing: nothing of the user's ran
+    frame = _user_frame(err)
+    if frame is None and isinstance(err, ImportError):
+        return str(err)
+    where = f" at {frame.filename}:{frame.lineno}" if frame is not None else ""
+    detail = f": {first_line(err, 300)}" if str(err).strip() else ""
+    return f"{type(err).__name__}{where}{detail}"
+
+
+def _user_frame(err: BaseException) -> traceback.FrameSummary | None:
+    """The frame of ``err``'s traceback in the user's code: the deepest outside Python's and the
+    installed packages' folders; else (user code installed as a package) the imported module's
+    own line, the first frame past importlib."""
+    paths = sysconfig.get_paths()
+    libraries = tuple({str(Path(paths[k])) + os.sep for k in ("stdlib", "platstdlib", "purelib", "platlib")})
+    frames = [
+        f
+        for f in traceback.extract_tb(err.__traceback__)
+        if not f.filename.startswith("<") and f.filename != __file__ and f.filename != importlib.__file__
+    ]
+    own = [f for f in frames if not f.filename.startswith(libraries)]
+    return own[-1] if own else frames[0] if frames else None
 
 
 def extend_path(search_path: Iterable[str]) -> None:

@@ -172,11 +172,39 @@ def as_two_argument(objective: Callable[..., Any]) -> ObjectiveCall:
         signature = inspect.signature(objective)
     except (TypeError, ValueError):  # some builtins and C callables
         return objective
-    positional = [p for p in signature.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    varargs = any(p.kind is p.VAR_POSITIONAL for p in signature.parameters.values())
-    if len(positional) == 1 and not varargs:
+    if _takes_params_only(signature):
         return lambda params, trial: objective(params)
     return objective
+
+
+def _takes_params_only(signature: inspect.Signature) -> bool:
+    """Whether :func:`as_two_argument` calls an objective of this signature as ``objective(params)``."""
+    parameters = signature.parameters.values()
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) == 1 and not any(p.kind is p.VAR_POSITIONAL for p in parameters)
+
+
+def signature_problem(objective: Callable[..., Any]) -> str | None:
+    """Why ``objective`` cannot be called as :func:`as_two_argument` calls it (``objective(params)``
+    when it takes one positional argument, else ``objective(params, trial)``), on one line; None
+    when it can, or when its signature cannot be read (some builtins: the trial will tell)."""
+    try:
+        signature = inspect.signature(objective)
+    except (TypeError, ValueError):
+        return None
+    try:
+        signature.bind(*(("params",) if _takes_params_only(signature) else ("params", "trial")))
+    except TypeError as err:
+        bare = signature.replace(
+            parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
+            return_annotation=signature.empty,
+        )
+        name = getattr(objective, "__qualname__", None) or type(objective).__name__
+        name = name.rpartition("<locals>.")[2]  # f, not test.<locals>.f
+        shown = " ".join(f"{name}{bare}".split())  # a default's repr may span lines
+        shown = shown if len(shown) <= 120 else shown[:117] + "..."
+        return f"{shown} cannot be called as objective(params, trial) or objective(params): {err}"
+    return None
 
 
 def _value_problem(value: Any) -> tuple[float | None, str | None]:

@@ -3,23 +3,37 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from hpo._driver import Callback, run_plan
+from hpo._exceptions import ConfigError
 from hpo._executors import ExecutorLike
 from hpo._plan import Settings, plan_study
 from hpo._searchers import PrunerLike, SearcherLike
 from hpo._space import Space
 from hpo._study import Study
 from hpo._tracking import DEFAULT
+from hpo._validation import did_you_mean
 
 __all__ = ["tune"]
 
 
+class _Required:
+    """The default of ``space``: required, but left out when a user from scikit-learn passes
+    ``param_grid=`` instead, which then gets a message better than a missing argument's."""
+
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+_REQUIRED: Any = _Required()
+
+
 def tune(
     objective: Callable[..., Any],
-    space: Space | Mapping[str, Any] | str,
+    space: Space | Mapping[str, Any] | str = _REQUIRED,
     *,
     n_trials: int | None = None,
     direction: str | None = None,
@@ -35,20 +49,23 @@ def tune(
     catch: Iterable[type[Exception]] | type[Exception] = (Exception,),
     callbacks: Iterable[Callback] = (),
     plots: bool | None = None,
+    **unknown: Any,
 ) -> Study:
     """Search ``space`` for the hyperparameters that optimize ``objective``.
 
     Args:
         objective: ``objective(params, trial) -> float`` (or ``objective(params)``). ``params``
             is a dict; ``trial.report(value, step)`` reports intermediate values and raises
-            :class:`hpo.TrialPruned` when the pruner stops the trial. A trainer is such a callable.
+            :class:`hpo.TrialPruned` when the pruner stops the trial. A trainer is such a callable;
+            a scikit-learn estimator is not (wrap it: ``hpo.trainers.SklearnTrainer(est, X, y)``).
         space: A :class:`Space`, its dict form, or the name of a ready-made space in
-            ``search_spaces``.
+            ``search_spaces``. Required.
         n_trials: Trials to end on their own (complete, pruned or failed) -- counted over the
             whole study, so running the same call on a persistent storage again resumes it.
             Optional for ``grid`` (defaults to the grid size) or with a ``timeout``.
         direction: ``"minimize"`` or ``"maximize"``; by default the objective's own
-            ``direction`` attribute (trainers have one), else ``"minimize"``.
+            ``direction`` attribute (trainers have one), else ``"minimize"``. One that
+            contradicts the objective's is a :class:`ConfigError`.
         searcher: ``"tpe"``, ``"random"``, ``"grid"``, ``{"name": ..., **options}`` with options
             for the Optuna sampler, or an Optuna sampler.
         pruner: ``"median"``, ``"successive_halving"``, ``"hyperband"``, ``"none"`` (or
@@ -75,6 +92,10 @@ def tune(
             HTML and PNG), in a process of their own that imports plotly and matplotlib while
             the trials run (~3 s of CPU). Only with tracking on. By default ``$HPO_PLOTS``
             (``0`` or ``1``), else on.
+        **unknown: No other keyword is accepted: each is a :class:`ConfigError` saying where
+            that setting lives in hpo (``n_jobs`` -> ``executor``, ``param_grid`` -> ``space``,
+            ``n_iter`` -> ``n_trials``, ``random_state`` -> ``seed``, ``scoring`` and ``cv`` ->
+            the trainer), or which keyword was meant.
 
     Returns:
         The :class:`Study`.
@@ -83,6 +104,11 @@ def tune(
         ConfigError: A bad argument; nothing was run or written.
         AllTrialsFailedError: Every trial failed (``err.study`` holds them).
     """
+    if unknown:
+        key, value = next(iter(unknown.items()))
+        raise ConfigError(_unknown_keyword(key, value), key=key)
+    if space is _REQUIRED:
+        raise ConfigError("missing; give a Space, its dict form or a ready-made space name", key="space")
     settings = Settings(
         n_trials=n_trials,
         direction=direction,
@@ -99,3 +125,39 @@ def tune(
         plots=plots,
     )
     return run_plan(plan_study(objective, space, settings), callbacks=callbacks)
+
+
+def _unknown_keyword(key: str, value: Any) -> str:
+    """Where the setting another tool (scikit-learn, Optuna, Ray Tune) calls ``key`` lives in hpo,
+    or the closest keyword of :func:`tune`."""
+    got = " ".join(repr(value).split())  # one line, whatever the value's repr
+    got = got if len(got) <= 60 else got[:57] + "..."
+    count = value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 20
+    workers = value if isinstance(value, int) and not isinstance(value, bool) and value > 1 else 2
+    direction = {"max": "'maximize'", "min": "'minimize'"}.get(str(value), "'minimize' or 'maximize'")
+    trainer = "the trainer's: hpo.trainers.SklearnTrainer(estimator, X, y, scoring=..., cv=...)"
+    elsewhere = {
+        "n_jobs": "trials run at once on an executor: executor='ray' (every CPU) or "
+        f"executor={{'kind': 'ray', 'workers': {workers}}}",
+        "param_grid": "give the grid as space, the second argument, with searcher='grid'",
+        "param_distributions": "give the distributions as space, the second argument, e.g. "
+        "{'C': hpo.Float(1e-3, 1e3, log=True)}",
+        "n_iter": f"use n_trials={count}",
+        "num_samples": f"use n_trials={count}",
+        "random_state": f"use seed={value if isinstance(value, int) and not isinstance(value, bool) else 0}",
+        "scoring": f"scoring is {trainer}",
+        "cv": f"cv is {trainer}",
+        "directions": "tune() optimizes one objective: use direction='minimize' or 'maximize'",
+        "metric": "the objective returns the metric; say which way is better with direction='minimize' or "
+        "'maximize' (a trainer knows its own)",
+        "mode": f"use direction={direction}",  # Ray Tune's mode='min' or 'max'
+        "sampler": "use searcher= (an Optuna sampler is taken as it is)",
+        "search_alg": "use searcher= ('tpe', 'random', 'grid' or an Optuna sampler)",
+        "scheduler": "use pruner= ('median', 'successive_halving', 'hyperband' or an Optuna pruner)",
+        "name": f"use study_name={got}",
+    }
+    if key in elsewhere:
+        return f"tune() has no {key} (got {got}); {elsewhere[key]}"
+    names = [name for name, p in inspect.signature(tune).parameters.items() if p.kind is not p.VAR_KEYWORD]
+    hint = did_you_mean(key, names, f"; its keyword arguments: {', '.join(names[2:])}")
+    return f"not a keyword argument of tune(), got {got}{hint}"

@@ -410,3 +410,24 @@ def test_a_stale_local_cluster_file_does_not_hang_a_study(stale_ray_tmpdir):
     env = hpo_env(RAY_TMPDIR=str(folder))
     env.pop("RAY_ADDRESS", None)
     assert answers(STUDY_WITHOUT_ADDRESS, env, timeout=120) == ["3 False"]
+
+
+def test_a_ray_started_by_hpo_prints_no_token_auth_notice(workdir):
+    # In a process of its own: Ray sets $RAY_AUTH_MODE in the process that started a Ray (this one,
+    # in the module's fixture), and then notices nothing.
+    import subprocess
+    import sys
+
+    from tests.conftest import hpo_env
+
+    env = hpo_env()
+    env.pop("RAY_AUTH_MODE", None)
+    code = (
+        "import hpo; study = hpo.tune(lambda p: p['x'], {'x': [0, 1]}, searcher='grid', "
+        "executor={'kind': 'ray', 'workers': 2}, tracking=None); print(len(study.trials))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=workdir, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert (result.returncode, result.stdout.strip().splitlines()[-1:]) == (0, ["2"]), result.stderr
+    assert "Token authentication" not in result.stderr, result.stderr

@@ -146,3 +146,45 @@ def test_core_imports_no_plugin_and_plugins_import_nothing_private():
                     names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
                     private = [n for n in names if n.startswith("hpo._")]
                     assert not private, f"{Path(file).relative_to(REPO)} imports {private} from the core"
+
+
+BROKEN = {
+    "syntax": ("x = 1\n\ndef f(params:\n    return 0\n", "SyntaxError at {file}:3: "),
+    "raises": ("import os\n\n\n\nraise RuntimeError('boom')\n", "RuntimeError at {file}:5: boom"),
+    "value": (
+        "def load():\n    raise ValueError('no data in\\n./data')\n\nDATA = load()\n",
+        "ValueError at {file}:2: no data in",
+    ),
+    "name": (
+        "def f(params):\n    return 0\n\nundefined_name\n",
+        "NameError at {file}:4: name 'undefined_name' is not defined",
+    ),
+    "imports": ("from os import no_such_thing\n", "ImportError at {file}:1: cannot import name 'no_such_thing'"),
+    "exits": ("import sys\nsys.exit(2)\n", "SystemExit at {file}:2: 2"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_an_objective_module_that_fails_at_import_is_one_line_at_its_file_and_line(case, tmp_path, monkeypatch):
+    source, message = BROKEN[case]
+    module = f"broken_{case}_objective"
+    file = tmp_path / f"{module}.py"
+    file.write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError) as info:
+        load_object(f"{module}:f", "objective")
+    expected = f"objective: cannot import '{module}:f': " + message.format(file=file)
+    assert str(info.value).startswith(expected), str(info.value)
+    assert "\n" not in str(info.value) and info.value.key == "objective"
+
+
+def test_the_line_named_is_the_deepest_in_the_users_files(tmp_path, monkeypatch):
+    # The objective's module imports a helper of the user's that calls into the standard library.
+    (tmp_path / "deep_helper.py").write_text("import json\n\n\ndef read():\n    return json.loads('{')\n\nread()\n")
+    (tmp_path / "deep_objective.py").write_text("import deep_helper\n\ndef f(params):\n    return 0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError) as info:
+        load_object("deep_objective:f", "trainer.model")
+    assert str(info.value).startswith(
+        f"trainer.model: cannot import 'deep_objective:f': JSONDecodeError at {tmp_path / 'deep_helper.py'}:5: "
+    ), str(info.value)

@@ -24,9 +24,11 @@ def test_a_trainer_sets_the_study_direction():
     assert study.trials[0].intermediate_values.keys() == {0, 1, 2}
 
 
-def test_an_explicit_direction_wins():
-    study = hpo.tune(Accuracy(), {"x": {"float": [0, 1]}}, n_trials=4, direction="minimize", tracking=None)
-    assert study.direction == "minimize"
+def test_an_explicit_direction_must_agree_with_the_trainers():
+    study = hpo.tune(Accuracy(), {"x": {"float": [0, 1]}}, n_trials=4, direction="maximize", tracking=None)
+    assert study.direction == "maximize"
+    with pytest.raises(hpo.ConfigError, match=r"^direction: 'minimize' contradicts the objective's direction"):
+        hpo.tune(Accuracy(), {"x": {"float": [0, 1]}}, n_trials=4, direction="minimize", tracking=None)
 
 
 def test_trainer_is_abstract():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import pandas as pd
@@ -93,3 +94,53 @@ def test_plots_false_leaves_the_plots_out(tracking_uri, mlflow_client):
     )
     artifacts = {a.path for a in mlflow_client.list_artifacts(study.mlflow_run_id)}
     assert "summary.md" in artifacts and "plots" not in artifacts
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"n_jobs": 2},
+            "n_jobs: tune() has no n_jobs (got 2); trials run at once on an executor: executor='ray' (every CPU) "
+            "or executor={'kind': 'ray', 'workers': 2}",
+        ),
+        ({"n_iter": 30}, "n_iter: tune() has no n_iter (got 30); use n_trials=30"),
+        ({"random_state": 7}, "random_state: tune() has no random_state (got 7); use seed=7"),
+        (
+            {"scoring": "accuracy"},
+            "scoring: tune() has no scoring (got 'accuracy'); scoring is the trainer's: "
+            "hpo.trainers.SklearnTrainer(estimator, X, y, scoring=..., cv=...)",
+        ),
+        ({"cv": 5}, "cv: tune() has no cv (got 5); cv is the trainer's: hpo.trainers.SklearnTrainer("),
+        ({"directions": ["maximize"]}, "directions: tune() has no directions (got ['maximize']); tune() optimizes one"),
+        ({"metric": "loss"}, "metric: tune() has no metric (got 'loss'); the objective returns the metric"),
+        ({"mode": "max"}, "mode: tune() has no mode (got 'max'); use direction='maximize'"),
+        ({"n_trails": 5}, "n_trails: not a keyword argument of tune(), got 5; did you mean 'n_trials'?"),
+        (
+            {"verbosity": 1},
+            "verbosity: not a keyword argument of tune(), got 1; its keyword arguments: n_trials, direction,",
+        ),
+    ],
+)
+def test_arguments_of_other_tools_say_where_the_setting_lives(kwargs, message, workdir):
+    with pytest.raises(hpo.ConfigError) as info:
+        hpo.tune(lambda p: p["x"], SPACE, n_trials=2, tracking=None, **kwargs)
+    assert str(info.value).startswith(message), str(info.value)
+    assert info.value.key == next(iter(kwargs)) and "\n" not in str(info.value)
+    assert list(workdir.iterdir()) == []  # nothing written
+
+
+@pytest.mark.parametrize("keyword", ["param_grid", "param_distributions"])
+def test_a_scikit_learn_grid_points_to_space(keyword):
+    # As with GridSearchCV(estimator, param_grid): the space left out, the grid given by keyword.
+    with pytest.raises(hpo.ConfigError) as info:
+        hpo.tune(lambda p: p["C"], n_trials=2, tracking=None, **{keyword: {"C": [1, 10]}})
+    assert str(info.value).startswith(f"{keyword}: tune() has no {keyword} (got {{'C': [1, 10]}}); give the ")
+    assert "as space, the second argument" in str(info.value)
+    assert ("searcher='grid'" in str(info.value)) == (keyword == "param_grid")
+
+
+def test_a_missing_space_is_a_config_error():
+    with pytest.raises(hpo.ConfigError, match=r"^space: missing; give a Space, its dict form or a ready-made space"):
+        hpo.tune(lambda p: 0.0, n_trials=2, tracking=None)
+    assert repr(inspect.signature(hpo.tune).parameters["space"].default) == "<required>"
