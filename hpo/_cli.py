@@ -45,7 +45,8 @@ def _read_index(name: str, directory: str | None) -> dict[str, Any]:
         home = _home(directory)
         known = sorted(p.parent.name for p in home.glob(f"*/{INDEX}")) if home.is_dir() else []
         hint = f"; known studies: {', '.join(known)}" if known else ""
-        raise StudyNotFoundError(f"study: no study named {name!r} in {str(home)!r}{hint}")
+        elsewhere = "; studies run elsewhere: pass --dir DIR or set $HPO_HOME"
+        raise StudyNotFoundError(f"study: no study named {name!r} in {str(home)!r}{hint}{elsewhere}")
     return yaml.safe_load(file.read_text())
 
 
@@ -87,6 +88,7 @@ def _execute(config: Any, overrides: dict[str, Any], directory: str | None, quie
         "overrides": {k: v for k, v in overrides.items() if k != "tracking"},
         "storage": str(plan.storage),
         "tracking": plan.tracking_uri,  # resolved by plan_study
+        "source": config.source,
     }
     progress = _Progress(quiet)
 
@@ -107,6 +109,7 @@ def _execute(config: Any, overrides: dict[str, Any], directory: str | None, quie
             callbacks=[progress.on_trial],
             texts={"config.yaml": config.text},
             on_start=on_start,
+            source=config.source or None,
         )
     except AllTrialsFailedError as err:
         remember_mlflow_run(err.study)
@@ -308,6 +311,7 @@ def _indexed_config(name: str, directory: str | None) -> tuple[Any, dict[str, An
     config = parse_config(index["config"], base=Path(index["search_path"][0]), default_name=name)
     config.name = name
     config.search_path = index["search_path"]
+    config.source = index.get("source") or ""
     overrides = dict(index.get("overrides") or {})
     overrides["tracking"] = index.get("tracking")
     overrides["storage"] = index["storage"]
@@ -325,7 +329,7 @@ def sync(name: str, directory: str | None) -> None:
     from hpo._sync import sync_plan
 
     config, overrides = _indexed_config(name, directory)
-    study = sync_plan(_plan(config, overrides), texts={"config.yaml": config.text})
+    study = sync_plan(_plan(config, overrides), texts={"config.yaml": config.text}, source=config.source or None)
     if study.unrecorded_trials or study.missing_study_writes:
         _warn_unrecorded(study)
         sys.exit(EXIT_FAILED)
@@ -562,7 +566,8 @@ def main(argv: list[str] | None = None) -> None:
         context = err.__context__
         sys.exit(128 + context.signum if isinstance(context, Terminated) else EXIT_INTERRUPTED)
     except AllTrialsFailedError as err:
-        click.echo(f"error: {_one_line(str(err))}", err=True)
+        # A report of several lines (the failures counted, each error on its own), printed as lines.
+        click.echo(f"error: {err}", err=True)
         sys.exit(EXIT_FAILED)
     except HPOError as err:
         click.echo(f"error: {_one_line(str(err))}", err=True)

@@ -78,6 +78,7 @@ def run_plan(
     callbacks: Iterable[Callback] = (),
     texts: Mapping[str, str] | None = None,
     on_start: Callable[[Study, int], None] | None = None,
+    source: str | None = None,
 ) -> Study:
     """Run a planned study to its end.
 
@@ -86,6 +87,8 @@ def run_plan(
         callbacks: ``callback(study, frozen_trial)`` after each trial ends.
         texts: Extra text artifacts of the parent run, ``{artifact_file: text}``.
         on_start: ``on_start(study, n_already_ended)`` once the study is loaded.
+        source: The config file the study runs from, for MLflow's source tags; by default the
+            script that runs it.
 
     Raises:
         AllTrialsFailedError: Every trial failed.
@@ -106,7 +109,7 @@ def run_plan(
     with quiet_optuna():
         try:
             if tracker is not None:
-                open_study_run(tracker, plan, study, texts)
+                open_study_run(tracker, plan, study, texts, source)
                 if existing and not others:
                     # (With another process running the study, its writer may not have written
                     # what it ran yet: reconciling now could double those runs.)

@@ -80,6 +80,10 @@ class StudyStore:
         self.client: Any = None
         self.experiment_id = ""
         self.parent_run_id = ""
+        #: Where the study came from (``mlflow.source.*``, ``mlflow.user``, git), on every run.
+        self.source_tags: dict[str, str] = {}
+        #: Trial number -> its run, as written by this process.
+        self.run_ids: dict[int, str] = {}
 
     # -- the parent run ----------------------------------------------------------------------
 
@@ -116,6 +120,7 @@ class StudyStore:
                     f"MLflow experiment {name!r} is deleted; restore it in the MLflow UI or use another study name"
                 )
             self.experiment_id = experiment.experiment_id
+        self.source_tags = source_tags()
         uid = self.start.study_uid
         found = self.client.search_runs([self.experiment_id], f"tags.`hpo.study_uid` = '{uid}'", max_results=1)
         if found:
@@ -124,11 +129,13 @@ class StudyStore:
             self.client.update_run(self.parent_run_id, status="RUNNING")
             self.end_stale_children()
         else:
-            tags = {"hpo.study_uid": uid, "hpo.role": "study", **self.start.tags}
+            tags = {"hpo.study_uid": uid, "hpo.role": "study", **self.source_tags, **self.start.tags}
             run = self.client.create_run(self.experiment_id, tags=tags, run_name=self.start.run_name)
             self.parent_run_id = run.info.run_id
             params = [Param(k, str(v)[:_MAX_PARAM]) for k, v in self.start.params.items()]
             self.client.log_batch(self.parent_run_id, params=params)
+            if self.start.datasets:
+                self.client.log_inputs(self.parent_run_id, datasets=[_dataset_input(c) for c in self.start.datasets])
             for artifact_file, text in self.start.texts.items():
                 self.client.log_text(self.parent_run_id, text, artifact_file)
 
@@ -145,17 +152,38 @@ class StudyStore:
         self.client.log_artifacts(self.parent_run_id, folder, artifact_path)
 
     def log_summary(self, status: str, summary: dict[str, Any]) -> None:
-        """The study's counts as metrics, its status and best trial as tags."""
+        """The study's counts as metrics; its status, best trial (linked both ways) and summary
+        (the run's description on the MLflow UI's Overview page) as tags."""
         from mlflow.entities import Metric, RunTag
 
         now = now_ms()
         counts = summary.get("counts", {})
         metrics = [Metric(f"n_{state}", float(counts[state]), now, 0) for state in FINAL if state in counts]
         tags = [RunTag("hpo.status", status.lower())]
+        note = summary.get("texts", {}).get("summary.md")
+        if note:
+            tags.append(RunTag("mlflow.note.content", note[:_MAX_TAG]))
         if summary.get("best_value") is not None:
             tags.append(RunTag("hpo.best_value", repr(summary["best_value"])))
             tags.append(RunTag("hpo.best_trial", str(summary["best_trial"])))
+            best_run = self.mark_best(summary["best_trial"])
+            if best_run is not None:
+                tags.append(RunTag("hpo.best_run_id", best_run))
         self.client.log_batch(self.parent_run_id, metrics, tags=tags)
+
+    def mark_best(self, number: int) -> str | None:
+        """Tag the best trial's run ``hpo.best=true`` (and no other, after a resume that found a
+        better one); return its run id, or None when MLflow has no run for it."""
+        run_id = self.run_ids.get(number)
+        for run in list(self.children("tags.`hpo.best` = 'true'")):
+            if run.info.run_id != run_id:
+                self.client.delete_tag(run.info.run_id, "hpo.best")
+        if run_id is None:  # written by an earlier process: look it up
+            found = list(self.children(f"tags.`hpo.trial_number` = '{number}'"))
+            run_id = found[0].info.run_id if found else None
+        if run_id is not None:
+            self.client.set_tag(run_id, "hpo.best", "true")
+        return run_id
 
     def end_parent(self, status: str) -> None:
         self.client.set_terminated(self.parent_run_id, status)
@@ -170,6 +198,7 @@ class StudyStore:
         end_tags = state_tags(rec.end[1], rec.end[3]) if rec.end else {}
         if rec.run_id is None:
             run_tags = {
+                **self.source_tags,
                 "mlflow.parentRunId": self.parent_run_id,
                 "hpo.trial_number": str(rec.number),
                 "hpo.study": self.start.experiment,
@@ -179,7 +208,7 @@ class StudyStore:
             run = self.client.create_run(
                 self.experiment_id, start_time=rec.start_ms, tags=run_tags, run_name=f"trial-{rec.number}"
             )
-            rec.run_id = run.info.run_id
+            rec.run_id = self.run_ids[rec.number] = run.info.run_id
             end_tags = {}
         params = [] if rec.params_logged else [Param(k, str(v)[:_MAX_PARAM]) for k, v in rec.params.items()]
         tags = [RunTag(k, v) for k, v in end_tags.items()]
@@ -238,3 +267,20 @@ class StudyStore:
         if "hpo.fail_reason" in run.data.tags and "hpo.fail_reason" not in tags:
             self.client.delete_tag(run_id, "hpo.fail_reason")
         self.client.set_terminated(run_id, STATUS[state], end_ms)
+
+
+def source_tags() -> dict[str, str]:
+    """MLflow's own source tags (``mlflow.source.name``/``type``, ``mlflow.user``, the git commit)
+    for the user's script or config: the writer set ``sys.argv[0]`` to it, which is what MLflow's
+    context providers read (also for the logged model)."""
+    from mlflow.tracking.context.registry import resolve_tags
+
+    return {k: str(v) for k, v in resolve_tags().items() if k.startswith(("mlflow.source.", "mlflow.user"))}
+
+
+def _dataset_input(card: dict[str, str]) -> Any:
+    """A dataset card (``hpo.trainers._provenance``) as MLflow's ``DatasetInput``."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    fields = {k: v for k, v in card.items() if k != "context"}
+    return DatasetInput(Dataset(**fields), tags=[InputTag("mlflow.data.context", card.get("context", "training"))])

@@ -15,7 +15,7 @@ from hpo._tracking import Tracker, close_study_run, open_study_run
 __all__ = ["sync_plan"]
 
 
-def sync_plan(plan: StudyPlan, *, texts: Mapping[str, str] | None = None) -> Study:
+def sync_plan(plan: StudyPlan, *, texts: Mapping[str, str] | None = None, source: str | None = None) -> Study:
     """Write to MLflow whatever of a stored study it lacks.
 
     The study storage is the source of truth and is only read: every ended trial gets its
@@ -40,7 +40,7 @@ def sync_plan(plan: StudyPlan, *, texts: Mapping[str, str] | None = None) -> Stu
         raise StudyNotFoundError(f"study {plan.study_name!r} not found in {str(plan.storage)!r}") from None
     result = Study(study, n_trials=plan.n_trials, tracking_uri=plan.tracking_uri)
     tracker = Tracker(plan.tracking_uri)
-    open_study_run(tracker, plan, study, texts)
+    open_study_run(tracker, plan, study, texts, source)
     tracker.reconcile(study.get_trials(deepcopy=False))
     counts = count_states(study.get_trials(deepcopy=False))
     status = "FINISHED" if counts[COMPLETE] + counts[PRUNED] else "FAILED"

@@ -170,6 +170,9 @@ class Tracker:
         texts: Mapping[str, str],
         model_flavor: str | None = None,
         plots: bool = True,
+        source: str = "",
+        metric: str | None = None,
+        datasets: Iterable[Mapping[str, str]] = (),
     ) -> None:
         """Open (or, on resume, reopen) the study's parent run.
 
@@ -184,6 +187,10 @@ class Tracker:
                 writer loads it (seconds of imports) while it waits for the trials.
             plots: Whether the study's plots are drawn at the end (the writer starts the
                 plotting process, which imports plotly and matplotlib while it waits).
+            source: The user's script or config file, named by the runs' ``mlflow.source.*``
+                tags (and git tags, when it lies in a git repository).
+            metric: The name of the objective's score: the best is also ``best_<metric>``.
+            datasets: Dataset cards, logged to the parent run with ``mlflow.log_input``.
         """
         self._plots = plots
         self._outbox.put(
@@ -199,6 +206,9 @@ class Tracker:
                 plots=plots,
                 # Models logged at the end are unpickled there: let it import what we import.
                 sys_path=tuple(sys.path),
+                source=source,
+                metric=metric,
+                datasets=tuple(dict(card) for card in datasets),
             )
         )
 
@@ -338,11 +348,25 @@ def _now_ms() -> int:
 
 
 def open_study_run(
-    tracker: Tracker, plan: StudyPlan, study: optuna.study.Study, texts: Mapping[str, str] | None
+    tracker: Tracker,
+    plan: StudyPlan,
+    study: optuna.study.Study,
+    texts: Mapping[str, str] | None,
+    source: str | None = None,
 ) -> None:
-    """Open (or, on resume, reopen) the study's parent run, with the plan as its params."""
+    """Open (or, on resume, reopen) the study's parent run, with the plan and the objective's
+    settings (a trainer's ``describe()``) as its params and its data as inputs.
+
+    Args:
+        source: The user's config file; by default the script that runs the study.
+    """
     from hpo._summary import yaml_text
 
+    objective = plan.objective
+    describe = getattr(objective, "describe", None)
+    settings = describe() if callable(describe) else {}
+    cards = getattr(objective, "datasets", None)
+    metric = getattr(objective, "metric_name", None)
     tracker.start(
         experiment=plan.study_name,
         study_uid=study.user_attrs["hpo:uid"],
@@ -355,13 +379,34 @@ def open_study_run(
             "n_trials": plan.n_trials,
             "executor": plan.executor.name,
             "concurrency": plan.executor.concurrency,
+            "objective": _qualified_name(objective),
             **{f"space.{k}": repr(v) for k, v in plan.space.items()},
+            **{f"trainer.{k}": v for k, v in settings.items() if v is not None},
         },
-        tags={"hpo.study": plan.study_name},
+        tags={"hpo.study": plan.study_name, **({"hpo.metric": metric} if isinstance(metric, str) else {})},
         texts={"space.yaml": yaml_text(plan.space.to_dict()), **(texts or {})},
-        model_flavor=getattr(plan.objective, "model_flavor", None),
+        model_flavor=getattr(objective, "model_flavor", None),
         plots=plan.plots,
+        source=source or main_source(),
+        metric=metric if isinstance(metric, str) else None,
+        datasets=cards() if callable(cards) else (),
     )
+
+
+def _qualified_name(objective: Any) -> str:
+    """``module:qualname`` of a function, or of a trainer's class."""
+    target = objective if hasattr(objective, "__qualname__") else type(objective)
+    return f"{getattr(target, '__module__', '?')}:{target.__qualname__}"
+
+
+def main_source() -> str:
+    """The script that runs this Python (absolute), as MLflow's ``mlflow.source.name`` would
+    name it in this process; ``python`` for an interactive session."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None) or (sys.argv[0] if sys.argv and sys.argv[0] else None)
+    if path and os.path.isfile(path):
+        return str(Path(path).resolve())
+    return "python"
 
 
 def close_study_run(tracker: Tracker, status: str, result: Study) -> None:

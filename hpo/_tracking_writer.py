@@ -105,6 +105,8 @@ class Writer:
             self._parent("model", functools.partial(self._log_model, event))
         elif isinstance(event, wire.Best):
             self.parent_metrics.append(Metric("best_value", event.value, event.ts, event.number))
+            if self.start.metric:  # the same, under the score's own name
+                self.parent_metrics.append(Metric(f"best_{self.start.metric}", event.value, event.ts, event.number))
 
     def _log_model(self, event: wire.LogModel) -> None:
         from hpo._model_logging import log_model
@@ -316,6 +318,8 @@ def main() -> int:
     if not isinstance(start, wire.Start):  # the driver ended (or failed) before the study started
         return 2
     sys.path.extend(p for p in start.sys_path if p not in sys.path)
+    if start.source:  # MLflow's context providers name sys.argv[0] as the runs' (and model's) source
+        sys.argv[0] = start.source
     writer = Writer(start, send)
     try:
         writer.store.open()

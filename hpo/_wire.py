@@ -83,6 +83,12 @@ class Start(NamedTuple):
     plots: bool = True
     #: The driver's import path: models logged at the end are unpickled in the writer.
     sys_path: tuple[str, ...] = ()
+    #: The user's script or config: MLflow's ``mlflow.source.*`` and git tags name it.
+    source: str = ""
+    #: The name of the objective's score: the best is also logged as ``best_<metric>``.
+    metric: str | None = None
+    #: Dataset cards for ``mlflow.log_input`` (see ``hpo.trainers._provenance``).
+    datasets: tuple[dict[str, str], ...] = ()
 
 
 class TrialStart(NamedTuple):

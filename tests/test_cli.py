@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import socket
@@ -364,6 +365,13 @@ def test_trainer_config_runs_and_resumes(workdir, tracking_uri, mlflow_client):
         assert {"fold_score", "cv_mean", "value"} <= set(run.data.metrics)
     artifacts = {a.path for a in mlflow_client.list_artifacts(parents[0].info.run_id)}
     assert "config.yaml" in artifacts
+    # The runs name the config as their source, also those the resume wrote; the CSV is the input.
+    config = str((workdir / "cfg" / "study.yaml").resolve())
+    assert {run.data.tags["mlflow.source.name"] for run in (*parents, *children)} == {config}
+    csv_file = str((workdir / "cfg" / "data" / "table.csv").resolve())
+    assert parents[0].data.params["trainer.data.source"] == csv_file
+    (dataset,) = parents[0].inputs.dataset_inputs
+    assert dataset.dataset.name == "table.csv" and dataset.dataset.source == json.dumps({"uri": csv_file})
 
 
 def _free_port():
@@ -445,3 +453,73 @@ def test_help_and_spaces(workdir):
     assert spaces.returncode == 0
     names = [line.split()[0] for line in spaces.stdout.splitlines()]
     assert {"svc", "logistic_regression", "random_forest", "gradient_boosting", "ridge", "knn", "mlp"} <= set(names)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("def f(params:\n    return 0\n", "SyntaxError at {file}:1: "),
+        ("import math\n\nraise RuntimeError('no GPU here')\n", "RuntimeError at {file}:3: no GPU here"),
+        ("def f(params):\n    return 0\n\nf(undefined)\n", "NameError at {file}:4: name 'undefined' is not defined"),
+    ],
+)
+def test_an_objective_failing_at_import_is_one_line_exit_2(workdir, source, message):
+    (workdir / "user_objective.py").write_text(source)
+    (workdir / "broken.yaml").write_text("objective: user_objective:f\nspace: {x: {float: [0, 1]}}\nn_trials: 2\n")
+    result = hpo_cli("run", "broken.yaml", cwd=workdir)
+    expected = "error: objective: cannot import 'user_objective:f': " + message.format(
+        file=workdir / "user_objective.py"
+    )
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.startswith(expected) and result.stderr.count("\n") == 1, result.stderr
+    assert not (workdir / ".hpo").exists() and not (workdir / "mlflow.db").exists()
+
+
+def test_an_objective_taking_neither_params_nor_params_and_trial_is_one_line_exit_2(workdir):
+    (workdir / "user_objective.py").write_text("def f(params, data, model):\n    return 0.0\n")
+    (workdir / "bad.yaml").write_text("objective: user_objective:f\nspace: {x: {float: [0, 1]}}\nn_trials: 2\n")
+    result = hpo_cli("run", "bad.yaml", cwd=workdir)
+    assert result.returncode == 2 and result.stderr == (
+        "error: objective: f(params, data, model) cannot be called as objective(params, trial) or "
+        "objective(params): missing a required argument: 'model'\n"
+    )
+    assert not (workdir / ".hpo").exists()
+
+
+def test_a_config_direction_contradicting_its_trainer_is_one_line_exit_2(workdir):
+    (workdir / "study.yaml").write_text(
+        "trainer: {kind: sklearn, estimator: sklearn.linear_model.Ridge, cv: 2, scoring: neg_mean_squared_error}\n"
+        "data: {builtin: diabetes}\n"
+        "space: {alpha: {float: [0.01, 10], log: true}}\n"
+        "direction: minimize\n"
+        "n_trials: 2\n"
+        "tracking: null\n"
+    )
+    result = hpo_cli("run", "study.yaml", cwd=workdir)
+    assert result.returncode == 2 and result.stderr == (
+        "error: direction: 'minimize' contradicts the objective's direction 'maximize' (SklearnTrainer, metric "
+        "neg_mean_squared_error); leave direction out\n"
+    )
+    assert not (workdir / ".hpo").exists()
+
+
+def test_all_trials_failed_prints_its_lines_as_lines(workdir):
+    (workdir / "user_objective.py").write_text("def f(params):\n    raise ValueError(f'bad x {params[\"x\"]}')\n")
+    (workdir / "fails.yaml").write_text(
+        "objective: user_objective:f\nspace: {x: [1, 2]}\nsearcher: grid\nn_trials: 2\ntracking: null\n"
+    )
+    result = hpo_cli("run", "fails.yaml", "-q", cwd=workdir)
+    assert result.returncode == 1, result.stderr
+    report = result.stderr.splitlines()
+    report = report[report.index("error: All 2 trials of study 'fails' failed.") :]  # after each trial's warning
+    assert report[1] == "Below are more details about the failures:"
+    assert "ValueError: bad x 1" in report and "ValueError: bad x 2" in report
+    assert "\\n" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unknown_study_points_to_other_folders(workdir):
+    result = hpo_cli("best", "elsewhere", cwd=workdir)
+    assert (result.returncode, result.stderr) == (
+        2,
+        "error: study: no study named 'elsewhere' in '.hpo'; studies run elsewhere: pass --dir DIR or set $HPO_HOME\n",
+    )

@@ -296,7 +296,6 @@ def test_a_classification_loss_on_float_targets_is_refused(kwargs, message):
 
 def _regression_csv(folder):
     """diabetes with its features scaled x50+300 (far from standardized), and a model module."""
-    import pandas as pd
     from sklearn.datasets import load_diabetes
 
     X, y = load_diabetes(return_X_y=True, as_frame=True)
@@ -409,3 +408,14 @@ def test_a_model_without_example_rows_is_pickled_and_loads_without_hpo(tmp_path,
     )
     study = hpo.tune(trainer, {"w": hpo.Categorical([0])}, searcher="grid", pruner="none", tracking=tracking_uri)
     _load_without_hpo(tracking_uri, f"runs:/{study.mlflow_run_id}/model", tmp_path)
+
+
+def test_categorical_columns_are_refused_by_the_torch_trainer(tmp_path):
+    import pandas as pd
+
+    pd.DataFrame({"store": ["a", "b"] * 10, "x": range(20), "label": [0, 1] * 10}).to_csv(
+        tmp_path / "s.csv", index=False
+    )
+    data = {"path": "s.csv", "target": "label", "categorical": ["store"]}
+    with pytest.raises(ConfigError, match=r"^data.categorical: this trainer needs numeric features"):
+        trainers.from_config({"kind": "torch", "model": "examples.models:mlp"}, data, base=tmp_path)

@@ -257,3 +257,62 @@ def test_a_writer_that_cannot_open_the_store_ends_the_study_with_its_error(track
         match=r"MLflow experiment 'gone' is deleted; restore it in the MLflow UI or use another study name",
     ):
         hpo.tune(objective, SPACE, n_trials=60, study_name="gone", tracking=tracking_uri)
+
+
+PROVENANCE_SCRIPT = """
+import sys
+import hpo
+from sklearn.datasets import load_wine
+from sklearn.linear_model import LogisticRegression
+from hpo.trainers import SklearnTrainer
+
+X, y = load_wine(return_X_y=True, as_frame=True)
+trainer = SklearnTrainer(LogisticRegression(max_iter=2000), X, y, cv=3)
+study = hpo.tune(trainer, {"C": hpo.Float(0.01, 10, log=True)}, n_trials=3, seed=0, study_name="prov",
+                 tracking=sys.argv[1], plots=False)
+print(study.mlflow_run_id, study.best_trial.number)
+"""
+
+
+def test_a_study_run_says_where_it_came_from_and_links_its_best_trial(tmp_path, tracking_uri, mlflow_client):
+    """Provenance in MLflow: the user's script and git commit as source, the trainer's settings
+    as params, the dataset as input, the best trial linked both ways, the summary as note."""
+    import mlflow
+
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    (tmp_path / "tune_wine.py").write_text(PROVENANCE_SCRIPT)
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "add", "tune_wine.py"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "wine"], cwd=tmp_path, check=True)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+    done = subprocess.run(
+        [sys.executable, "tune_wine.py", tracking_uri], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_id, best_number = done.stdout.split()
+    script = str((tmp_path / "tune_wine.py").resolve())
+    parents, children = study_runs(mlflow_client, "prov")
+    (parent,) = parents
+    assert parent.info.run_id == run_id
+    for run in (parent, *children):
+        assert run.data.tags["mlflow.source.name"] == script
+        assert run.data.tags["mlflow.source.git.commit"] == commit
+        assert run.data.tags["mlflow.user"]
+    params = parent.data.params
+    assert params["trainer.estimator"] == "sklearn.linear_model._logistic.LogisticRegression"
+    assert params["trainer.estimator.repr"] == "LogisticRegression(max_iter=2000)"
+    assert "trainer.scoring" not in params  # the estimator's own score: accuracy
+    assert params["trainer.metric"] == "accuracy" and parent.data.tags["hpo.metric"] == "accuracy"
+    assert params["trainer.cv"].startswith("StratifiedKFold(n_splits=3")
+    assert (params["trainer.data.rows"], params["trainer.data.features"]) == ("178", "13")
+    assert parent.data.metrics["best_accuracy"] == parent.data.metrics["best_value"]
+    (dataset,) = parent.inputs.dataset_inputs
+    assert dataset.dataset.name == "data" and len(dataset.dataset.digest) == 12
+    assert '"name": "alcohol"' in dataset.dataset.schema and dataset.tags[0].value == "training"
+    best = [r for r in children if r.data.tags.get("hpo.best") == "true"]
+    assert [r.data.tags["hpo.trial_number"] for r in best] == [best_number]
+    assert parent.data.tags["hpo.best_run_id"] == best[0].info.run_id
+    assert parent.data.tags["mlflow.note.content"].startswith("# Study prov\n\n- **Best value**")
+    (model,) = mlflow.search_logged_models(experiment_ids=[parent.info.experiment_id], output_format="list")
+    assert model.tags["mlflow.source.name"] == script and model.tags["mlflow.source.git.commit"] == commit
+    assert model.params["C"] == best[0].data.params["C"]

@@ -26,6 +26,26 @@ class Trainer(abc.ABC):
     #: tracking writer loads it while trials run, so logging the model at the end is quick.
     model_flavor: str | None = None
 
+    #: Where the data came from: a file path, ``builtin:NAME``, or ``python`` (handed over in
+    #: code). ``from_config`` sets it; it names the data in MLflow.
+    data_source: str = "python"
+
+    @property
+    def metric_name(self) -> str | None:
+        """The name of the score a trial returns (``accuracy``, ``neg_root_mean_squared_error``):
+        the study's parent run logs its best as ``best_<metric_name>`` and tags ``hpo.metric``."""
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        """The trainer's settings, logged as ``trainer.KEY`` params of the study's parent run:
+        model or estimator, metric, loss or scoring, splitting, data source and shape."""
+        return {"kind": type(self).__name__, "metric": self.metric_name, "data.source": self.data_source}
+
+    def datasets(self) -> list[dict[str, str]]:
+        """Dataset cards (see ``hpo.trainers._provenance.dataset_card``) of the data the trials
+        train and score on, logged to the parent run with ``mlflow.log_input``."""
+        return []
+
     @classmethod
     def from_config(cls, block: Mapping[str, Any], data: Any, *, base: Path | None = None) -> Trainer:
         """Build from a config's ``trainer:`` block (its ``kind`` names this class) and its

@@ -21,6 +21,9 @@ class Standardize(nn.Module):
         std: Per-feature standard deviation (constant columns: 1).
     """
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, mean: Any, std: Any) -> None:
         super().__init__()
         # Buffers: saved with the model's state and moved with it by .to(device).

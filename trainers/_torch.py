@@ -410,6 +410,48 @@ class TorchTrainer(Trainer):
     def _metric_name(self) -> str:
         return self.metric if isinstance(self.metric, str) else getattr(self.metric, "__name__", "metric")
 
+    @property
+    def metric_name(self) -> str:
+        """The validation metric a trial returns (its best epoch's)."""
+        return f"val_{self._metric_name()}"
+
+    def describe(self) -> dict[str, Any]:
+        """The loop's settings and the data's shape (see :meth:`Trainer.describe`)."""
+
+        def name(value: Any) -> Any:
+            return value if isinstance(value, str) else f"{value.__module__}:{value.__qualname__}"
+
+        rows = [len(data[0] if isinstance(data, tuple) else data) for data in (self.train_data, self.val_data)]
+        width = self.train_data[0].shape[1:] if isinstance(self.train_data, tuple) else None
+        return {
+            **super().describe(),
+            "model": name(self.model_fn),
+            "loss": name(self.loss),
+            "optimizer": name(self.optimizer),
+            "scheduler": self.scheduler,
+            **self.defaults,
+            "amp": self.amp,
+            "device": self._device,
+            "grad_clip": self.grad_clip,
+            "early_stopping": self.patience,
+            "seed": self.seed,
+            "standardize": self.standardized_with is not None,
+            "data.train_rows": rows[0],
+            "data.val_rows": rows[1],
+            "data.features": None if width is None else "x".join(map(str, width)),
+        }
+
+    def datasets(self) -> list[dict[str, str]]:
+        """The training and validation rows (tensor data only)."""
+        from ._provenance import data_name, dataset_card
+
+        name = data_name(self.data_source)
+        return [
+            dataset_card(*data, name=f"{name}-{context}", source=self.data_source, context=context)
+            for data, context in ((self.train_data, "training"), (self.val_data, "validation"))
+            if isinstance(data, tuple)
+        ]
+
     def on_study_end(self, study: Any, run: StudyRun) -> None:
         """Log the best trial's model (its best epoch's weights) as the study's MLflow model."""
         import torch
@@ -425,10 +467,10 @@ class TorchTrainer(Trainer):
             # The network learned standardized features; the logged model takes raw ones.
             from ._layers import Standardize
 
-            mean, std = self.standardized_with
-            model = torch.nn.Sequential(Standardize(mean, std), model)
-            if example is not None:
-                example = example * model[0].std.numpy() + model[0].mean.numpy()
+            scaling = Standardize(*self.standardized_with)
+            model = torch.nn.Sequential(scaling, model)
+            if example is not None:  # the raw rows the standardized ones came from
+                example = example * scaling.std.numpy() + scaling.mean.numpy()
         model.eval()
         self.best_model_ = model
         run.log_model("pytorch", model, input_example=example, params=params)
@@ -487,7 +529,9 @@ class TorchTrainer(Trainer):
             standardize=block.get("standardize", False),
         )
         try:
-            return cls(model_fn, train, val, standardized_with=stats, **options)
+            trainer = cls(model_fn, train, val, standardized_with=stats, **options)
+            trainer.data_source = dataset.source
+            return trainer
         except ConfigError as err:
             raise err.under("trainer") from None
         except TypeError as err:
@@ -567,7 +611,8 @@ def _split_tensors(
             X, y, test_size=fraction, random_state=seed, stratify=y if classification else None
         )
     except ValueError as err:  # e.g. a class with one row cannot be stratified
-        raise ConfigError(key="trainer.val_fraction", message=f"cannot split the data: {str(err).splitlines()[0]}") from None
+        message = f"cannot split the data: {str(err).splitlines()[0]}"
+        raise ConfigError(key="trainer.val_fraction", message=message) from None
     stats = None
     if standardize:  # the training rows' statistics only: nothing of the validation rows leaks in
         mean, std = X_train.mean(axis=0), X_train.std(axis=0)
