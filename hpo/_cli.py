@@ -76,11 +76,18 @@ def _execute(config: Any, overrides: dict[str, Any], directory: str | None, quie
     from hpo import _driver
     from hpo._storage import check_storage
 
-    plan = _plan(config, overrides)
-    folder = _home(directory).resolve() / config.name
-    if plan.storage is None:  # the study folder's journal, checked like any storage
-        plan.storage = check_storage(folder / "study.journal", new_folder_ok=True)
-        folder.mkdir(parents=True, exist_ok=True)
+    # The writer imports MLflow (seconds) while the objective and its data load: start it first.
+    tracker = _early_tracker(config.settings.tracking if "tracking" not in overrides else overrides["tracking"])
+    try:
+        plan = _plan(config, overrides)
+        folder = _home(directory).resolve() / config.name
+        if plan.storage is None:  # the study folder's journal, checked like any storage
+            plan.storage = check_storage(folder / "study.journal", new_folder_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
+    except BaseException:
+        if tracker is not None:
+            tracker.abort()
+        raise
     index = {
         "name": config.name,
         "config": config.text,
@@ -110,6 +117,7 @@ def _execute(config: Any, overrides: dict[str, Any], directory: str | None, quie
             texts={"config.yaml": config.text},
             on_start=on_start,
             source=config.source or None,
+            tracker=tracker,
         )
     except AllTrialsFailedError as err:
         remember_mlflow_run(err.study)
@@ -126,6 +134,18 @@ def _execute(config: Any, overrides: dict[str, Any], directory: str | None, quie
         progress.stop()
     remember_mlflow_run(study)
     _print_summary(study, time.monotonic() - started)
+
+
+def _early_tracker(tracking: Any) -> Any:
+    """A tracker on the study's tracking store, started before the study is planned; None when
+    tracking is off or the setting is bad (planning then says why)."""
+    from hpo._tracking import Tracker, resolve_tracking_uri
+
+    try:
+        uri = resolve_tracking_uri(tracking)
+    except ConfigError:
+        return None
+    return Tracker(uri) if uri is not None else None
 
 
 class _Progress:

@@ -79,6 +79,7 @@ def run_plan(
     texts: Mapping[str, str] | None = None,
     on_start: Callable[[Study, int], None] | None = None,
     source: str | None = None,
+    tracker: Tracker | None = None,
 ) -> Study:
     """Run a planned study to its end.
 
@@ -89,12 +90,18 @@ def run_plan(
         on_start: ``on_start(study, n_already_ended)`` once the study is loaded.
         source: The config file the study runs from, for MLflow's source tags; by default the
             script that runs it.
+        tracker: A tracker the caller started ahead, on the plan's tracking URI, so the
+            writer's imports overlapped the planning (the CLI's); started here otherwise.
 
     Raises:
         AllTrialsFailedError: Every trial failed.
     """
     # Start the MLflow writer first: its imports take seconds and overlap our set-up.
-    tracker = Tracker(plan.tracking_uri) if plan.tracking_uri is not None else None
+    if tracker is not None and tracker.uri != plan.tracking_uri:
+        tracker.abort()
+        tracker = None
+    if tracker is None and plan.tracking_uri is not None:
+        tracker = Tracker(plan.tracking_uri)
     try:
         study, existing, others = _open_study(plan)
     except BaseException:

@@ -7,6 +7,7 @@ import contextlib
 import importlib
 import sys
 import tempfile
+import types
 from typing import Any
 
 __all__ = ["log_model", "warm_up"]
@@ -52,6 +53,7 @@ def warm_up(flavor: str) -> None:
         from mlflow.models import infer_signature
 
         if flavor == "sklearn":
+            _import_skops()
             import numpy as np
             from sklearn.dummy import DummyClassifier
 
@@ -98,11 +100,40 @@ def _flavor_options(flavor: str, model: Any, example: Any) -> dict[str, Any]:
     if flavor != "sklearn":
         return {}
     try:
-        import skops.io
-
+        skops_io = _import_skops()
         # MLflow saves scikit-learn models with skops, which refuses types it does not know
         # (e.g. the Tree of every tree ensemble). The study fitted this model a moment ago: its
         # types are trusted by construction, so name exactly those.
-        return {"skops_trusted_types": skops.io.get_untrusted_types(data=skops.io.dumps(model))}
+        return {"skops_trusted_types": skops_io.get_untrusted_types(data=skops_io.dumps(model))}
     except Exception:  # skops cannot save it (custom classes): MLflow's cloudpickle format
         return {"serialization_format": "cloudpickle"}
+
+
+_TORCH_SHIM = "sklearn.externals.array_api_compat.torch"
+
+
+def _import_skops() -> Any:
+    """``skops.io``, without the torch it would import.
+
+    At import, skops lists scikit-learn's estimator types (``all_estimators()``), which walks
+    every module of scikit-learn, the array-API shim for torch among them, and that imports
+    torch: over a second of CPU in the writer, taken from the trials, for a scikit-learn model
+    that needs none of it. While skops imports, the shim is an empty placeholder (it holds no
+    estimator, so the list is the same); it is removed afterwards, so whoever needs the shim
+    later imports the real one.
+    """
+    if "torch" in sys.modules or _TORCH_SHIM in sys.modules:  # nothing to save
+        import skops.io
+
+        return skops.io
+    placeholder = types.ModuleType(_TORCH_SHIM, "placeholder while skops imports: see hpo._model_logging")
+    sys.modules[_TORCH_SHIM] = placeholder
+    try:
+        import skops.io
+    finally:
+        if sys.modules.get(_TORCH_SHIM) is placeholder:
+            del sys.modules[_TORCH_SHIM]
+        parent = sys.modules.get(_TORCH_SHIM.rpartition(".")[0])
+        if parent is not None and getattr(parent, "torch", None) is placeholder:
+            delattr(parent, "torch")
+    return skops.io

@@ -163,7 +163,11 @@ def _check_n_trials(n_trials: Any, searcher: str, space: Space, timeout: Any) ->
             )
         return n_trials
     if n_trials is None and timeout is None:
-        raise ConfigError(f"required for searcher {searcher!r} unless a timeout is given", key="n_trials")
+        try:  # every parameter a list of values, as in GridSearchCV's param_grid: say so
+            hint = f"; or searcher='grid' to run each of this space's {space.grid_size()} points once"
+        except ConfigError:
+            hint = ""
+        raise ConfigError(f"required for searcher {searcher!r} unless a timeout is given{hint}", key="n_trials")
     return n_trials
 
 

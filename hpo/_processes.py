@@ -9,6 +9,7 @@ turns each of these signals into ending the whole group.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,6 +18,24 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+#: The niceness of hpo's background processes (the tracking writer, the plotter).
+BACKGROUND_NICENESS = 19
+
+
+def yield_cpu_to_trials(niceness: int = BACKGROUND_NICENESS) -> None:
+    """Run this process (and those it starts) on the CPU the trials leave. Best effort.
+
+    ``os.nice`` alone does not do it where the kernel groups processes by session (scheduler
+    autogroups, on by default on desktop and many server kernels): a process in a session of
+    its own, as the tracking writer is, forms a group that gets an equal share of the CPU with
+    the trials' group whatever its niceness. So the session's group is lowered too.
+    """
+    with contextlib.suppress(OSError):
+        os.nice(max(0, niceness - os.nice(0)))
+    with contextlib.suppress(OSError):
+        Path("/proc/self/autogroup").write_text(str(niceness))
+
 
 # The signals that end a foreground command: Ctrl-C, kill or a supervisor, a closed terminal.
 ENDING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -213,9 +213,11 @@ class Tracker:
         )
 
     def abort(self) -> None:
-        """Stop the writer before :meth:`start` (the study could not be set up)."""
+        """Stop the writer before :meth:`start` (the study could not be set up). It has opened
+        no run and holds nothing: it is killed, rather than waited for amid its imports."""
         self._closed = True
         self._outbox.put(None)
+        self._proc.kill()
         self._proc.wait()
         self._remove_staging()
 

@@ -35,6 +35,7 @@ from typing import Any
 
 from hpo import _wire as wire
 from hpo._mlflow_writes import StudyStore, TrialRecord, now_ms
+from hpo._processes import yield_cpu_to_trials
 from hpo._states import INTERRUPTED
 from hpo._validation import first_line
 
@@ -284,6 +285,9 @@ def _retry_seconds() -> float:
 def main() -> int:
     # Own session already keeps the terminal's Ctrl-C away; ignore a stray SIGINT all the same.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The trials come first: our imports and writes (and the plotter's, which we start) take
+    # the CPU they leave; what waits is buffered, and written at the latest when they end.
+    yield_cpu_to_trials()
     # MLflow's schema-inference hints (integer columns, ...) are not actionable from a study.
     warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.types")
     # The writer retries an unreachable store itself, without blocking on MLflow's own retries
@@ -306,7 +310,10 @@ def main() -> int:
     def lost(err: BaseException) -> None:
         send(wire.Warn(f"a tracking event was lost: {type(err).__name__}: {first_line(err, _ERROR_CHARS)}"))
 
-    threading.Thread(target=wire.pump, args=(sys.stdin.buffer, inbox.put, lost), daemon=True).start()
+    # Unpickling a model imports its library (torch) as the flavor's warm-up may at that moment:
+    # two threads importing torch at once fail ("cannot initialize type"), so one at a time.
+    imports = threading.Lock()
+    threading.Thread(target=wire.pump, args=(sys.stdin.buffer, inbox.put, lost, imports), daemon=True).start()
     # The driver starts us before it has set its study up: import MLflow (~2 s) meanwhile,
     # and the database store (~1 s more) when the tracking URI (argv[1]) names a database.
     import mlflow.tracking  # noqa: F401
@@ -346,7 +353,8 @@ def main() -> int:
             elif warm:  # idle: get the model flavor ready for the end of the study
                 from hpo._model_logging import warm_up
 
-                warm_up(warm)
+                with imports:
+                    warm_up(warm)
                 warm = None
             continue
         while True:

@@ -7,9 +7,11 @@ are named tuples: cheap to build, to import and to pickle, on the trial loop's p
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import struct
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import IO, Any, NamedTuple
 
 _HEADER = struct.Struct(">I")
@@ -24,33 +26,50 @@ def pack(messages: list[Any]) -> bytes:
     return b"".join(chunks)
 
 
-def read(stream: IO[bytes]) -> Any:
-    """The next message on ``stream``, or :data:`EOF` when the other end has closed it."""
+def _frame(stream: IO[bytes]) -> bytes | None:
+    """The next frame's pickle on ``stream``, or None when the other end has closed it."""
     header = stream.read(_HEADER.size)
     if len(header) < _HEADER.size:
-        return EOF
+        return None
     (size,) = _HEADER.unpack(header)
-    return pickle.loads(stream.read(size))
+    return stream.read(size)
 
 
-def pump(stream: IO[bytes], put: Callable[[Any], None], lost: Callable[[BaseException], None]) -> None:
+def read(stream: IO[bytes]) -> Any:
+    """The next message on ``stream``, or :data:`EOF` when the other end has closed it."""
+    data = _frame(stream)
+    return EOF if data is None else pickle.loads(data)
+
+
+def pump(
+    stream: IO[bytes],
+    put: Callable[[Any], None],
+    lost: Callable[[BaseException], None],
+    imports: AbstractContextManager[Any] | None = None,
+) -> None:
     """Read ``stream`` until the other end closes it, handing each message to ``put``; always
     end by putting :data:`EOF`, so the reader's consumer never waits for what cannot come.
 
     A frame that cannot be unpickled (a class this side cannot import) was read whole: it is
     reported to ``lost`` and skipped, and the channel goes on.
+
+    Args:
+        imports: Held while a frame is unpickled, which may import modules (a model's torch):
+            the lock the other threads of this process hold while they import the same.
     """
     try:
         while True:
             try:
-                message = read(stream)
+                data = _frame(stream)
+                if data is None:
+                    return
+                with imports or contextlib.nullcontext():
+                    message = pickle.loads(data)
             except (OSError, EOFError):
                 return
             except Exception as err:
                 lost(err)
                 continue
-            if message is EOF:
-                return
             put(message)
     finally:
         put(EOF)

@@ -46,6 +46,18 @@ def test_bad_arguments_are_named(kwargs, message, workdir):
     assert list(workdir.iterdir()) == []  # nothing written
 
 
+def test_a_grid_like_space_without_n_trials_points_to_the_grid_searcher():
+    """GridSearchCV's habit: a dict of lists and no count. TPE needs n_trials; the grid does not."""
+    grid = {"C": [0.1, 1.0, 10.0], "kernel": ["rbf", "linear"]}
+    with pytest.raises(ConfigError) as info:
+        hpo.tune(lambda p: p["C"], grid, tracking=None)
+    assert str(info.value) == (
+        "n_trials: required for searcher 'tpe' unless a timeout is given; "
+        "or searcher='grid' to run each of this space's 6 points once"
+    )
+    assert len(hpo.tune(lambda p: p["C"], grid, searcher="grid", tracking=None).trials) == 6
+
+
 @pytest.mark.parametrize("value", [0, -1, "2", True, float("inf")])
 def test_bad_trial_timeout(value):
     with pytest.raises(

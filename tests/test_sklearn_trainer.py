@@ -193,7 +193,7 @@ def test_config_errors_name_the_key(trainer, data, message):
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("name", ["digits_svc", "classification", "regression", "timeseries"])
+@pytest.mark.parametrize("name", ["digits_svc", "classification", "regression", "timeseries", "store_sales"])
 def test_example_configs_build(name, monkeypatch):
     monkeypatch.chdir(REPO)
     config = load_config(Path("examples") / f"{name}.yaml")
