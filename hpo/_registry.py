@@ -20,7 +20,7 @@ from typing import Any
 from hpo._exceptions import ConfigError
 from hpo._validation import did_you_mean, first_line
 
-__all__ = ["Registry", "extend_path", "load_callable", "load_object"]
+__all__ = ["Registry", "extend_path", "load_callable", "load_object", "qualified_name"]
 
 
 def load_object(dotted: str, key: str) -> Any:
@@ -80,6 +80,13 @@ def _user_frame(err: BaseException) -> traceback.FrameSummary | None:
     ]
     own = [f for f in frames if not f.filename.startswith(libraries)]
     return own[-1] if own else frames[0] if frames else None
+
+
+def qualified_name(obj: Any) -> str:
+    """``package.module:attr`` naming a function or class, as :func:`load_object` takes it; for
+    any other object (a trainer, a loss module, a ``functools.partial``), its class's."""
+    target = obj if hasattr(obj, "__qualname__") else type(obj)
+    return f"{getattr(target, '__module__', '?')}:{target.__qualname__}"
 
 
 def extend_path(search_path: Iterable[str]) -> None:

@@ -362,6 +362,7 @@ def open_study_run(
     Args:
         source: The user's config file; by default the script that runs the study.
     """
+    from hpo._registry import qualified_name
     from hpo._summary import yaml_text
 
     objective = plan.objective
@@ -381,7 +382,7 @@ def open_study_run(
             "n_trials": plan.n_trials,
             "executor": plan.executor.name,
             "concurrency": plan.executor.concurrency,
-            "objective": _qualified_name(objective),
+            "objective": qualified_name(objective),
             **{f"space.{k}": repr(v) for k, v in plan.space.items()},
             **{f"trainer.{k}": v for k, v in settings.items() if v is not None},
         },
@@ -393,12 +394,6 @@ def open_study_run(
         metric=metric if isinstance(metric, str) else None,
         datasets=cards() if callable(cards) else (),
     )
-
-
-def _qualified_name(objective: Any) -> str:
-    """``module:qualname`` of a function, or of a trainer's class."""
-    target = objective if hasattr(objective, "__qualname__") else type(objective)
-    return f"{getattr(target, '__module__', '?')}:{target.__qualname__}"
 
 
 def main_source() -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from hpo._exceptions import ConfigError
 from hpo._executors import Executor, TrialJob
-from hpo._registry import Registry, load_callable, load_object
+from hpo._registry import Registry, load_callable, load_object, qualified_name
 from hpo._study import better
 from hpo._trial import Reporter, StudyRun, Trial, TrialResult
 from hpo._validation import check_keys, did_you_mean, name_and_options
@@ -32,4 +32,5 @@ __all__ = [
     "load_callable",
     "load_object",
     "name_and_options",
+    "qualified_name",
 ]

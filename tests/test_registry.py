@@ -188,3 +188,11 @@ def test_the_line_named_is_the_deepest_in_the_users_files(tmp_path, monkeypatch)
     assert str(info.value).startswith(
         f"trainer.model: cannot import 'deep_objective:f': JSONDecodeError at {tmp_path / 'deep_helper.py'}:5: "
     ), str(info.value)
+
+
+def test_qualified_name_is_what_load_object_takes():
+    from hpo._registry import qualified_name
+
+    assert qualified_name(load_object("optuna.pruners:MedianPruner", "k")) == "optuna.pruners._median:MedianPruner"
+    assert load_object(qualified_name(Registry), "k") is Registry
+    assert qualified_name(Registry("x", {})) == "hpo._registry:Registry"  # an instance: its class

@@ -419,3 +419,12 @@ def test_categorical_columns_are_refused_by_the_torch_trainer(tmp_path):
     data = {"path": "s.csv", "target": "label", "categorical": ["store"]}
     with pytest.raises(ConfigError, match=r"^data.categorical: this trainer needs numeric features"):
         trainers.from_config({"kind": "torch", "model": "examples.models:mlp"}, data, base=tmp_path)
+
+
+def test_describe_names_callables_and_loss_modules():
+    train, val = _diabetes_tensors()
+    trainer = TorchTrainer(_regression_net, train, val, loss=torch.nn.MSELoss(), metric="mse")
+    described = trainer.describe()
+    assert described["model"] == f"{_regression_net.__module__}:_regression_net"
+    assert described["loss"] == "torch.nn.modules.loss:MSELoss"  # an instance: its class
+    assert described["optimizer"] == "adamw" and described["metric"] == "val_mse"

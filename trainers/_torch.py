@@ -15,7 +15,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hpo.plugins import ConfigError, StudyRun, Trial, better, check_keys, did_you_mean, load_callable
+from hpo.plugins import (
+    ConfigError,
+    StudyRun,
+    Trial,
+    better,
+    check_keys,
+    did_you_mean,
+    load_callable,
+    qualified_name,
+)
 
 from ._base import Trainer
 
@@ -418,8 +427,8 @@ class TorchTrainer(Trainer):
     def describe(self) -> dict[str, Any]:
         """The loop's settings and the data's shape (see :meth:`Trainer.describe`)."""
 
-        def name(value: Any) -> Any:
-            return value if isinstance(value, str) else f"{value.__module__}:{value.__qualname__}"
+        def name(value: Any) -> str:
+            return value if isinstance(value, str) else qualified_name(value)
 
         rows = [len(data[0] if isinstance(data, tuple) else data) for data in (self.train_data, self.val_data)]
         width = self.train_data[0].shape[1:] if isinstance(self.train_data, tuple) else None
