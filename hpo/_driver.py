@@ -116,7 +116,7 @@ def run_plan(
     with quiet_optuna():
         try:
             if tracker is not None:
-                open_study_run(tracker, plan, study, texts, source)
+                open_study_run(tracker, plan, study, texts, source, shared=bool(others))
                 if existing and not others:
                     # (With another process running the study, its writer may not have written
                     # what it ran yet: reconciling now could double those runs.)

@@ -124,10 +124,13 @@ class StudyStore:
         uid = self.start.study_uid
         found = self.client.search_runs([self.experiment_id], f"tags.`hpo.study_uid` = '{uid}'", max_results=1)
         if found:
-            # A resumed study: reopen its parent run, end the children a crash left running.
+            # A resumed study: reopen its parent run, end the children a crash left running --
+            # unless other processes run the study now: then running children may be theirs
+            # (ending one while its process writes its end would leave it KILLED).
             self.parent_run_id = found[0].info.run_id
             self.client.update_run(self.parent_run_id, status="RUNNING")
-            self.end_stale_children()
+            if not self.start.shared:
+                self.end_stale_children()
         else:
             tags = {"hpo.study_uid": uid, "hpo.role": "study", **self.source_tags, **self.start.tags}
             run = self.client.create_run(self.experiment_id, tags=tags, run_name=self.start.run_name)

@@ -173,6 +173,7 @@ class Tracker:
         source: str = "",
         metric: str | None = None,
         datasets: Iterable[Mapping[str, str]] = (),
+        shared: bool = False,
     ) -> None:
         """Open (or, on resume, reopen) the study's parent run.
 
@@ -191,6 +192,8 @@ class Tracker:
                 tags (and git tags, when it lies in a git repository).
             metric: The name of the objective's score: the best is also ``best_<metric>``.
             datasets: Dataset cards, logged to the parent run with ``mlflow.log_input``.
+            shared: Other live processes run this study now: the trial runs left running are
+                theirs, not a crash's, and are not ended.
         """
         self._plots = plots
         self._outbox.put(
@@ -209,6 +212,7 @@ class Tracker:
                 source=source,
                 metric=metric,
                 datasets=tuple(dict(card) for card in datasets),
+                shared=shared,
             )
         )
 
@@ -355,12 +359,14 @@ def open_study_run(
     study: optuna.study.Study,
     texts: Mapping[str, str] | None,
     source: str | None = None,
+    shared: bool = False,
 ) -> None:
     """Open (or, on resume, reopen) the study's parent run, with the plan and the objective's
     settings (a trainer's ``describe()``) as its params and its data as inputs.
 
     Args:
         source: The user's config file; by default the script that runs the study.
+        shared: Other live processes run this study now (see :meth:`Tracker.start`).
     """
     from hpo._registry import qualified_name
     from hpo._summary import yaml_text
@@ -393,6 +399,7 @@ def open_study_run(
         source=source or main_source(),
         metric=metric if isinstance(metric, str) else None,
         datasets=cards() if callable(cards) else (),
+        shared=shared,
     )
 
 

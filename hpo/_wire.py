@@ -108,6 +108,8 @@ class Start(NamedTuple):
     metric: str | None = None
     #: Dataset cards for ``mlflow.log_input`` (see ``hpo.trainers._provenance``).
     datasets: tuple[dict[str, str], ...] = ()
+    #: Other live processes run this study now: the trial runs left running are theirs.
+    shared: bool = False
 
 
 class TrialStart(NamedTuple):
