@@ -217,10 +217,20 @@ def _print_summary(study: Any, seconds: float) -> None:
     else:
         click.echo(f"best value: {best.value:.6g} (trial {best.number})")
         click.echo("best params:\n" + _indent(yaml.safe_dump(best.params, sort_keys=False)).rstrip("\n"))
+    _echo_test_score(study)
     if study.tracking_uri:
         click.echo(f"MLflow: {study.tracking_uri} (experiment {study.name!r}, run {study.mlflow_run_id})")
         click.echo(f"browse it with: hpo ui {study.name}")
     _warn_unrecorded(study)
+
+
+def _echo_test_score(study: Any) -> None:
+    """The held-out test score, when the study's final model was scored on one."""
+    test = study.test_score
+    if test is not None:
+        from hpo._summary import test_score_text
+
+        click.echo(f"test score: {test_score_text(test)}")
 
 
 def _warn_unrecorded(study: Any) -> None:
@@ -397,6 +407,7 @@ def show(
     console.print(table)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     console.print(summary)
+    _echo_test_score(study)
     if plots:
         _write_summary(study, folder)
 
@@ -453,7 +464,7 @@ def best(name: str, storage: str | None, directory: str | None) -> None:
 @click.argument("names", metavar="NAME...", nargs=-1, required=True)
 @_dir_option
 def compare(names: tuple[str, ...], directory: str | None) -> None:
-    """Compare studies side by side: best value, trials, pruned share, time."""
+    """Compare studies side by side: best value, test score, trials, pruned share, time."""
     from rich.console import Console
     from rich.table import Table
 
@@ -466,6 +477,7 @@ def compare(names: tuple[str, ...], directory: str | None) -> None:
         "direction",
         "best value",
         "best trial",
+        "test",
         "trials",
         "pruned",
         "failed",
@@ -484,11 +496,13 @@ def compare(names: tuple[str, ...], directory: str | None) -> None:
         except HPOError:  # no trial completed
             value, number = "-", "-"
         pruned = f"{counts[PRUNED] / ended:.0%}" if ended else "-"
+        test = study.test_score
         table.add_row(
             name,
             study.direction,
             value,
             number,
+            f"{float(test['value']):.6g}" if test is not None else "-",  # the best trial's model, scored once
             str(ended),
             pruned,
             str(counts[FAILED]),

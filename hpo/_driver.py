@@ -71,6 +71,10 @@ class TrialReporter:
     def set_user_attr(self, number: int, key: str, value: Any) -> None:
         self.running[number].set_user_attr(key, value)
 
+    def set_tag(self, number: int, key: str, value: str) -> None:
+        if self.tracker is not None:
+            self.tracker.set_tags(number, {key: value})
+
 
 def run_plan(
     plan: StudyPlan,
@@ -133,7 +137,7 @@ def run_plan(
                 # E.g. a trainer refits the best configuration and logs it as the study's model.
                 # The study itself succeeded: a failure here is reported, not raised.
                 try:
-                    hook(result, StudyRun(tracker))
+                    hook(result, StudyRun(tracker, result))
                 except Exception as err:
                     _logger.warning("on_study_end of the objective failed: %s: %s", type(err).__name__, err)
         except KeyboardInterrupt:

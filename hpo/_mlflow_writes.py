@@ -50,6 +50,7 @@ class TrialRecord:
     run_id: str | None = None
     metrics: list[Any] = field(default_factory=list)
     artifacts: list[tuple[str, str | None]] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)  # set by the trial, not yet written
     end: tuple[int, str, float | None, str | None] | None = None
     dirty: bool = True
     params_logged: bool = False
@@ -154,6 +155,17 @@ class StudyStore:
     def log_parent_folder(self, folder: str, artifact_path: str) -> None:
         self.client.log_artifacts(self.parent_run_id, folder, artifact_path)
 
+    def log_test_score(self, test: dict[str, Any]) -> None:
+        """The held-out test score (``hpo.Study.test_score``) as the metric ``test_<metric>``, at
+        the step of the trial whose configuration was scored: a resumed study that finds a
+        better one logs its score after it."""
+        from mlflow.entities import Metric
+
+        trial = test.get("trial")
+        step = trial if isinstance(trial, int) and not isinstance(trial, bool) else 0
+        metric = Metric(str(test["metric"]), float(test["value"]), now_ms(), step)
+        self.client.log_batch(self.parent_run_id, metrics=[metric])
+
     def log_summary(self, status: str, summary: dict[str, Any]) -> None:
         """The study's counts as metrics; its status, best trial (linked both ways) and summary
         (the run's description on the MLflow UI's Overview page) as tags."""
@@ -214,9 +226,9 @@ class StudyStore:
             rec.run_id = self.run_ids[rec.number] = run.info.run_id
             end_tags = {}
         params = [] if rec.params_logged else [Param(k, str(v)[:_MAX_PARAM]) for k, v in rec.params.items()]
-        tags = [RunTag(k, v) for k, v in end_tags.items()]
+        tags = [RunTag(k, v[:_MAX_TAG]) for k, v in {**rec.tags, **end_tags}.items()]
         self.client.log_batch(rec.run_id, metrics=rec.metrics, params=params, tags=tags)
-        rec.metrics, rec.params_logged = [], True
+        rec.metrics, rec.params_logged, rec.tags = [], True, {}
         while rec.artifacts:
             path, artifact_path = rec.artifacts[0]
             self.client.log_artifact(rec.run_id, path, artifact_path)

@@ -123,6 +123,9 @@ def plan_study(objective: Callable[..., Any], space: Any, settings: Settings | N
     check_space = getattr(objective, "check_space", None)
     if callable(check_space):  # e.g. a trainer: are these its model's parameters?
         check_space(space)
+    check_executor = getattr(objective, "check_executor", None)
+    if callable(check_executor):  # e.g. a data-parallel trainer: do its trials get their devices?
+        check_executor(plan.executor)
     # Build the sampler and pruner once here so that bad options fail before anything runs;
     # options given as a mapping are also tried on throwaway trials (Optuna checks most late).
     sampler, built_pruner = make_sampler(s.searcher, space, seed=seed), make_pruner(s.pruner)

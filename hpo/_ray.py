@@ -244,6 +244,8 @@ class RayExecutor(Executor):
                 self._reporter.log_metrics(number, payload[0], payload[1])
             elif kind == "user_attr":
                 self._reporter.set_user_attr(number, payload[0], payload[1])
+            elif kind == "tag":
+                self._reporter.set_tag(number, payload[0], payload[1])
             elif kind == "artifact":
                 packed, artifact_path = payload
                 with tempfile.TemporaryDirectory(prefix="hpo-ray-artifact-") as folder:
@@ -463,6 +465,9 @@ class _RemoteReporter:
 
     def set_user_attr(self, number: int, key: str, value: Any) -> None:
         self.posts.append(("user_attr", number, (key, value)))
+
+    def set_tag(self, number: int, key: str, value: str) -> None:
+        self.posts.append(("tag", number, (key, value)))
 
 
 _Packed = tuple[str, bool, dict[str, bytes]]

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 FAIL_REASON = "hpo:fail_reason"
 ERROR = "hpo:error"
+#: The study user attribute holding the held-out test score (``StudyRun.log_test_score``).
+TEST_SCORE = "hpo:test"
 
 
 def trial_state(trial: optuna.trial.FrozenTrial) -> str:
@@ -135,6 +137,16 @@ class Study:
         value = self.best_trial.value
         assert value is not None
         return value
+
+    @property
+    def test_score(self) -> dict[str, Any] | None:
+        """The final model's score on the held-out test set, scored once at the end:
+        ``{"metric": "test_accuracy", "value": ..., "rows": ..., "trial": ...}`` (``trial``: the
+        configuration's trial), or ``None`` when no test set was scored."""
+        record = self.optuna_study.user_attrs.get(TEST_SCORE)
+        if not isinstance(record, dict) or not {"metric", "value"} <= set(record):
+            return None
+        return dict(record)
 
     def trials_df(self) -> pd.DataFrame:
         """One row per trial: number, state, value, one ``params.NAME`` column per

@@ -26,6 +26,9 @@ def summary(result: Study) -> dict[str, Any]:
         pass
     else:
         out.update(best_value=best.value, best_params=dict(best.params), best_trial=best.number)
+    test = result.test_score
+    if test is not None:  # the tracking writer logs it to the parent run as test_<metric>
+        out["test"] = test
     trials = result.optuna_study.get_trials(deepcopy=False)
     out["texts"] = {"summary.md": _summary_md(result.name, out, trials), "trials.csv": _trials_csv(trials)}
     if "best_params" in out:
@@ -59,6 +62,8 @@ def _summary_md(name: str, summary: dict[str, Any], trials: list[Any]) -> str:
         lines += ["- **Best params**:", "", "```yaml", yaml_text(summary["best_params"]).rstrip(), "```", ""]
     else:
         lines.append("- No trial completed.")
+    if "test" in summary:
+        lines.append(f"- **Test score**: {test_score_text(summary['test'])}")
     lines.append("- **Trials**: " + ", ".join(f"{n} {state}" for state, n in counts.items() if n))
     spent = time_spent(trials)
     if spent is not None:
@@ -73,6 +78,16 @@ def _summary_md(name: str, summary: dict[str, Any], trials: list[Any]) -> str:
             f"a complete trial reports ({full} each): {len(pruned) * full - ran} steps saved"
         )
     return "\n".join(lines) + "\n"
+
+
+def test_score_text(test: dict[str, Any]) -> str:
+    """``test_accuracy 0.952778 on 360 held-out rows (best trial 12, scored once)``: a study's
+    :attr:`~hpo.Study.test_score` on one line, for ``summary.md``, ``hpo run`` and ``hpo show``."""
+    trial = test.get("trial")
+    which = f"best trial {trial}, " if trial is not None else ""
+    rows = test.get("rows")
+    on = f" on {rows} held-out rows" if rows is not None else ""
+    return f"{test['metric']} {float(test['value']):.6g}{on} ({which}scored once)"
 
 
 def _trials_csv(trials: list[Any]) -> str:

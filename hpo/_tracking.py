@@ -292,6 +292,9 @@ class Tracker:
     def log_metrics(self, number: int, metrics: Mapping[str, float], step: int | None) -> None:
         self._outbox.put(wire.Metrics(number, _now_ms(), step, dict(metrics)))
 
+    def set_tags(self, number: int, tags: Mapping[str, str]) -> None:
+        self._outbox.put(wire.Tags(number, {k: str(v) for k, v in tags.items()}))
+
     def log_artifact(self, number: int | None, path: str, artifact_path: str | None) -> None:
         """Log a file or folder; it is copied first, so the caller may delete it at once."""
         source = Path(path)

@@ -89,6 +89,10 @@ class Writer:
             self.trials[event.number] = TrialRecord(event.number, event.start_ms, event.params)
         elif isinstance(event, wire.Metrics):
             self._record(event.number, event.ts).add_metrics(event.metrics, event.ts, event.step)
+        elif isinstance(event, wire.Tags):
+            rec = self._record(event.number, now_ms())
+            rec.tags.update(event.tags)
+            rec.dirty = True
         elif isinstance(event, wire.Artifact):
             if event.number is None:
                 name = Path(event.path).name
@@ -229,12 +233,14 @@ class Writer:
 
     def finish(self, status: str, summary: dict[str, Any]) -> None:
         """End the study: trials never ended as interrupted, then the study run's summary
-        artifacts, plots, counts and final status, retried for ``$HPO_TRACKING_RETRY_S``."""
+        artifacts, test score, plots, counts and final status, retried for ``$HPO_TRACKING_RETRY_S``."""
         for rec in list(self.trials.values()):  # trials the driver never ended: killed
             if rec.end is None:
                 rec.finish(now_ms(), INTERRUPTED, None, None)
         for artifact_file, text in summary.get("texts", {}).items():  # summary.md, best_params.yaml, trials.csv
             self._parent(artifact_file, functools.partial(self.store.log_parent_text, text, artifact_file))
+        if summary.get("test"):  # the held-out test score the objective's on_study_end stored
+            self._parent("test score", functools.partial(self.store.log_test_score, summary["test"]))
         self.flush()  # the backlog is written while the plots are drawn
         if self.plots is not None:
             folder, notes = self.plots.collect()

@@ -40,6 +40,9 @@ class Reporter(Protocol):
     def set_user_attr(self, number: int, key: str, value: Any) -> None:
         """Store a JSON-serializable attribute with the trial."""
 
+    def set_tag(self, number: int, key: str, value: str) -> None:
+        """Set a tag on the trial's MLflow run."""
+
 
 class Trial:
     """The handle passed to ``objective(params, trial)``.
@@ -100,6 +103,10 @@ class Trial:
         """Store a JSON-serializable attribute with the trial in the study storage."""
         self._reporter.set_user_attr(self.number, key, value)
 
+    def set_tag(self, key: str, value: Any) -> None:
+        """Set a tag on the trial's MLflow run (e.g. a warning found while training)."""
+        self._reporter.set_tag(self.number, key, str(value))
+
     def keep(self, obj: Any) -> None:
         """Hand ``obj`` (e.g. a trained model's weights) to the objective in the driver.
 
@@ -115,11 +122,17 @@ class Trial:
 class StudyRun:
     """What an objective's ``on_study_end(study, run)`` hook may log to the study's parent run.
 
-    Without tracking, logging does nothing.
+    Without tracking, logging does nothing (a test score is still stored with the study).
+
+    Args:
+        tracker: The study's tracker, or ``None`` when tracking is off.
+        study: The :class:`hpo.Study` that ended (where a test score is stored).
     """
 
-    def __init__(self, tracker: Any = None) -> None:
+    def __init__(self, tracker: Any = None, study: Any = None) -> None:
         self._tracker = tracker
+        self._study = study
+        self._test_scored = False
 
     def log_model(
         self, flavor: str, model: Any, input_example: Any = None, params: Mapping[str, Any] | None = None
@@ -141,6 +154,38 @@ class StudyRun:
         """Log a local file or folder to the study's run (copied at once)."""
         if self._tracker is not None:
             self._tracker.log_artifact(None, _existing(path), artifact_path)
+
+    def log_test_score(self, metric: str, value: float, *, rows: int, trial: int | None = None) -> None:
+        """Record the score of the final model (refit or best) on the held-out test set.
+
+        Stored with the study (the user attribute ``hpo:test``, read back as
+        :attr:`hpo.Study.test_score`, by ``hpo show`` and ``hpo compare``), written to
+        ``summary.md``, and logged to the study's parent run as the metric ``test_<metric>``
+        when the study ends.
+
+        Args:
+            metric: The score's name without a prefix (``accuracy``); a leading ``val_`` is
+                dropped (``val_mse`` -> ``test_mse``).
+            value: The score on the test rows.
+            rows: The number of test rows.
+            trial: The trial whose configuration the model has; by default the best trial.
+
+        Raises:
+            RuntimeError: A second call from the same hook: the test set is scored once.
+        """
+        if self._test_scored:
+            raise RuntimeError("log_test_score: the test set is scored once per study end, and was already")
+        self._test_scored = True
+        name = "test_" + metric.removeprefix("val_").removeprefix("test_")
+        if trial is None and self._study is not None:
+            trial = self._study.best_trial.number
+        record = {"metric": name, "value": float(value), "rows": int(rows), "trial": trial}
+        if self._study is not None:
+            from hpo._study import TEST_SCORE
+
+            # In the study storage: hpo show and compare read it without MLflow, and the
+            # tracker logs it to the parent run with the study's summary (hpo sync too).
+            self._study.optuna_study.set_user_attr(TEST_SCORE, record)
 
 
 def _existing(path: Any) -> str:

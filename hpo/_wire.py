@@ -125,6 +125,11 @@ class Metrics(NamedTuple):
     metrics: dict[str, float]
 
 
+class Tags(NamedTuple):
+    number: int
+    tags: dict[str, str]
+
+
 class Artifact(NamedTuple):
     """A file or folder (a copy the writer may read later) for a trial's run, or the study's
     run when ``number`` is None."""

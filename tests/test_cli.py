@@ -145,8 +145,8 @@ def test_compare_shows_studies_side_by_side(project, workdir):
                 study_name=name, storage=hpo._storage.open_storage(workdir / ".hpo" / name / "study.journal")
             )
         )
-        direction, value, number, trials, pruned, failed = rows[name][:6]
-        assert (direction, trials, pruned, failed) == ("minimize", str(n), "0%", "0")
+        direction, value, number, test, trials, pruned, failed = rows[name][:7]
+        assert (direction, test, trials, pruned, failed) == ("minimize", "-", str(n), "0%", "0")
         assert (float(value), int(number)) == (pytest.approx(study.best_value, rel=1e-5), study.best_trial.number)
     missing = hpo_cli("compare", "first", "nope", cwd=workdir)
     assert missing.returncode == 2 and missing.stderr.startswith("error: study: no study named 'nope'")
@@ -201,6 +201,12 @@ def test_overrides(project, workdir):
             "2\nexecutor: {kind: inline, workers: 2}\n",
             [],
             "error: executor: executor 'inline' takes no options, got ['workers']",
+        ),
+        (
+            "trainer: {kind: sklearn, estimator: sklearn.tree.DecisionTreeClassifier, test_fraction: 0.7}\n"
+            "data: {builtin: iris}\nspace: {max_depth: [1, 2]}\n",
+            [],
+            "error: trainer.test_fraction: expected a number in (0, 0.5], got 0.7\n",
         ),
     ],
 )
@@ -374,6 +380,49 @@ def test_trainer_config_runs_and_resumes(workdir, tracking_uri, mlflow_client):
     assert dataset.dataset.name == "table.csv" and dataset.dataset.source == json.dumps({"uri": csv_file})
 
 
+HELD_OUT_CONFIG = """
+name: held
+trainer: {kind: sklearn, estimator: sklearn.tree.DecisionTreeClassifier, cv: 3, test_fraction: 0.2}
+data: {builtin: iris}
+space: {max_depth: [1, 2, 3]}
+searcher: grid
+tracking: null
+"""
+
+
+def test_a_held_out_test_score_is_shown_by_run_show_and_compare(project, workdir):
+    (workdir / "held.yaml").write_text(HELD_OUT_CONFIG)
+    result = hpo_cli("run", "held.yaml", "-q", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    study = hpo.Study(
+        optuna.load_study(study_name="held", storage=hpo._storage.open_storage(workdir / ".hpo/held/study.journal"))
+    )
+    test = study.test_score
+    assert (test["metric"], test["rows"], test["trial"]) == ("test_accuracy", 30, study.best_trial.number)
+    line = f"test_accuracy {test['value']:.6g} on 30 held-out rows (best trial {test['trial']}, scored once)"
+    assert f"test score: {line}" in result.stdout.splitlines()
+    shown = hpo_cli("show", "held", cwd=workdir)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[-1] == f"test score: {line}"  # under the table
+    assert hpo_cli("run", project(name="plain", n=2, tracking="null"), "-q", cwd=workdir).returncode == 0
+    compared = hpo_cli("compare", "held", "plain", cwd=workdir)
+    assert compared.returncode == 0, compared.stderr
+    header = next(line for line in compared.stdout.splitlines() if line.startswith("┃"))
+    assert [c.strip() for c in header.split("┃")[1:-1]][:5] == [
+        "study",
+        "direction",
+        "best value",
+        "best trial",
+        "test",
+    ]
+    rows = {
+        row.split("│")[1].strip(): [c.strip() for c in row.split("│")[2:-1]]
+        for row in compared.stdout.splitlines()
+        if row.startswith("│") and "study" not in row
+    }
+    assert rows["held"][3] == f"{test['value']:.6g}" and rows["plain"][3] == "-"
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -523,3 +572,41 @@ def test_an_unknown_study_points_to_other_folders(workdir):
         2,
         "error: study: no study named 'elsewhere' in '.hpo'; studies run elsewhere: pass --dir DIR or set $HPO_HOME\n",
     )
+
+
+TORCH_BITS = """
+def halve(params):
+    return lambda x: x[: len(x) // 2]
+"""
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ("accumulate: 0", "error: trainer.accumulate: expected a positive integer, got 0\n"),
+        ("freeze: [encoder]", "error: trainer.freeze: 'encoder' matches no parameter; modules: 0, 1, 2, 3"),
+        (
+            "scheduler: {name: plateau, monitor: train_loss}",
+            "error: trainer.scheduler.monitor: plateau watches a validation metric: expected val_loss or "
+            "val_accuracy, got 'train_loss'\n",
+        ),
+        ("test_fraction: 0", "error: trainer.test_fraction: expected a number in (0, 0.5], got 0\n"),
+        ("devices_per_trial: 4096", "error: trainer.devices_per_trial: expected at most "),
+        (
+            "transform: torch_bits:halve",
+            "error: trainer.transform: changed the batch from shape (64, 30) to (32, 30): a transform must keep "
+            "the rows\n",
+        ),
+    ],
+)
+def test_bad_torch_loop_settings_exit_2_one_line_nothing_written(workdir, options, message):
+    (workdir / "torch_bits.py").write_text(TORCH_BITS)
+    (workdir / "bad.yaml").write_text(
+        f"trainer: {{kind: torch, model: examples.models:mlp, epochs: 1, {options}}}\n"
+        "data: {builtin: breast_cancer}\nspace: {hidden: [8, 16]}\nn_trials: 2\n"
+    )
+    before = sorted(p.name for p in workdir.iterdir())
+    result = hpo_cli("run", "bad.yaml", cwd=workdir)
+    assert (result.returncode, result.stderr[: len(message)]) == (2, message), result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert sorted(p.name for p in workdir.iterdir() if p.name != "__pycache__") == before

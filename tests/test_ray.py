@@ -222,6 +222,25 @@ def test_torch_best_weights_come_back_from_the_workers(tracking_uri):
     assert accuracy == pytest.approx(study.best_value)
 
 
+def test_a_data_parallel_trial_runs_on_a_worker_with_its_cpus():
+    # A Ray task holding 2 CPUs starts the trial's 2 gloo ranks on its node; asking for more
+    # ranks than the task holds is refused before the study.
+    pytest.importorskip("torch")
+    from hpo.trainers import TorchTrainer
+    from tests.test_torch_trainer import _linear_data, _linear_net
+
+    trainer = TorchTrainer(
+        _linear_net, _linear_data(103), _linear_data(40, 1), epochs=2, device="cpu", devices_per_trial=2
+    )
+    executor = {"kind": "ray", "workers": 1, "cpus_per_trial": 2}
+    study = hpo.tune(trainer, {"lr": hpo.Categorical([0.01])}, searcher="grid", executor=executor, tracking=None)
+    assert study.trials[0].state.name == "COMPLETE" and study.trials[0].user_attrs["epochs"] == 2
+    with pytest.raises(
+        hpo.ConfigError, match=r"^devices_per_trial: expected at most 1 \(the executor's cpus_per_trial\), got 2$"
+    ):
+        hpo.tune(trainer, {"lr": hpo.Categorical([0.01])}, searcher="grid", executor="ray", tracking=None)
+
+
 def sleeps_or_stuck(params, trial):
     import signal
     import time

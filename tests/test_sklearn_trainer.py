@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.linear_model import Ridge
-from sklearn.model_selection import cross_val_score
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import GroupKFold, StratifiedKFold, cross_val_score, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
@@ -184,6 +185,11 @@ def test_bad_scoring_and_estimator():
             "trainer.estimator: sklearn.svm.SVC(kernal='rbf'): ",
         ),
         ({"kind": "sklearn", "estimator": "sklearn.svm.SVC"}, None, "data: missing key"),
+        (
+            {"kind": "sklearn", "estimator": "sklearn.svm.SVC", "test_fraction": 0.7},
+            {"builtin": "iris"},
+            "trainer.test_fraction: expected a number in (0, 0.5], got 0.7",
+        ),
     ],
 )
 def test_config_errors_name_the_key(trainer, data, message):
@@ -330,3 +336,104 @@ def test_a_ready_made_space_for_a_whole_pipeline_names_the_step():
         hpo.tune(trainer, {"max_iter": [5, 10]}, n_trials=1, tracking=None)
     study = hpo.tune(trainer, {"preset": "gradient_boosting", "step": "hgb"}, n_trials=1, seed=0, tracking=None)
     assert set(study.best_params) == {f"hgb__{name}" for name in hpo.search_spaces.load("gradient_boosting")}
+
+
+# -- the held-out test set (test_fraction, test_data) -------------------------------------------
+
+
+def test_test_fraction_is_never_searched_and_scored_once_at_the_end(tracking_uri, mlflow_client):
+    trainer = SklearnTrainer(DecisionTreeClassifier(random_state=0), X, y, cv=3, scoring="accuracy", test_fraction=0.2)
+    # The split, independently: a classifier's int cv is stratified, so is the test set (seed 0).
+    kept, held = (
+        np.sort(part) for part in train_test_split(np.arange(len(y)), test_size=0.2, random_state=0, stratify=y)
+    )
+    assert np.array_equal(trainer.test_indices, held) and np.array_equal(trainer.train_indices, kept)
+    assert np.array_equal(trainer.X_test, X[held]) and np.array_equal(trainer.X, X[kept])
+    seen = set()
+    for train, test in trainer.folds:  # the folds index the kept rows only
+        seen |= set(kept[train]) | set(kept[test])
+    assert seen == set(kept) and not seen & set(held)
+
+    study = hpo.tune(trainer, DEPTHS, searcher="grid", study_name="held-out", tracking=tracking_uri)
+    for trial in study.trials:  # the trials scored the kept rows only
+        expected = cross_val_score(
+            DecisionTreeClassifier(random_state=0, **trial.params), X[kept], y[kept], cv=StratifiedKFold(3)
+        ).mean()
+        assert trial.value == pytest.approx(expected, abs=1e-12, rel=0)
+    refit = DecisionTreeClassifier(random_state=0, **study.best_params).fit(X[kept], y[kept])
+    score = accuracy_score(y[held], refit.predict(X[held]))
+    best = study.best_trial.number
+    assert trainer.best_test_score_ == pytest.approx(score, abs=1e-12)
+    assert study.test_score == {
+        "metric": "test_accuracy",
+        "value": pytest.approx(score),
+        "rows": len(held),
+        "trial": best,
+    }
+    assert np.array_equal(trainer.best_model_.predict(X), refit.predict(X))
+
+    parents, _ = study_runs(mlflow_client, "held-out")
+    parent = parents[0]
+    assert parent.data.metrics["test_accuracy"] == pytest.approx(score, abs=1e-12)
+    assert parent.data.params["trainer.test_fraction"] == "0.2"
+    assert parent.data.params["trainer.data.test_rows"] == str(len(held))
+    assert parent.data.params["trainer.data.rows"] == str(len(kept))
+    contexts = {d.tags[0].value: d.dataset.profile for d in parent.inputs.dataset_inputs}
+    assert set(contexts) == {"training", "testing"} and f'"num_rows": {len(held)}' in contexts["testing"]
+    with open(mlflow_client.download_artifacts(parent.info.run_id, "summary.md")) as file:
+        summary = file.read()
+    line = f"- **Test score**: test_accuracy {score:.6g} on {len(held)} held-out rows (best trial {best}, scored once)"
+    assert line in summary.splitlines()
+
+
+def test_a_time_series_is_tested_on_its_last_rows_even_without_refit():
+    Xd, yd = load_diabetes(return_X_y=True)
+    trainer = SklearnTrainer(Ridge(), Xd, yd, cv={"name": "timeseries", "n_splits": 3}, test_fraction=0.1, refit=False)
+    n = len(yd)
+    held = np.arange(n - 45, n)  # ceil(0.1 * 442)
+    assert np.array_equal(trainer.test_indices, held) and trainer.train_indices.max() == n - 46
+    assert all(test.max() < n - 45 for _, test in trainer.folds)
+    study = hpo.tune(trainer, {"alpha": [0.1, 1.0]}, searcher="grid", tracking=None)
+    model = Ridge(**study.best_params).fit(Xd[: n - 45], yd[: n - 45])
+    assert trainer.best_test_score_ == pytest.approx(r2_score(yd[held], model.predict(Xd[held])), abs=1e-12)
+    assert trainer.best_model_ is None  # refit=False: scored, not kept or logged
+    assert study.test_score["metric"] == "test_r2" and study.test_score["rows"] == 45
+
+
+def test_a_group_splitter_holds_out_whole_groups_with_their_fit_params():
+    weights = np.linspace(0.5, 2.0, len(y))
+    trainer = SklearnTrainer(
+        DecisionTreeClassifier(random_state=0),
+        X,
+        y,
+        cv={"name": "group", "n_splits": 3},
+        groups=GROUPS,
+        fit_params={"sample_weight": weights},
+        test_fraction=0.2,
+    )
+    assert not set(GROUPS[trainer.train_indices]) & set(GROUPS[trainer.test_indices])
+    assert len(set(GROUPS[trainer.test_indices])) == 4  # 0.2 of the 20 groups
+    assert np.array_equal(trainer.groups, GROUPS[trainer.train_indices])
+    assert np.array_equal(trainer.fit_params["sample_weight"], weights[trainer.train_indices])
+    study = hpo.tune(trainer, {"max_depth": [2]}, searcher="grid", tracking=None)
+    assert study.test_score["rows"] == len(trainer.test_indices)
+    assert isinstance(trainer.splitter, GroupKFold)
+
+
+def test_test_data_of_your_own_and_bad_test_settings():
+    trainer = SklearnTrainer(
+        DecisionTreeClassifier(random_state=0), X[100:], y[100:], cv=3, test_data=(X[:100], y[:100])
+    )
+    study = hpo.tune(trainer, {"max_depth": [1, 3]}, searcher="grid", tracking=None)
+    refit = DecisionTreeClassifier(random_state=0, **study.best_params).fit(X[100:], y[100:])
+    assert trainer.best_test_score_ == pytest.approx(refit.score(X[:100], y[:100]), abs=1e-12)
+    assert trainer.test_indices is None and trainer.describe()["data.test_rows"] == 100
+    assert study.test_score["rows"] == 100
+    with pytest.raises(ConfigError, match=r"^test_fraction: give test_fraction or test_data, not both; "):
+        SklearnTrainer(DecisionTreeClassifier(), X, y, test_fraction=0.2, test_data=(X[:10], y[:10]))
+    with pytest.raises(ConfigError, match=r"^test_data: expected X_test and y_test with the same number of rows"):
+        SklearnTrainer(DecisionTreeClassifier(), X, y, test_data=(X[:10], y[:9]))
+    with pytest.raises(ConfigError, match=r"^test_data: expected a pair \(X_test, y_test\), got "):
+        SklearnTrainer(DecisionTreeClassifier(), X, y, test_data=X[:10])
+    with pytest.raises(ConfigError, match=r"^test_fraction: expected a number in \(0, 0\.5\], got 0\.6$"):
+        SklearnTrainer(DecisionTreeClassifier(), X, y, test_fraction=0.6)

@@ -8,7 +8,7 @@ from sklearn import model_selection
 
 from hpo import ConfigError
 from hpo.trainers import make_splitter
-from hpo.trainers._splits import compute_folds
+from hpo.trainers._splits import compute_folds, split_test
 
 
 @pytest.mark.parametrize(
@@ -94,3 +94,59 @@ def test_shuffle_without_a_seed_is_still_the_same_folds():
     a = compute_folds(make_splitter({"name": "kfold", "shuffle": True}, classifier=False), X, X.ravel(), None)
     b = compute_folds(make_splitter({"name": "kfold", "shuffle": True}, classifier=False), X, X.ravel(), None)
     assert all(np.array_equal(x[1], y[1]) for x, y in zip(a, b))
+
+
+# -- the held-out test set (split_test) ------------------------------------------------------
+
+
+def test_split_test_random_is_seeded_sorted_and_rounds_up():
+    X = np.arange(101).reshape(-1, 1)
+    train, test = split_test(X, X.ravel(), 0.2, seed=3)
+    assert len(test) == 21 and len(train) == 80  # ceil(0.2 * 101), as scikit-learn rounds
+    assert np.array_equal(np.sort(np.concatenate([train, test])), np.arange(101))
+    assert np.all(np.diff(train) > 0) and np.all(np.diff(test) > 0)
+    expected = model_selection.train_test_split(np.arange(101), test_size=0.2, random_state=3)[1]
+    assert np.array_equal(test, np.sort(expected))
+    assert np.array_equal(split_test(X, X.ravel(), 0.2, seed=3)[1], test)
+    assert not np.array_equal(split_test(X, X.ravel(), 0.2, seed=4)[1], test)
+
+
+def test_split_test_time_order_takes_the_last_rows():
+    X = np.arange(50).reshape(-1, 1)
+    train, test = split_test(X, X.ravel(), 0.25, time_order=True, groups=np.arange(50) % 5, stratify=True)
+    assert np.array_equal(test, np.arange(37, 50)) and np.array_equal(train, np.arange(37))
+
+
+def test_split_test_stratified_keeps_the_class_proportions():
+    y = np.array([0] * 300 + [1] * 60 + [2] * 40)
+    train, test = split_test(np.zeros((400, 2)), y, 0.25, stratify=True)
+    assert np.bincount(y[test]).tolist() == [75, 15, 10]
+    assert np.bincount(y[train]).tolist() == [225, 45, 30]
+
+
+def test_split_test_groups_are_never_on_both_sides():
+    rng = np.random.default_rng(0)
+    groups = rng.integers(0, 15, size=200)
+    train, test = split_test(np.zeros((200, 1)), np.tile([0, 1], 100), 0.2, groups=groups, stratify=True)
+    assert len(test) and len(train) and not set(groups[train]) & set(groups[test])
+
+
+@pytest.mark.parametrize("fraction", [0, 0.6, -1, "x", True, None, float("nan")])
+def test_split_test_refuses_a_fraction_outside_0_to_half(fraction):
+    X = np.arange(20).reshape(-1, 1)
+    with pytest.raises(ConfigError) as info:
+        split_test(X, X.ravel(), fraction, key="trainer.test_fraction")
+    assert str(info.value) == f"trainer.test_fraction: expected a number in (0, 0.5], got {fraction!r}"
+
+
+def test_split_test_errors_are_one_line_naming_the_key():
+    y = np.array([0] * 30 + [1])  # one member of class 1: cannot be on both sides
+    with pytest.raises(ConfigError) as info:
+        split_test(np.zeros((31, 1)), y, 0.2, stratify=True)
+    message = str(info.value)
+    assert message.startswith("test_fraction: cannot hold out 0.2 of 31 rows: The least populated class")
+    assert "\n" not in message
+    with pytest.raises(ConfigError, match=r"^test_fraction: holding out 0.5 of 1 rows leaves none to search on$"):
+        split_test([[0]], [0], 0.5)
+    with pytest.raises(ConfigError, match=r"^test_fraction: cannot hold out 0.2 of 10 rows: "):
+        split_test(np.zeros((10, 1)), np.zeros(10), 0.2, groups=np.zeros(10))  # one group

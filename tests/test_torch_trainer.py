@@ -64,6 +64,10 @@ class RecordingSGD(torch.optim.SGD):
         return super().step(closure)
 
 
+def recording_sgd(params, lr, weight_decay, momentum):
+    return RecordingSGD(params, lr=lr, momentum=momentum)
+
+
 def test_clipping_acts_on_unscaled_gradients():
     # Under fp16 the loss is scaled (by 65536 at first). Clipping the *scaled* gradients to 0.05
     # would leave true gradients of ~1e-6; clipping after unscale_ leaves norms right at 0.05.
@@ -428,3 +432,280 @@ def test_describe_names_callables_and_loss_modules():
     assert described["model"] == f"{_regression_net.__module__}:_regression_net"
     assert described["loss"] == "torch.nn.modules.loss:MSELoss"  # an instance: its class
     assert described["optimizer"] == "adamw" and described["metric"] == "val_mse"
+
+
+# -- gradient accumulation, monitoring, transforms ----------------------------------------------
+
+
+def _linear_data(n=100, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, 8, generator=g)
+    return X, (X[:, :3].sum(dim=1) > 0).long()
+
+
+def _weights(**kwargs):
+    torch.manual_seed(0)
+    options = dict(epochs=2, lr=0.05, optimizer="sgd", metric="loss", device="cpu", grad_monitor="off", seed=3)
+    trainer = TorchTrainer(lambda p: torch.nn.Linear(8, 2), _linear_data(), _linear_data(40, 1), **(options | kwargs))
+    hpo.tune(trainer, {"unused": hpo.Categorical([0])}, searcher="grid", pruner="none", tracking=None)
+    return trainer.last_model_.state_dict()
+
+
+@pytest.mark.parametrize("clip", [None, 0.05])
+def test_accumulated_micro_batches_make_the_update_of_one_big_batch(clip):
+    # 100 rows: 4 steps of 32 (the last of 4 rows) against micro-batches of 8, 4 at a time (the
+    # last step's micro-batches: 8, 8, 8 and 4 rows, weighted by rows).
+    big = _weights(batch_size=32, accumulate=1, grad_clip=clip)
+    small = _weights(batch_size=8, accumulate=4, grad_clip=clip)
+    for name in big:
+        torch.testing.assert_close(small[name], big[name], rtol=1e-5, atol=1e-6)
+    different = _weights(batch_size=8, accumulate=1, grad_clip=clip)
+    assert not torch.allclose(different["weight"], big["weight"], atol=1e-4)
+
+
+def test_fp16_accumulation_unscales_once_per_step_and_trains():
+    # GradScaler.unscale_ raises when called twice before a step: one unscale per k micro-batches.
+    trainer = TorchTrainer(
+        mlp, TRAIN, VAL, epochs=8, lr=1e-2, amp="fp16", device="cpu", grad_clip=1.0, batch_size=16, accumulate=4
+    )
+    study = hpo.tune(trainer, {"hidden": hpo.Categorical([64])}, searcher="grid", pruner="none", tracking=None)
+    assert study.best_value > 0.9
+
+
+def test_gradient_norms_are_logged_per_epoch(tracking_uri, mlflow_client):
+    RecordingSGD.norms = []
+    trainer = TorchTrainer(
+        mlp, TRAIN, VAL, epochs=2, device="cpu", optimizer=recording_sgd, batch_size=256, grad_monitor="layers"
+    )
+    study = hpo.tune(trainer, {"hidden": hpo.Categorical([16])}, searcher="grid", pruner="none", tracking=tracking_uri)
+    _, (run,) = study_runs(mlflow_client, study.name)
+    history = {m.step: m.value for m in mlflow_client.get_metric_history(run.info.run_id, "grad_norm_mean")}
+    steps = math.ceil(len(TRAIN[0]) / 256)
+    first, second = RecordingSGD.norms[:steps], RecordingSGD.norms[steps:]
+    assert history[0] == pytest.approx(sum(first) / steps, rel=1e-4)
+    assert history[1] == pytest.approx(sum(second) / steps, rel=1e-4)
+    top = mlflow_client.get_metric_history(run.info.run_id, "grad_norm_max")
+    assert [m.value for m in top] == pytest.approx([max(first), max(second)], rel=1e-4)
+    layers = {k for k in run.data.metrics if k.startswith("grad_norm.")}
+    assert layers == {"grad_norm.0.weight", "grad_norm.0.bias", "grad_norm.2.weight", "grad_norm.2.bias"}
+
+
+class _Exploding(torch.nn.Module):
+    """A linear layer whose gradients are multiplied by ``scale`` (inf: a finite loss, an infinite
+    gradient; 1e-12: vanishing gradients)."""
+
+    def __init__(self, scale):
+        super().__init__()
+        self.linear = torch.nn.Linear(64, 10)
+        for parameter in self.linear.parameters():
+            parameter.register_hook(lambda grad: grad * scale)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+def test_a_non_finite_gradient_norm_fails_the_trial_with_its_reason():
+    trainer = TorchTrainer(lambda p: _Exploding(float("inf")), TRAIN, VAL, epochs=2, device="cpu", amp="off")
+    with pytest.raises(hpo.AllTrialsFailedError) as err:
+        hpo.tune(trainer, {"x": hpo.Categorical([0])}, searcher="grid", tracking=None)
+    (trial,) = err.value.study.trials
+    assert trial.user_attrs["hpo:error"].startswith(
+        "NonFiniteGradient: gradient norm is not finite at epoch 0, step 0, while the loss was finite"
+    )
+
+
+def test_vanishing_gradients_tag_the_trial_run(tracking_uri, mlflow_client):
+    trainer = TorchTrainer(
+        lambda p: _Exploding(p["scale"]), TRAIN, VAL, epochs=3, device="cpu", vanishing={"threshold": 1e-6, "epochs": 2}
+    )
+    study = hpo.tune(
+        trainer, {"scale": hpo.Categorical([1e-12, 1.0])}, searcher="grid", pruner="none", tracking=tracking_uri
+    )
+    runs = {int(r.data.tags["hpo.trial_number"]): r for r in study_runs(mlflow_client, study.name)[1]}
+    tiny = next(t.number for t in study.trials if t.params["scale"] == 1e-12)
+    tag = runs[tiny].data.tags["hpo.warning.vanishing_gradients"]
+    assert tag == "gradient norm below 1e-06 for 2 epochs from epoch 0"
+    assert "hpo.warning.vanishing_gradients" not in runs[1 - tiny].data.tags
+
+
+ROWS_SEEN: list[int] = []
+
+
+def noisy(x):
+    """A train-only augmentation that counts the rows it sees."""
+    ROWS_SEEN.append(len(x))
+    return x + 0.01 * torch.randn_like(x)
+
+
+def test_the_transform_sees_training_batches_only():
+    ROWS_SEEN.clear()
+    trainer = TorchTrainer(mlp, TRAIN, VAL, epochs=2, lr=1e-2, batch_size=100, device="cpu", transform=noisy)
+    ROWS_SEEN.clear()  # (the constructor checked it on the first rows)
+    study = hpo.tune(trainer, {"hidden": hpo.Categorical([16])}, searcher="grid", pruner="none", tracking=None)
+    assert study.best_value > 0.5
+    assert sum(ROWS_SEEN) == 2 * len(TRAIN[0])  # every training row once per epoch, no validation row
+
+
+def test_a_tunable_transform_is_built_per_trial_from_its_params():
+    built = []
+
+    def transform_fn(params):
+        built.append(params["noise"])
+        return (lambda x: x + params["noise"] * torch.randn_like(x)) if params["noise"] else None
+
+    trainer = TorchTrainer(mlp, TRAIN, VAL, epochs=1, device="cpu", transform_fn=transform_fn)
+    study = hpo.tune(trainer, {"noise": hpo.Categorical([0.0, 0.1])}, searcher="grid", pruner="none", tracking=None)
+    assert all(t.state.name == "COMPLETE" for t in study.trials)
+    assert sorted(built[-2:]) == [0.0, 0.1]  # (the first was the check of the space's first point)
+
+
+@pytest.mark.parametrize(
+    ("transform", "message"),
+    [
+        (
+            lambda x: x[: len(x) // 2],
+            "transform: changed the batch from shape (64, 64) to (32, 64): a transform must keep the rows",
+        ),
+        (lambda x, y: (x, torch.zeros_like(y)), "transform: changed the labels of the first batch"),
+        (
+            lambda x: x.reshape(7, -1),
+            "transform: failed on the first batch of shape (64, 64): RuntimeError: shape '[7, -1]'",
+        ),
+    ],
+)
+def test_a_transform_that_breaks_the_batch_is_a_one_line_error(transform, message):
+    with pytest.raises(ConfigError) as err:
+        TorchTrainer(mlp, TRAIN, VAL, device="cpu", transform=transform)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"accumulate": 0}, "accumulate: expected a positive integer, got 0"),
+        ({"grad_monitor": "all"}, "grad_monitor: expected one of global, layers, off, got 'all'"),
+        ({"vanishing": {"treshold": 1}}, "vanishing: unknown key 'treshold'; did you mean 'threshold'?"),
+        ({"devices_per_trial": 0}, "devices_per_trial: expected a positive integer, got 0"),
+        ({"lr_groups": {"0": 0}}, "lr_groups.0: expected a multiplier > 0, got 0"),
+        ({"unfreeze": {"0": -1}}, "unfreeze.0: expected an epoch >= 0, got -1"),
+        ({"freeze": "0", "transform": 3}, "transform: expected a callable or null, got 3"),
+    ],
+)
+def test_bad_loop_arguments(kwargs, message):
+    with pytest.raises(ConfigError) as err:
+        TorchTrainer(mlp, TRAIN, VAL, **kwargs)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+# -- the held-out test set -----------------------------------------------------------------------
+
+
+def test_a_config_holds_out_a_stratified_test_set_scored_once_at_the_end(workdir, tracking_uri, mlflow_client):
+    trainer = trainers.from_config(
+        {
+            "kind": "torch",
+            "model": "examples.models:mlp",
+            "epochs": 3,
+            "standardize": True,
+            "device": "cpu",
+            "test_fraction": 0.2,
+        },
+        {"builtin": "breast_cancer"},
+    )
+    X_test, y_test = trainer.test_data
+    rows = [len(trainer.train_data[0]), len(trainer.val_data[0]), len(X_test)]
+    assert sum(rows) == 569 and rows[2] == math.ceil(0.2 * 569)
+    share = float(y_test.float().mean())
+    assert abs(share - 357 / 569) < 0.01  # stratified: the classes' proportions kept
+    assert float(trainer.train_data[0].mean(dim=0).abs().max()) < 1e-4  # scaled with the training rows only
+    study = hpo.tune(trainer, {"hidden": hpo.Categorical([8, 16])}, searcher="grid", tracking=tracking_uri)
+    score = study.test_score
+    assert score["metric"] == "test_accuracy" and score["rows"] == rows[2]
+    assert score["trial"] == study.best_trial.number
+    # The logged model (Standardize in front) on the raw test rows gives the same score.
+    raw = X_test * torch.as_tensor(trainer.standardized_with[1]) + torch.as_tensor(trainer.standardized_with[0])
+    with torch.no_grad():
+        predicted = trainer.best_model_(raw).argmax(dim=1)
+    assert float((predicted == y_test).float().mean()) == pytest.approx(score["value"], abs=1e-6)
+    parent, _ = study_runs(mlflow_client, study.name)
+    assert parent[0].data.metrics["test_accuracy"] == pytest.approx(score["value"])
+
+
+def test_test_data_from_python_is_never_seen_by_the_search():
+    seen = []
+
+    def watching(out, target):
+        seen.append(len(target))
+        return float((out.argmax(dim=1) == target).float().mean())
+
+    test = (VAL[0][:100], VAL[1][:100])
+    val = (VAL[0][100:], VAL[1][100:])
+    trainer = TorchTrainer(mlp, TRAIN, val, test_data=test, metric=watching, epochs=2, device="cpu")
+    study = hpo.tune(trainer, {"hidden": hpo.Categorical([16])}, searcher="grid", tracking=None)
+    assert seen[:-1] == [len(val[1])] * 2  # every epoch's validation, then the test rows once
+    assert seen[-1] == 100 and study.test_score["metric"] == "test_watching"
+    assert trainer.best_test_score_ == study.test_score["value"]
+
+
+@pytest.mark.parametrize("fraction", [0, 0.6, -0.1, "x", True])
+def test_a_test_fraction_outside_the_range_is_a_one_line_error(workdir, fraction):
+    block = {"kind": "torch", "model": "examples.models:mlp", "test_fraction": fraction}
+    with pytest.raises(ConfigError) as err:
+        trainers.from_config(block, {"builtin": "breast_cancer"})
+    assert str(err.value).startswith("trainer.test_fraction: expected a number in (0, 0.5], got ")
+
+
+# -- data-parallel trials ------------------------------------------------------------------------
+
+
+def _ddp_weights(devices, **kwargs):
+    options = dict(epochs=3, batch_size=20, lr=0.1, optimizer="sgd", metric="loss", device="cpu", seed=1)
+    trainer = TorchTrainer(
+        _linear_net, _linear_data(103), _linear_data(40, 1), devices_per_trial=devices, **(options | kwargs)
+    )
+    study = hpo.tune(trainer, {"unused": hpo.Categorical([0])}, searcher="grid", pruner="none", tracking=None)
+    return study, trainer.best_model_.state_dict()
+
+
+def _linear_net(params):
+    return torch.nn.Linear(8, 2)
+
+
+def test_a_data_parallel_trial_equals_one_process_with_the_same_global_batch():
+    # 103 rows in batches of 20: the last batch's 3 rows split 2 + 1 over the ranks, and
+    # accumulate=2 syncs the gradients once per 2 micro-batches.
+    one_study, one = _ddp_weights(1, accumulate=2)
+    two_study, two = _ddp_weights(2, accumulate=2)
+    for name in one:
+        torch.testing.assert_close(two[name], one[name], rtol=1e-5, atol=1e-6)
+    assert two_study.best_value == pytest.approx(one_study.best_value, rel=1e-5)
+    assert two_study.trials[0].user_attrs["epochs"] == 3  # rank 0's records reach the trial once
+
+
+def test_a_pruned_data_parallel_trial_stops_every_rank():
+    import optuna
+
+    trainer = TorchTrainer(
+        _linear_net, _linear_data(100), _linear_data(40, 1), epochs=5, metric="loss", device="cpu", devices_per_trial=2
+    )
+    study = hpo.tune(
+        trainer,
+        {"unused": hpo.Categorical([0])},
+        searcher="grid",
+        pruner=optuna.pruners.ThresholdPruner(upper=0.0),  # any loss is above 0: pruned at epoch 0
+        tracking=None,
+    )
+    (trial,) = study.trials
+    assert trial.state.name == "PRUNED" and trial.user_attrs["epochs"] == 1
+
+
+def test_more_devices_per_trial_than_the_machine_has_is_refused_before_the_study():
+    import os
+
+    too_many = (os.cpu_count() or 1) + (torch.cuda.device_count() if torch.cuda.is_available() else 0) + 1
+    trainer = TorchTrainer(_linear_net, _linear_data(), _linear_data(40, 1), devices_per_trial=too_many)
+    with pytest.raises(
+        ConfigError,
+        match=rf"^devices_per_trial: expected at most \d+ \(the GPUs, else CPUs, of this machine\), got {too_many}$",
+    ):
+        hpo.tune(trainer, {"unused": hpo.Categorical([0])}, n_trials=1, tracking=None)

@@ -15,12 +15,15 @@ from hpo.plugins import ConfigError, Registry
 
 from ._base import Trainer
 from ._data import BUILTINS, Dataset, load_data
+from ._finetune import load_pretrained
+from ._schedules import SCHEDULES
 from ._sklearn import SklearnTrainer
-from ._splits import SPLITTERS, make_splitter
-from ._torch import TorchTrainer
+from ._splits import SPLITTERS, make_splitter, split_test
+from ._torch import TorchTrainer, per_sample
 
 __all__ = [
     "BUILTINS",
+    "SCHEDULES",
     "SPLITTERS",
     "TRAINERS",
     "Dataset",
@@ -29,7 +32,10 @@ __all__ = [
     "Trainer",
     "from_config",
     "load_data",
+    "load_pretrained",
     "make_splitter",
+    "per_sample",
+    "split_test",
 ]
 
 #: ``trainer: {kind: NAME}`` -> the :class:`Trainer` class whose ``from_config`` builds it. A

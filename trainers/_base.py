@@ -63,12 +63,18 @@ class Trainer(abc.ABC):
     def on_study_end(self, study: Any, run: StudyRun) -> None:  # noqa: B027 -- optional hook
         """Called once after a study with a completed trial, before its MLflow run ends.
 
-        Trainers refit the best configuration here and log it with ``run.log_model``.
+        Trainers refit the best configuration here and log it with ``run.log_model``; with a
+        held-out test set they score that model on it once, ``run.log_test_score(...)``.
         """
 
     def on_trial_kept(self, number: int, kept: Any) -> None:  # noqa: B027 -- optional hook
         """Called in the driver for each completed trial that handed ``trial.keep(obj)`` an
         object, wherever the trial ran (e.g. the torch trainer keeps the best weights)."""
+
+    def check_executor(self, executor: Any) -> None:  # noqa: B027 -- optional hook
+        """Called before the study with the executor that will run the trials: raise
+        ``ConfigError`` when a trial needs resources it cannot get there (the torch trainer's
+        ``devices_per_trial``)."""
 
     def check_space(self, space: Any) -> None:  # noqa: B027 -- optional hook
         """Called before the study starts: raise ``ConfigError`` for hyperparameters this trainer

@@ -1,11 +1,13 @@
-"""Modules the torch trainer puts around a user's network when it logs the study's model.
+"""Modules the torch trainer puts around or into a user's network: the scaling in front of the
+logged model, and LoRA adapters while fine-tuning.
 
-Imported only when a model is logged (it imports torch). The tracking writer pickles these
+Imported only when needed (it imports torch). The tracking writer pickles these
 classes by value, so a logged model loads where hpo is not installed.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -32,3 +34,24 @@ class Standardize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
+
+
+class LoRALinear(nn.Module):
+    """A frozen ``nn.Linear`` plus a trainable low-rank update: ``base(x) + scale * B A x``.
+
+    Args:
+        base: The pretrained layer (frozen by :func:`hpo.trainers._finetune.add_lora`).
+        rank: The rank of ``A`` (rank x in) and ``B`` (out x rank).
+        alpha: ``scale = alpha / rank``.
+    """
+
+    def __init__(self, base: nn.Linear, rank: int, alpha: float) -> None:
+        super().__init__()
+        self.base = base
+        self.scale = alpha / rank
+        self.A = nn.Parameter(base.weight.new_empty(rank, base.in_features))
+        nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))  # as nn.Linear and LoRA initialize
+        self.B = nn.Parameter(base.weight.new_zeros(base.out_features, rank))  # zero: starts at base
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + self.scale * ((x @ self.A.t()) @ self.B.t())

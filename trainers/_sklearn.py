@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import numbers
 import statistics
 import time
 from collections.abc import Mapping
@@ -13,9 +14,9 @@ from hpo.plugins import ConfigError, StudyRun, Trial, check_keys, did_you_mean
 
 from ._base import Trainer
 from ._data import load_data
-from ._splits import compute_folds, make_splitter
+from ._splits import compute_folds, make_splitter, split_test
 
-_CONFIG_KEYS = ("kind", "estimator", "cv", "scoring", "fit_params", "n_jobs", "refit")
+_CONFIG_KEYS = ("kind", "estimator", "cv", "scoring", "fit_params", "n_jobs", "refit", "test_fraction")
 
 
 def resolve_estimator(spec: Any, where: str = "estimator") -> Any:
@@ -191,6 +192,24 @@ def _scorer(estimator: Any, scoring: Any) -> Any:
         raise ConfigError(key="scoring", message=str(err)) from None
 
 
+def _per_row(value: Any, n: int) -> bool:
+    """Whether a ``fit`` argument is a per-row array (``sample_weight``), split with the rows."""
+    return hasattr(value, "__len__") and not isinstance(value, str) and len(value) == n
+
+
+def _test_rules(splitter: Any, classifier: bool) -> dict[str, bool]:
+    """How :func:`split_test` holds rows out for this splitter: by the splitter's own rules."""
+    from sklearn import model_selection as ms
+
+    group = (ms.GroupKFold, ms.StratifiedGroupKFold, ms.GroupShuffleSplit, ms.LeaveOneGroupOut, ms.LeavePGroupsOut)
+    stratified = (ms.StratifiedKFold, ms.StratifiedGroupKFold, ms.StratifiedShuffleSplit, ms.RepeatedStratifiedKFold)
+    return {
+        "time_order": isinstance(splitter, ms.TimeSeriesSplit),
+        "grouped": isinstance(splitter, group),
+        "stratify": classifier and isinstance(splitter, stratified),
+    }
+
+
 class SklearnTrainer(Trainer):
     """Cross-validates a scikit-learn estimator; the objective is the mean fold score.
 
@@ -214,12 +233,26 @@ class SklearnTrainer(Trainer):
             with the folds.
         n_jobs: Folds fitted at once within a trial (joblib). Reports still go in fold order,
             after each batch, so pruning acts per batch. ``None`` fits one fold at a time.
-        refit: After the study, refit the best configuration on all the data, keep it as
-            ``best_model_`` and log it to the study's MLflow run as the model ``model``.
+        refit: After the study, refit the best configuration on all the data (the test rows
+            aside), keep it as ``best_model_`` and log it to the study's MLflow run as the
+            model ``model``.
+        test_fraction: Hold this share of the rows, in (0, 0.5], out as a test set before the
+            folds are computed, by the splitter's rules: a ``timeseries`` splitter's last
+            rows, stratified for a stratified splitter on a classifier, whole groups for a
+            group splitter; seeded with the splitter's seed (else 0). The trials never see
+            them; at the end the best configuration, refit on the other rows, is scored on
+            them once (``best_test_score_``, the parent run's ``test_<metric>``).
+        test_data: ``(X_test, y_test)``, a test set of your own, scored the same way; not with
+            ``test_fraction``.
 
     Attributes:
-        folds: The ``(train, test)`` index arrays every trial uses.
+        folds: The ``(train, test)`` index arrays every trial uses, into ``X`` and ``y``.
+        X, y, groups: The rows the search sees (without the test rows).
+        X_test, y_test: The test rows, or ``None``.
+        train_indices, test_indices: With ``test_fraction``, the positions in the given data of
+            the rows the search sees and of the test rows (``None`` otherwise).
         best_model_: The refit best model, after the study (with ``refit``).
+        best_test_score_: The best configuration's score on the test rows, after the study.
     """
 
     direction = "maximize"
@@ -236,6 +269,8 @@ class SklearnTrainer(Trainer):
         fit_params: Mapping[str, Any] | None = None,
         n_jobs: int | None = None,
         refit: bool = True,
+        test_fraction: float | None = None,
+        test_data: tuple[Any, Any] | None = None,
     ) -> None:
         from sklearn.base import is_classifier
 
@@ -243,14 +278,31 @@ class SklearnTrainer(Trainer):
         # Category columns of strings would fail every fit of an estimator that does not take
         # them: refuse them now, before any trial.
         self.estimator = _categorical_ready(self.estimator, _string_categories(X), "X")
-        self.X, self.y, self.groups = X, y, groups
         self.scorer = _scorer(self.estimator, scoring)
         self.scoring = scoring
-        self.splitter = make_splitter(cv, classifier=is_classifier(self.estimator), groups=groups)
-        self.folds = compute_folds(self.splitter, X, y, groups)
+        classifier = is_classifier(self.estimator)
+        self.splitter = make_splitter(cv, classifier=classifier, groups=groups)
         if not isinstance(fit_params or {}, Mapping):
             raise ConfigError(key="fit_params", message=f"expected a mapping of fit arguments, got {fit_params!r}")
-        self.fit_params = dict(fit_params or {})
+        fit_params = dict(fit_params or {})
+        self.test_fraction = test_fraction
+        self.X_test: Any = None
+        self.y_test: Any = None
+        self.train_indices: Any = None
+        self.test_indices: Any = None
+        if test_fraction is not None and test_data is not None:
+            raise ConfigError(
+                key="test_fraction",
+                message=f"give test_fraction or test_data, not both; got test_fraction={test_fraction!r}",
+            )
+        if test_fraction is not None:
+            X, y, groups, fit_params = self._hold_out(X, y, groups, fit_params, test_fraction, classifier)
+        elif test_data is not None:
+            self.X_test, self.y_test = _test_data(test_data)
+        self.X, self.y, self.groups = X, y, groups
+        # Computed on the rows the search sees only: no test row is in any fold.
+        self.folds = compute_folds(self.splitter, X, y, groups)
+        self.fit_params = fit_params
         if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0):
             raise ConfigError(key="n_jobs", message=f"expected a non-zero integer or None, got {n_jobs!r}")
         self.n_jobs = n_jobs
@@ -259,15 +311,38 @@ class SklearnTrainer(Trainer):
         self.refit = refit
         self.model_flavor = "sklearn" if refit else None
         self.best_model_: Any = None
+        self.best_test_score_: float | None = None
+
+    def _hold_out(
+        self, X: Any, y: Any, groups: Any, fit_params: dict[str, Any], fraction: Any, classifier: bool
+    ) -> tuple[Any, Any, Any, dict[str, Any]]:
+        """Split the test rows off (kept as ``X_test``, ``y_test``); the rest, with its groups
+        and per-row fit arguments, is what the search sees."""
+        from sklearn.utils import _safe_indexing
+
+        rules = _test_rules(self.splitter, classifier)
+        seed = getattr(self.splitter, "random_state", None)
+        train, test = split_test(
+            X,
+            y,
+            fraction,
+            seed=int(seed) if isinstance(seed, numbers.Integral) and not isinstance(seed, bool) else 0,
+            stratify=rules["stratify"],
+            time_order=rules["time_order"],
+            groups=groups if rules["grouped"] else None,
+        )
+        self.train_indices, self.test_indices = train, test
+        self.X_test, self.y_test = _safe_indexing(X, test), _safe_indexing(y, test)
+        n = len(y)
+        fit_params = {k: _safe_indexing(v, train) if _per_row(v, n) else v for k, v in fit_params.items()}
+        kept_groups = None if groups is None else _safe_indexing(groups, train)
+        return _safe_indexing(X, train), _safe_indexing(y, train), kept_groups, fit_params
 
     def _fit_params(self, indices: Any) -> dict[str, Any]:
         from sklearn.utils import _safe_indexing
 
         n = len(self.y)
-        return {
-            k: _safe_indexing(v, indices) if hasattr(v, "__len__") and not isinstance(v, str) and len(v) == n else v
-            for k, v in self.fit_params.items()
-        }
+        return {k: _safe_indexing(v, indices) if _per_row(v, n) else v for k, v in self.fit_params.items()}
 
     def _fit_and_score(self, params: dict[str, Any], train: Any, test: Any) -> tuple[float, float]:
         from sklearn.base import clone
@@ -343,26 +418,40 @@ class SklearnTrainer(Trainer):
             "cv.n_splits": len(self.folds),
             "n_jobs": self.n_jobs,
             "refit": self.refit,
+            "test_fraction": self.test_fraction,
             "data.rows": shape[0],
             "data.features": shape[1] if len(shape) > 1 else 1,
+            "data.test_rows": None if self.y_test is None else len(self.y_test),
         }
 
     def datasets(self) -> list[dict[str, str]]:
-        """The rows cross-validation trains and scores on."""
+        """The rows cross-validation trains and scores on, and the test rows (``testing``)."""
         from ._provenance import data_name, dataset_card
 
         name = data_name(self.data_source)
-        return [dataset_card(self.X, self.y, name=name, source=self.data_source, context="training")]
+        cards = [dataset_card(self.X, self.y, name=name, source=self.data_source, context="training")]
+        if self.y_test is not None:
+            cards.append(dataset_card(self.X_test, self.y_test, name=name, source=self.data_source, context="testing"))
+        return cards
 
     def on_study_end(self, study: Any, run: StudyRun) -> None:
-        """Refit the best configuration on all the data and log it as the study's model."""
-        if not self.refit:
+        """Refit the best configuration on all the data but the test rows; score it once on
+        the test rows (if any) and log it as the study's model (with ``refit``)."""
+        if not self.refit and self.y_test is None:
             return
         from sklearn.base import clone
         from sklearn.utils import _safe_indexing
 
         model = clone(self.estimator).set_params(**study.best_params)
         model.fit(self.X, self.y, **self.fit_params)
+        if self.y_test is not None:
+            # The one time the test rows are scored: the search never saw them.
+            self.best_test_score_ = float(self.scorer(model, self.X_test, self.y_test))
+            run.log_test_score(
+                self.metric_name, self.best_test_score_, rows=len(self.y_test), trial=study.best_trial.number
+            )
+        if not self.refit:
+            return
         self.best_model_ = model
         example = _safe_indexing(self.X, list(range(min(5, len(self.y)))))
         run.log_model("sklearn", model, input_example=example, params=study.best_params)
@@ -398,8 +487,28 @@ class SklearnTrainer(Trainer):
                 fit_params=block.get("fit_params"),
                 n_jobs=block.get("n_jobs"),
                 refit=block.get("refit", True),
+                test_fraction=block.get("test_fraction"),
             )
         except ConfigError as err:
             raise err.under("trainer") from None
         trainer.data_source = dataset.source
         return trainer
+
+
+def _test_data(test_data: Any) -> tuple[Any, Any]:
+    """``(X_test, y_test)``, checked: a pair with as many rows in each, at least one.
+
+    Raises:
+        ConfigError: Anything else (named ``test_data``).
+    """
+    if not isinstance(test_data, (tuple, list)) or len(test_data) != 2:
+        shown = f"a {type(test_data).__name__}" if hasattr(test_data, "__len__") else repr(test_data)
+        raise ConfigError(key="test_data", message=f"expected a pair (X_test, y_test), got {shown:.80}")
+    X_test, y_test = test_data
+    rows = {len(part) if hasattr(part, "__len__") else None for part in (X_test, y_test)}
+    if None in rows or len(rows) != 1 or 0 in rows:
+        sizes = [len(part) if hasattr(part, "__len__") else type(part).__name__ for part in (X_test, y_test)]
+        raise ConfigError(
+            key="test_data", message=f"expected X_test and y_test with the same number of rows (> 0), got {sizes}"
+        )
+    return X_test, y_test

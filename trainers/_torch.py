@@ -2,16 +2,22 @@
 
 The loop follows nanoGPT / Lightning Fabric: ``torch.autocast`` around forward and loss, a
 ``GradScaler`` for fp16 only (bf16 has fp32's range and needs none), gradients unscaled before
-clipping, ``zero_grad(set_to_none=True)``, a cosine schedule with linear warmup stepped per batch.
-Tensor data is batched by indexing (no DataLoader overhead); other datasets use a DataLoader
-with pinned memory on CUDA.
+clipping, ``zero_grad(set_to_none=True)``, schedules from ``torch.optim.lr_scheduler`` with a
+linear warmup (``trainers._schedules``). On top: gradient accumulation (one unscale, clip and step
+per ``accumulate`` micro-batches), gradient-norm monitoring, train-only transforms, fine-tuning
+(``trainers._finetune``), a held-out test set scored once, and data-parallel trials
+(``trainers._distributed``). Tensor data is batched by indexing (no DataLoader overhead); other
+datasets use a DataLoader with pinned memory on CUDA.
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
+import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +33,47 @@ from hpo.plugins import (
 )
 
 from ._base import Trainer
+from ._schedules import SCHEDULES, Schedule, parse_schedule
+
+_logger = logging.getLogger("hpo.trainers")
 
 AMP = ("auto", "bf16", "fp16", "off")
 OPTIMIZERS = ("adamw", "adam", "sgd")
-SCHEDULERS = ("cosine", "constant")
+SCHEDULERS = tuple(SCHEDULES)
+GRAD_MONITOR = ("global", "layers", "off")
 LOSSES = ("cross_entropy", "mse", "l1")
 #: metric -> direction
 METRICS = {"accuracy": "maximize", "loss": "minimize", "mse": "minimize", "mae": "minimize"}
 #: metric -> the training loss it implies when ``loss`` is not given
 METRIC_LOSS = {"accuracy": "cross_entropy", "mse": "mse", "mae": "l1"}
-#: hyperparameters a trial's params may set for the loop itself (the rest go to model_fn)
-LOOP_PARAMS = ("lr", "weight_decay", "momentum", "warmup", "batch_size", "epochs")
+#: hyperparameters a trial's params may set for the loop itself (the rest go to model_fn); so
+#: may ``lr_groups.PREFIX`` (a multiplier) and ``unfreeze.PREFIX`` (an epoch)
+LOOP_PARAMS = ("lr", "weight_decay", "momentum", "warmup", "batch_size", "epochs", "accumulate", "scheduler")
+_GROUPED = ("lr_groups.", "unfreeze.", "lora.")
 
 
 class NonFiniteLoss(ArithmeticError):
     """The training loss became NaN or infinite (e.g. a learning rate too high)."""
+
+
+class NonFiniteGradient(ArithmeticError):
+    """The gradients' norm became NaN or infinite while the loss was finite (exploding gradients)."""
+
+
+def is_loop_param(name: str) -> bool:
+    """Whether a trial's param ``name`` sets the training loop rather than the model."""
+    return name in LOOP_PARAMS or name.startswith(_GROUPED)
+
+
+def per_sample(transform: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A batch transform applying a torchvision-style ``transform(sample)`` to each row."""
+    import torch
+
+    def batch(x: Any) -> Any:
+        return torch.stack([transform(row) for row in x])
+
+    batch.__qualname__ = f"per_sample({qualified_name(transform)})"
+    return batch
 
 
 def _choice(value: Any, choices: tuple[str, ...], field: str) -> str:
@@ -105,27 +137,56 @@ class TorchTrainer(Trainer):
     Args:
         model_fn: ``model_fn(params) -> nn.Module``; it reads the architecture's params
             (width, dropout, ...). ``lr``, ``weight_decay``, ``momentum``, ``warmup``,
-            ``batch_size`` and ``epochs`` in the params override the arguments below.
+            ``batch_size``, ``epochs``, ``accumulate``, ``scheduler`` (a name),
+            ``lr_groups.PREFIX`` and ``unfreeze.PREFIX`` in the params override the arguments
+            below. It may return a pretrained network (see :func:`load_pretrained`).
         train_data: ``(X, y)`` tensors, a ``TensorDataset`` or any ``Dataset``.
         val_data: The same, for validation after each epoch.
-        loss: ``cross_entropy``, ``mse``, ``l1`` or ``loss(outputs, targets) -> tensor``. By
-            default it follows ``metric``: ``accuracy`` trains with ``cross_entropy``, ``mse``
-            with ``mse``, ``mae`` with ``l1``; for ``loss`` or a callable metric, the targets
-            decide (``mse`` for float targets, ``cross_entropy`` for class labels).
+        loss: ``cross_entropy``, ``mse``, ``l1`` or ``loss(outputs, targets) -> tensor`` (a
+            mean over the rows). By default it follows ``metric``: ``accuracy`` trains with
+            ``cross_entropy``, ``mse`` with ``mse``, ``mae`` with ``l1``; for ``loss`` or a
+            callable metric, the targets decide (``mse`` for float targets, ``cross_entropy``
+            for class labels).
         metric: ``accuracy``, ``loss`` (validation loss), ``mse``, ``mae`` or
             ``metric(outputs, targets) -> float`` (maximized unless ``direction`` says so).
         epochs: Epochs to train (at most, with early stopping).
-        batch_size: Rows per step.
+        batch_size: Rows per forward pass (a micro-batch when ``accumulate`` > 1).
         optimizer: ``adamw``, ``adam``, ``sgd`` or ``factory(parameters, lr=..., weight_decay=...,
-            momentum=...) -> Optimizer``.
+            momentum=...) -> Optimizer`` (``parameters``: param groups).
         lr, weight_decay, momentum: Optimizer settings (momentum for SGD).
-        scheduler: ``cosine`` (decay to 0 after ``warmup`` epochs of linear warmup) or
-            ``constant`` (after the warmup).
-        warmup: Warmup length in epochs (may be fractional).
+        scheduler: ``cosine`` (to ``min_lr``), ``constant``, ``step`` (``milestones`` or
+            ``step_size``, ``gamma``; by default x0.1 at 50% and 75% of the epochs),
+            ``plateau`` (``patience``, ``factor``, ``threshold``, ``monitor``: ``val_loss`` or
+            the validation metric, the default), ``onecycle`` (``pct_start``, ``div_factor``,
+            ``final_div_factor``), as a name or ``{name: ..., **options}``; each is the
+            ``torch.optim.lr_scheduler`` class of its name. ``cosine`` and ``onecycle`` step
+            after each optimizer step, ``step`` and ``plateau`` after each epoch.
+        warmup: Linear warmup, in epochs (may be fractional), before the schedule; for
+            ``onecycle`` it is the rising phase (its ``pct_start``).
+        accumulate: Micro-batches per optimizer step: ``accumulate`` micro-batches of
+            ``batch_size`` rows make the update of one batch of their total rows.
         amp: ``auto`` (bf16 on a CUDA device that supports it, else fp32), ``bf16``, ``fp16``
             (with a GradScaler) or ``off``.
         device: ``auto`` (CUDA when present, else CPU) or a torch device string.
         grad_clip: Clip the gradients' total norm to this (after unscaling), or ``None``.
+        grad_monitor: ``global`` logs the gradients' total norm before clipping (the epoch's
+            mean and max: ``grad_norm_mean``, ``grad_norm_max``); ``layers`` also each
+            parameter's at the epoch's last step (``grad_norm.NAME``); ``off``. A non-finite
+            norm fails the trial (with fp16, the GradScaler skips such steps instead).
+        vanishing: ``{threshold: T, epochs: N}``: a mean gradient norm below ``T`` for ``N``
+            epochs in a row tags the trial's run ``hpo.warning.vanishing_gradients``.
+        transform: A train-only transform, ``transform(x) -> x`` on a batch (on the device) or
+            ``transform(x, y) -> (x, y)``; wrap a per-sample torchvision-style transform with
+            :func:`per_sample`. It must keep the rows and labels (checked on the first batch).
+        transform_fn: ``transform_fn(params) -> transform`` (or ``None``): a transform built
+            per trial from its params, so augmentation strength can be tuned.
+        freeze: Name prefixes of parameters not trained (``["backbone"]``).
+        unfreeze: ``{prefix: epoch}``: parameters frozen until that epoch (gradual unfreezing).
+        lr_groups: ``{prefix: multiplier}``: those parameters learn at ``lr * multiplier``.
+        lora: ``{targets: [prefix, ...], rank: 4, alpha: 8}``: low-rank adapters on the
+            ``nn.Linear`` layers under the targets, everything else frozen (a small pure-torch
+            LoRA; the logged model has them merged into its weights). ``lora.rank`` and
+            ``lora.alpha`` may come from the space.
         early_stopping: Stop after this many epochs without improvement (an int, or
             ``{patience: N, min_delta: D}``); the best epoch's weights are restored.
         seed: Seed of initialization and batch order: the same params give the same metrics on
@@ -135,6 +196,10 @@ class TorchTrainer(Trainer):
             standardized with them: the model logged at the end then puts that scaling in front
             of the network, so it takes raw features. ``from_config`` sets it for
             ``standardize: true``.
+        test_data: Held-out rows, never seen by the search: after it, the best trial's model
+            is scored on them once, logged to the study's run as ``test_<metric>``.
+        devices_per_trial: Processes (one GPU each on CUDA) a trial trains on with
+            DistributedDataParallel, each taking its share of every batch.
 
     Attributes:
         last_model_: The model of the last trial, with its best epoch's weights.
@@ -155,15 +220,26 @@ class TorchTrainer(Trainer):
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         momentum: float = 0.9,
-        scheduler: str = "cosine",
+        scheduler: str | Mapping[str, Any] = "cosine",
         warmup: float = 0.0,
+        accumulate: int = 1,
         amp: str = "auto",
         device: str = "auto",
         grad_clip: float | None = None,
+        grad_monitor: str = "global",
+        vanishing: Mapping[str, Any] | None = None,
+        transform: Callable[..., Any] | None = None,
+        transform_fn: Callable[[dict[str, Any]], Any] | None = None,
+        freeze: Sequence[str] = (),
+        unfreeze: Mapping[str, int] | None = None,
+        lr_groups: Mapping[str, float] | None = None,
+        lora: Mapping[str, Any] | None = None,
         early_stopping: int | Mapping[str, Any] | None = None,
         seed: int = 0,
         direction: str | None = None,
         standardized_with: tuple[Any, Any] | None = None,
+        test_data: Any = None,
+        devices_per_trial: int = 1,
     ) -> None:
         if not callable(model_fn):
             raise ConfigError(
@@ -192,7 +268,8 @@ class TorchTrainer(Trainer):
             direction = METRICS[metric] if isinstance(metric, str) else "maximize"
         self.direction = _choice(direction, ("minimize", "maximize"), "direction")
         self.optimizer = optimizer if callable(optimizer) else _choice(optimizer, OPTIMIZERS, "optimizer")
-        self.scheduler = _choice(scheduler, SCHEDULERS, "scheduler")
+        self.scheduler, self.schedule_options = parse_schedule(scheduler)
+        self._check_monitor(self.schedule_options.get("monitor"), "scheduler.monitor")
         self.amp = _choice(amp, AMP, "amp")
         self._device = device
         self.device = resolve_device(device)  # again in each trial: a Ray worker has its own GPU
@@ -203,11 +280,49 @@ class TorchTrainer(Trainer):
             "warmup": warmup,
             "batch_size": batch_size,
             "epochs": epochs,
+            "accumulate": accumulate,
         }
         self._check_loop_params(self.defaults, "")
         if grad_clip is not None and not (isinstance(grad_clip, (int, float)) and grad_clip > 0):
             raise ConfigError(key="grad_clip", message=f"expected a positive number or null, got {grad_clip!r}")
         self.grad_clip = grad_clip
+        self.grad_monitor = _choice(grad_monitor, GRAD_MONITOR, "grad_monitor")
+        check_keys(vanishing or {}, ("threshold", "epochs"), "vanishing")
+        self.vanishing = {"threshold": 1e-6, "epochs": 3, **(vanishing or {})}
+        if not (_number(self.vanishing["threshold"]) and self.vanishing["threshold"] >= 0):
+            raise ConfigError(
+                key="vanishing.threshold", message=f"expected a number >= 0, got {self.vanishing['threshold']!r}"
+            )
+        if not (_integer(self.vanishing["epochs"]) and self.vanishing["epochs"] >= 1):
+            raise ConfigError(
+                key="vanishing.epochs", message=f"expected a positive integer, got {self.vanishing['epochs']!r}"
+            )
+        for key, hook in (("transform", transform), ("transform_fn", transform_fn)):
+            if hook is not None and not callable(hook):
+                raise ConfigError(key=key, message=f"expected a callable or null, got {hook!r}")
+        if transform is not None and transform_fn is not None:
+            raise ConfigError(key="transform", message="give transform or transform_fn, not both")
+        self.transform, self.transform_fn = transform, transform_fn
+        if transform is not None:  # before any trial: a fixed transform is checked on the first rows
+            rows = self._first_rows(batch_size)
+            if rows is not None:
+                _check_transform(_as_batch_transform(transform), *rows, key="transform")
+        self.freeze = _prefixes(freeze)
+        self.unfreeze = _prefix_map(unfreeze, "unfreeze", integer=True)
+        self.lr_groups = _prefix_map(lr_groups, "lr_groups", integer=False)
+        self.lora = _lora_options(lora, "lora")
+        if self.lora and (self.freeze or self.unfreeze):
+            raise ConfigError(
+                key="lora", message="trains only its adapters, the rest frozen: leave freeze and unfreeze out"
+            )
+        if not (_integer(devices_per_trial) and devices_per_trial >= 1):
+            raise ConfigError(
+                key="devices_per_trial", message=f"expected a positive integer, got {devices_per_trial!r}"
+            )
+        self.devices_per_trial = devices_per_trial
+        self.test_data = None if test_data is None else _as_tensors(test_data, "test_data")
+        self.best_test_score_: float | None = None
+        self._from_config = False  # errors found later name trainer.KEY
         if isinstance(early_stopping, Mapping):
             check_keys(early_stopping, ("patience", "min_delta"), "early_stopping")
             self.patience, self.min_delta = early_stopping.get("patience"), float(early_stopping.get("min_delta", 0.0))
@@ -228,7 +343,7 @@ class TorchTrainer(Trainer):
 
     @staticmethod
     def _check_loop_params(values: Mapping[str, Any], where: str) -> None:
-        for key in ("batch_size", "epochs"):
+        for key in ("batch_size", "epochs", "accumulate"):
             value = values[key]
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(key=f"{where}{key}", message=f"expected a positive integer, got {value!r}")
@@ -245,28 +360,86 @@ class TorchTrainer(Trainer):
                     message=f"expected a {'positive' if key == 'lr' else 'non-negative'} number, got {value!r}",
                 )
 
+    def _check_monitor(self, monitor: Any, key: str) -> None:
+        """``plateau`` must watch a validation value the loop computes."""
+        allowed = ("val_loss", self.metric_name)
+        if monitor is not None and monitor not in allowed:
+            raise ConfigError(
+                key=key,
+                message=f"plateau watches a validation metric: expected {' or '.join(allowed)}, got {monitor!r}",
+            )
+
+    def _first_rows(self, n: int) -> tuple[Any, Any] | None:
+        """The first ``n`` training rows as ``(x, y)`` tensors (``None`` for other datasets)."""
+        if isinstance(self.train_data, tuple):
+            return self.train_data[0][:n], self.train_data[1][:n]
+        return None
+
+    def _trial_settings(self, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(loop settings, model params)`` of a trial: its loop params over the defaults."""
+        loop: dict[str, Any] = {**self.defaults, **{k: params[k] for k in LOOP_PARAMS if k in params}}
+        name = loop.get("scheduler", self.scheduler)
+        if name == self.scheduler:
+            loop["scheduler"], loop["schedule_options"] = self.scheduler, self.schedule_options
+        else:  # a name from the space: that schedule with its default options
+            loop["scheduler"], loop["schedule_options"] = parse_schedule(name, "params.scheduler")
+        if loop["scheduler"] == "plateau" and loop["schedule_options"]["monitor"] is None:
+            loop["schedule_options"] = {**loop["schedule_options"], "monitor": self.metric_name}
+        self._check_loop_params(loop, "params.")
+        loop["lr_groups"] = {**self.lr_groups, **_grouped(params, "lr_groups.")}
+        loop["unfreeze"] = {**self.unfreeze, **_grouped(params, "unfreeze.")}
+        _prefix_map(loop["lr_groups"], "params.lr_groups", integer=False)
+        _prefix_map(loop["unfreeze"], "params.unfreeze", integer=True)
+        loop["lora"] = _lora_options({**self.lora, **_grouped(params, "lora.")}, "params.lora") if self.lora else {}
+        model_params = {k: v for k, v in params.items() if not is_loop_param(k)}
+        return loop, model_params
+
     # -- the loop ------------------------------------------------------------------------------
 
-    def _batches(self, data: Any, batch_size: int, generator: Any, shuffle: bool) -> Any:
+    def _batches(self, data: Any, batch_size: int, generator: Any, shuffle: bool, min_rows: int = 1) -> Any:
+        """The batches of an epoch; a last one of fewer than ``min_rows`` rows (a data-parallel
+        trial's ranks: each needs one) is left out."""
         import torch
 
+        drop = 0 < self._rows(data) % batch_size < min_rows
         if isinstance(data, tuple):
             X, y = data
             n = len(X)
             order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-            for start in range(0, n, batch_size):
+            for start in range(0, n - (n % batch_size if drop else 0), batch_size):
                 index = order[start : start + batch_size]
                 yield X[index], y[index]
             return
         from torch.utils.data import DataLoader
 
         loader = DataLoader(
-            data, batch_size=batch_size, shuffle=shuffle, generator=generator, pin_memory=self.device.type == "cuda"
+            data,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            generator=generator,
+            pin_memory=self.device.type == "cuda",
+            drop_last=drop,
         )
         yield from loader
 
-    def _n_batches(self, data: Any, batch_size: int) -> int:
-        return math.ceil(len(data[0] if isinstance(data, tuple) else data) / batch_size)
+    def _steps(self, batches: Iterator[Any], accumulate: int) -> Iterator[list[Any]]:
+        """The micro-batches of each optimizer step: ``accumulate`` at a time (fewer at the end)."""
+        step: list[Any] = []
+        for batch in batches:
+            step.append(batch)
+            if len(step) == accumulate:
+                yield step
+                step = []
+        if step:
+            yield step
+
+    @staticmethod
+    def _rows(data: Any) -> int:
+        return len(data[0] if isinstance(data, tuple) else data)
+
+    def _n_batches(self, data: Any, batch_size: int, min_rows: int = 1) -> int:
+        n = self._rows(data)
+        return n // batch_size + (1 if n % batch_size >= min_rows else 0)
 
     def _loss_fn(self) -> Callable[..., Any]:
         import torch.nn.functional as F
@@ -277,29 +450,16 @@ class TorchTrainer(Trainer):
             return F.cross_entropy
         return _regression(F.mse_loss if self.loss == "mse" else F.l1_loss)
 
-    def _make_optimizer(self, parameters: Any, loop: Mapping[str, Any]) -> Any:
+    def _make_optimizer(self, groups: list[dict[str, Any]], loop: Mapping[str, Any]) -> Any:
         import torch
 
         kwargs = {"lr": loop["lr"], "weight_decay": loop["weight_decay"]}
         if callable(self.optimizer):
-            return self.optimizer(parameters, momentum=loop["momentum"], **kwargs)
+            return self.optimizer(groups, momentum=loop["momentum"], **kwargs)
         if self.optimizer == "sgd":
-            return torch.optim.SGD(parameters, momentum=loop["momentum"], **kwargs)
+            return torch.optim.SGD(groups, momentum=loop["momentum"], **kwargs)
         cls = torch.optim.AdamW if self.optimizer == "adamw" else torch.optim.Adam
-        return cls(parameters, **kwargs)
-
-    def _schedule(self, optimizer: Any, warmup_steps: int, total_steps: int) -> Any:
-        import torch
-
-        def factor(step: int) -> float:
-            if step < warmup_steps:
-                return (step + 1) / warmup_steps
-            if self.scheduler == "constant":
-                return 1.0
-            progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return cls(groups, **kwargs)
 
     def evaluate(self, model: Any, data: Any, batch_size: int = 1024) -> tuple[float, float]:
         """``(validation loss, metric)`` of ``model`` on ``data`` under the trainer's precision."""
@@ -325,44 +485,116 @@ class TorchTrainer(Trainer):
         return loss, loss
 
     def __call__(self, params: dict[str, Any], trial: Trial) -> float:
+        if self.devices_per_trial > 1:
+            from functools import partial
+
+            from ._distributed import run_data_parallel
+
+            return run_data_parallel(partial(self._fit, params), trial, self.devices_per_trial)
+        return self._fit(params, trial)
+
+    def _fit(self, params: dict[str, Any], trial: Trial) -> float:
+        """One trial's training; in a data-parallel trial, one rank's (``trial.rank``)."""
         import torch
 
-        loop = {**self.defaults, **{k: params[k] for k in LOOP_PARAMS if k in params}}
-        self._check_loop_params(loop, "params.")
-        model_params = {k: v for k, v in params.items() if k not in LOOP_PARAMS}
-        self._prepare_device()
+        from ._finetune import add_lora, check_prefixes, param_groups, set_trainable
+
+        rank, world = getattr(trial, "rank", 0), getattr(trial, "world_size", 1)
+        loop, model_params = self._trial_settings(params)
+        self._prepare_device(rank if world > 1 else None)
         torch.manual_seed(self.seed)
         generator = torch.Generator().manual_seed(self.seed)
         model = self.model_fn(model_params).to(self.device)
-        optimizer = self._make_optimizer(model.parameters(), loop)
-        steps_per_epoch = self._n_batches(self.train_data, loop["batch_size"])
-        schedule = self._schedule(optimizer, round(loop["warmup"] * steps_per_epoch), loop["epochs"] * steps_per_epoch)
+        check_prefixes(model, self.freeze, "freeze")
+        check_prefixes(model, loop["unfreeze"], "unfreeze")
+        check_prefixes(model, loop["lr_groups"], "lr_groups")
+        if loop["lora"]:
+            add_lora(model, loop["lora"]["targets"], loop["lora"]["rank"], loop["lora"]["alpha"])
+        else:
+            set_trainable(model, self.freeze, loop["unfreeze"], 0)
+        net = model
+        if world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            from ._distributed import rank_slice
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            # Parameters frozen for some epochs get no gradient then: DDP must not wait for them.
+            net = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=bool(loop["unfreeze"]))
+        optimizer = self._make_optimizer(param_groups(model, loop["lr"], loop["lr_groups"]), loop)
+        batches_per_epoch = self._n_batches(self.train_data, loop["batch_size"], world)
+        steps_per_epoch = math.ceil(batches_per_epoch / loop["accumulate"])
+        schedule = Schedule(
+            optimizer,
+            loop["scheduler"],
+            loop["schedule_options"],
+            total_steps=loop["epochs"] * steps_per_epoch,
+            epochs=loop["epochs"],
+            warmup_steps=round(loop["warmup"] * steps_per_epoch),
+            mode=self._monitor_mode(loop["schedule_options"].get("monitor")),
+        )
         dtype, scaled = resolve_precision(self.amp, self.device)
         scaler = torch.amp.GradScaler(self.device.type, enabled=scaled)
         loss_fn = self._loss_fn()
-        best_value, best_state, stale, epoch = None, None, 0, 0
+        transform = self._trial_transform(model_params)
+        grads = _GradMonitor(self.grad_monitor, self.grad_clip, scaled, self.vanishing, self.device)
+        best_value, best_state, stale, epoch, checked = None, None, 0, 0, transform is None
         try:
             for epoch in range(loop["epochs"]):
+                if loop["unfreeze"]:
+                    set_trainable(model, self.freeze, loop["unfreeze"], epoch)
                 model.train()
                 start = time.perf_counter()
-                total = torch.zeros((), device=self.device)
-                for xb, yb in self._batches(self.train_data, loop["batch_size"], generator, shuffle=True):
-                    xb = xb.to(self.device, non_blocking=True)
-                    yb = yb.to(self.device, non_blocking=True)
-                    with torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                        loss = loss_fn(model(xb), yb)
-                    scaler.scale(loss).backward()
-                    if self.grad_clip is not None:
-                        scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
+                total = torch.zeros((), device=self.device)  # summed on the device: no sync per step
+                rows = torch.zeros((), device=self.device)
+                loss_bad_step = torch.full((), _NEVER, device=self.device)
+                batches = self._batches(self.train_data, loop["batch_size"], generator, shuffle=True, min_rows=world)
+                for step, micro in enumerate(self._steps(batches, loop["accumulate"])):
+                    step_rows = sum(len(yb) for _, yb in micro)
+                    for i, (xb, yb) in enumerate(micro):
+                        if world > 1:  # this rank's share of the batch
+                            share = rank_slice(torch.arange(len(yb)), rank, world)
+                            xb, yb = xb[share], yb[share]
+                        xb = xb.to(self.device, non_blocking=True)
+                        yb = yb.to(self.device, non_blocking=True)
+                        if transform is not None:
+                            xb, yb = (
+                                _check_transform(transform, xb, yb, key="transform")
+                                if not checked
+                                else transform(xb, yb)
+                            )
+                            checked = True
+                        # Gradients are reduced across ranks only after the step's last micro-batch.
+                        sync = i == len(micro) - 1 or world == 1
+                        with contextlib.nullcontext() if sync else net.no_sync():
+                            with torch.autocast(
+                                self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None
+                            ):
+                                loss = loss_fn(net(xb), yb)
+                            # Each micro-batch weighs by its rows: the sum is the mean over the
+                            # step's rows, across ranks too (DDP averages the ranks' gradients).
+                            scaler.scale(loss * (len(yb) * world / step_rows)).backward()
+                        total += loss.detach() * len(yb)
+                        rows += len(yb)
+                    grads.before_step(model, optimizer, scaler, last=step == steps_per_epoch - 1)
                     scaler.step(optimizer)
                     scaler.update()
                     optimizer.zero_grad(set_to_none=True)
-                    schedule.step()
-                    total += loss.detach()  # summed on the device: no sync per step
-                train_loss = float(total) / steps_per_epoch
+                    schedule.after_step()
+                    if grads.mode != "off":  # which went first, the loss or the gradients
+                        first = torch.isfinite(total) | (loss_bad_step < _NEVER)
+                        loss_bad_step = torch.where(first, loss_bad_step, float(step))
+                if world > 1:
+                    import torch.distributed as dist
+
+                    both = torch.stack([total, rows])
+                    dist.all_reduce(both)
+                    total, rows = both[0], both[1]
+                train_loss = float(total / rows)
                 if not math.isfinite(train_loss):
+                    grads.check_cause(loss_bad_step, epoch)
                     raise NonFiniteLoss(f"training loss is {train_loss} at epoch {epoch}")
+                grad_metrics = grads.end_epoch(epoch)  # raises NonFiniteGradient
                 val_loss, value = self.evaluate(model, self.val_data)
                 if not (math.isfinite(val_loss) and math.isfinite(value)):
                     raise NonFiniteLoss(
@@ -375,9 +607,18 @@ class TorchTrainer(Trainer):
                         f"val_{self._metric_name()}": value,
                         "lr": optimizer.param_groups[0]["lr"],
                         "epoch_time": time.perf_counter() - start,
+                        **grad_metrics,
                     },
                     step=epoch,
                 )
+                if grads.vanishing_since is not None and grads.vanishing_since == epoch - self.vanishing["epochs"] + 1:
+                    warning = (
+                        f"gradient norm below {self.vanishing['threshold']:g} for {self.vanishing['epochs']} "
+                        f"epochs from epoch {grads.vanishing_since}"
+                    )
+                    _logger.warning("trial %s: %s", trial.number, warning)
+                    trial.set_tag("hpo.warning.vanishing_gradients", warning)
+                schedule.after_epoch({"val_loss": val_loss, self.metric_name: value})
                 if better(value, best_value, self.direction, margin=self.min_delta):
                     best_value, stale = value, 0
                     best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
@@ -396,10 +637,33 @@ class TorchTrainer(Trainer):
         trial.keep((best_value, dict(params), best_state))
         return best_value
 
-    def _prepare_device(self) -> None:
-        """Resolve the device where the trial runs: under Ray, ``auto`` is the GPU Ray assigned."""
+    def _monitor_mode(self, monitor: str | None) -> str:
+        """How ``plateau`` judges its value: the validation loss falls, the metric per direction."""
+        if monitor == "val_loss":
+            return "min"
+        return "min" if self.direction == "minimize" else "max"
+
+    def _trial_transform(self, model_params: dict[str, Any]) -> Callable[[Any, Any], tuple[Any, Any]] | None:
+        """This trial's train-only transform as ``transform(x, y) -> (x, y)``, if any."""
+        transform = self.transform if self.transform_fn is None else self.transform_fn(model_params)
+        if transform is None:
+            return None
+        if not callable(transform):
+            raise ConfigError(
+                key="transform", message=f"transform_fn returned {transform!r}, expected a callable or None"
+            )
+        return _as_batch_transform(transform)
+
+    def _prepare_device(self, rank: int | None = None) -> None:
+        """Resolve the device where the trial runs: under Ray, ``auto`` is the GPU Ray assigned;
+        a data-parallel rank takes the GPU of its number."""
+        import torch
+
         self.device = resolve_device(self._device)
         if self.device.type == "cuda":
+            if rank is not None:
+                self.device = torch.device("cuda", rank % torch.cuda.device_count())
+                torch.cuda.set_device(self.device)
             # Page-locked once, so every batch's copy to the GPU can overlap (non_blocking).
             self.train_data = _pinned(self.train_data)
             self.val_data = _pinned(self.val_data)
@@ -416,6 +680,62 @@ class TorchTrainer(Trainer):
         state.update(_best=None, last_model_=None, best_model_=None)
         return state
 
+    def check_executor(self, executor: Any) -> None:
+        """A data-parallel trial's ranks must fit what one trial gets: on Ray its
+        ``gpus_per_trial`` (or ``cpus_per_trial`` without GPUs; ``gpus_per_trial`` > 1 alone
+        makes the trials data-parallel over those GPUs), inline this machine's GPUs or CPUs.
+
+        Raises:
+            ConfigError: ``devices_per_trial`` larger than that.
+        """
+        from ._distributed import available_devices
+
+        gpus = getattr(executor, "gpus_per_trial", None)
+        if gpus is None:  # inline: this machine
+            available, what = available_devices(), "the GPUs, else CPUs, of this machine"
+        else:
+            if self.devices_per_trial == 1 and gpus > 1:
+                self.devices_per_trial = int(gpus)
+            available = int(gpus) if gpus >= 1 else int(executor.cpus_per_trial)
+            what = f"the executor's {'gpus' if gpus >= 1 else 'cpus'}_per_trial"
+        if self.devices_per_trial > available:
+            key = "trainer.devices_per_trial" if self._from_config else "devices_per_trial"
+            raise ConfigError(key=key, message=f"expected at most {available} ({what}), got {self.devices_per_trial}")
+
+    def check_space(self, space: Any) -> None:
+        """Before the study: every ``scheduler`` choice is a schedule, and the params at the
+        space's first point build a model whose parameters ``freeze``, ``unfreeze`` and
+        ``lr_groups`` name, and a transform that keeps the first batch's rows and labels."""
+        for choice in getattr(space.get("scheduler"), "choices", ()):
+            parse_schedule(choice, "space.scheduler")
+        try:
+            self._check_first_point(space)
+        except ConfigError as err:
+            raise (err.under("trainer") if self._from_config else err) from None
+
+    def _check_first_point(self, space: Any) -> None:
+        from ._finetune import check_prefixes
+
+        first = {name: _first_value(domain) for name, domain in space.items()}
+        loop, model_params = self._trial_settings({k: v for k, v in first.items() if v is not None})
+        rows = self._first_rows(loop["batch_size"])
+        if self.transform_fn is not None and rows is not None:
+            transform = self._trial_transform(model_params)
+            if transform is not None:
+                _check_transform(transform, *rows, key="transform")
+        if self.freeze or loop["unfreeze"] or loop["lr_groups"] or loop["lora"]:
+            try:
+                model = self.model_fn(model_params)
+            except Exception:  # params this first point lacks: the trials will tell
+                return
+            check_prefixes(model, self.freeze, "freeze")
+            check_prefixes(model, loop["unfreeze"], "unfreeze")
+            check_prefixes(model, loop["lr_groups"], "lr_groups")
+            if loop["lora"]:
+                from ._finetune import add_lora
+
+                add_lora(model, loop["lora"]["targets"], loop["lora"]["rank"], loop["lora"]["alpha"])
+
     def _metric_name(self) -> str:
         return self.metric if isinstance(self.metric, str) else getattr(self.metric, "__name__", "metric")
 
@@ -430,23 +750,38 @@ class TorchTrainer(Trainer):
         def name(value: Any) -> str:
             return value if isinstance(value, str) else qualified_name(value)
 
-        rows = [len(data[0] if isinstance(data, tuple) else data) for data in (self.train_data, self.val_data)]
+        rows = [
+            len(data[0] if isinstance(data, tuple) else data) if data is not None else 0
+            for data in (self.train_data, self.val_data, self.test_data)
+        ]
         width = self.train_data[0].shape[1:] if isinstance(self.train_data, tuple) else None
+        options = {k: v for k, v in self.schedule_options.items() if v is not None}
         return {
             **super().describe(),
             "model": name(self.model_fn),
             "loss": name(self.loss),
             "optimizer": name(self.optimizer),
             "scheduler": self.scheduler,
+            **{f"scheduler.{k}": v for k, v in options.items()},
             **self.defaults,
             "amp": self.amp,
             "device": self._device,
             "grad_clip": self.grad_clip,
+            "grad_monitor": self.grad_monitor,
+            "transform": None
+            if self.transform is None and self.transform_fn is None
+            else name(self.transform or self.transform_fn),
+            "freeze": ",".join(self.freeze) or None,
+            **{f"unfreeze.{k}": v for k, v in self.unfreeze.items()},
+            **{f"lr_groups.{k}": v for k, v in self.lr_groups.items()},
+            **{f"lora.{k}": ",".join(v) if k == "targets" else v for k, v in self.lora.items()},
             "early_stopping": self.patience,
             "seed": self.seed,
             "standardize": self.standardized_with is not None,
+            "devices_per_trial": self.devices_per_trial,
             "data.train_rows": rows[0],
             "data.val_rows": rows[1],
+            "data.test_rows": rows[2],
             "data.features": None if width is None else "x".join(map(str, width)),
         }
 
@@ -457,20 +792,40 @@ class TorchTrainer(Trainer):
         name = data_name(self.data_source)
         return [
             dataset_card(*data, name=f"{name}-{context}", source=self.data_source, context=context)
-            for data, context in ((self.train_data, "training"), (self.val_data, "validation"))
+            for data, context in (
+                (self.train_data, "training"),
+                (self.val_data, "validation"),
+                (self.test_data, "testing"),
+            )
             if isinstance(data, tuple)
         ]
 
     def on_study_end(self, study: Any, run: StudyRun) -> None:
-        """Log the best trial's model (its best epoch's weights) as the study's MLflow model."""
+        """Log the best trial's model (its best epoch's weights) as the study's MLflow model;
+        with test data, score it there once and log ``test_<metric>``."""
         import torch
 
         if self._best is None or self._best[1] != study.best_params:
             return  # the best trial ran elsewhere (another process): its weights are not here
         _, params, state = self._best
         self._best = None  # the next study with this trainer starts afresh
-        model = self.model_fn({k: v for k, v in params.items() if k not in LOOP_PARAMS})
-        model.load_state_dict(state)
+        model = self.model_fn({k: v for k, v in params.items() if not is_loop_param(k)})
+        lora = self._trial_settings(params)[0]["lora"]
+        if lora:  # the adapters the weights have, then folded in: the plain architecture
+            from ._finetune import add_lora, merge_lora
+
+            add_lora(model, lora["targets"], lora["rank"], lora["alpha"])
+            model.load_state_dict(state)
+            model = merge_lora(model)
+        else:
+            model.load_state_dict(state)
+        if self.test_data is not None:  # once, after the search, on rows it never saw
+            self.device = resolve_device(self._device)
+            _, score = self.evaluate(model.to(self.device), self.test_data)
+            model.to("cpu")
+            self.best_test_score_ = score
+            rows = len(self.test_data[0] if isinstance(self.test_data, tuple) else self.test_data)
+            run.log_test_score(self._metric_name(), score, rows=rows, trial=study.best_trial.number)
         example = self.val_data[0][:5].numpy() if isinstance(self.val_data, tuple) else None
         if self.standardized_with is not None:
             # The network learned standardized features; the logged model takes raw ones.
@@ -491,8 +846,10 @@ class TorchTrainer(Trainer):
         """Build from ``trainer: {kind: torch, model: pkg.module:fn, ...}`` and a ``data:`` block.
 
         The data is split into training and validation rows (``val_fraction``, stratified for
-        classification, seeded) and, with ``standardize: true``, scaled with the training rows'
-        mean and deviation only.
+        classification, seeded), after ``test_fraction`` of it is held out first (the same way)
+        and, with ``standardize: true``, scaled with the training rows' mean and deviation only.
+        ``transform: pkg.module:fn`` names a ``transform_fn(params)``, as ``model`` names a
+        ``model_fn(params)``.
         """
         keys = (
             "kind",
@@ -507,14 +864,24 @@ class TorchTrainer(Trainer):
             "momentum",
             "scheduler",
             "warmup",
+            "accumulate",
             "amp",
             "device",
             "grad_clip",
+            "grad_monitor",
+            "vanishing",
+            "transform",
+            "freeze",
+            "unfreeze",
+            "lr_groups",
+            "lora",
             "early_stopping",
             "seed",
             "direction",
             "val_fraction",
+            "test_fraction",
             "standardize",
+            "devices_per_trial",
         )
         check_keys(block, keys, "trainer")
         if "model" not in block:
@@ -527,24 +894,238 @@ class TorchTrainer(Trainer):
         from ._data import load_data
 
         # The config's folder: its model module lives there.
-        model_fn = load_callable(block["model"], "trainer.model", [str(base)] if base is not None else [])
+        path = [str(base)] if base is not None else []
+        model_fn = load_callable(block["model"], "trainer.model", path)
+        transform_fn = load_callable(block["transform"], "trainer.transform", path) if block.get("transform") else None
         dataset = load_data(data, base=base)
-        options = {k: v for k, v in block.items() if k not in ("kind", "model", "val_fraction", "standardize")}
-        train, val, stats = _split_tensors(
+        local = ("kind", "model", "val_fraction", "test_fraction", "standardize", "transform")
+        options = {k: v for k, v in block.items() if k not in local}
+        train, val, test, stats = _split_tensors(
             dataset,
             block.get("val_fraction", 0.2),
             block.get("seed", 0),
             classification=_classification(options.get("loss"), options.get("metric", "accuracy"), dataset.y),
             standardize=block.get("standardize", False),
+            test_fraction=block.get("test_fraction"),
         )
         try:
-            trainer = cls(model_fn, train, val, standardized_with=stats, **options)
+            trainer = cls(
+                model_fn, train, val, standardized_with=stats, test_data=test, transform_fn=transform_fn, **options
+            )
+            trainer._from_config = True
             trainer.data_source = dataset.source
             return trainer
         except ConfigError as err:
             raise err.under("trainer") from None
         except TypeError as err:
             raise ConfigError(key="trainer", message=str(err)) from None
+
+
+def _first_value(domain: Any) -> Any:
+    """A value of a space's domain: its first choice or its low end (``None``: other kinds)."""
+    choices = getattr(domain, "choices", None)
+    if choices:
+        return choices[0]
+    return getattr(domain, "low", None)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _prefixes(value: Any) -> list[str]:
+    """``freeze``: a list of parameter-name prefixes."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(p, str) and p for p in value):
+        raise ConfigError(key="freeze", message=f"expected a list of parameter-name prefixes, got {value!r}")
+    return list(value)
+
+
+def _prefix_map(value: Any, key: str, *, integer: bool) -> dict[str, Any]:
+    """``unfreeze`` (prefix -> epoch >= 0) or ``lr_groups`` (prefix -> multiplier > 0)."""
+    if value is None:
+        return {}
+    what = "an epoch >= 0" if integer else "a multiplier > 0"
+    if not isinstance(value, Mapping):
+        raise ConfigError(key=key, message=f"expected {{prefix: {what}}}, got {value!r}")
+    for prefix, number in value.items():
+        ok = _integer(number) and number >= 0 if integer else _number(number) and number > 0
+        if not (isinstance(prefix, str) and prefix and ok):
+            raise ConfigError(key=f"{key}.{prefix}", message=f"expected {what}, got {number!r}")
+    return dict(value)
+
+
+def _lora_options(value: Any, key: str) -> dict[str, Any]:
+    """``lora: {targets: [prefix, ...], rank: 4, alpha: 8}``, checked (``{}``: none)."""
+    if not value:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(key=key, message=f"expected {{targets: [prefix, ...], rank: R, alpha: A}}, got {value!r}")
+    check_keys(value, ("targets", "rank", "alpha"), key)
+    options = {"rank": 4, "alpha": 8.0, **value}
+    targets = options.get("targets")
+    if isinstance(targets, str):
+        targets = [targets]
+    if not (isinstance(targets, list) and targets and all(isinstance(t, str) for t in targets)):
+        raise ConfigError(key=f"{key}.targets", message=f"expected a list of module-name prefixes, got {targets!r}")
+    if not (_integer(options["rank"]) and options["rank"] >= 1):
+        raise ConfigError(key=f"{key}.rank", message=f"expected a positive integer, got {options['rank']!r}")
+    if not (_number(options["alpha"]) and options["alpha"] > 0):
+        raise ConfigError(key=f"{key}.alpha", message=f"expected a positive number, got {options['alpha']!r}")
+    return {**options, "targets": targets}
+
+
+def _grouped(params: Mapping[str, Any], head: str) -> dict[str, Any]:
+    """``{PREFIX: value}`` of a trial's ``head + PREFIX`` params (``lr_groups.backbone: 0.1``)."""
+    return {k[len(head) :]: v for k, v in params.items() if k.startswith(head)}
+
+
+def _as_batch_transform(transform: Callable[..., Any]) -> Callable[[Any, Any], tuple[Any, Any]]:
+    """``transform(x, y) -> (x, y)`` of a transform taking ``(x, y)`` or ``x`` alone."""
+    try:
+        positional = [
+            p
+            for p in inspect.signature(transform).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+        ]
+    except (TypeError, ValueError):
+        positional = []
+    if len(positional) == 2:
+        return transform
+    return lambda x, y: (transform(x), y)
+
+
+def _check_transform(transform: Callable[[Any, Any], tuple[Any, Any]], x: Any, y: Any, *, key: str) -> tuple[Any, Any]:
+    """Apply ``transform`` to a first batch; it must keep the batch's rows and labels.
+
+    Raises:
+        ConfigError: It changed the number of rows or the labels, or failed.
+    """
+    import torch
+
+    try:
+        out = transform(x, y)
+        new_x, new_y = out
+    except Exception as err:
+        message = " ".join(f"{type(err).__name__}: {err}".split())[:300]
+        raise ConfigError(key=key, message=f"failed on the first batch of shape {tuple(x.shape)}: {message}") from None
+    if not isinstance(new_x, torch.Tensor) or len(new_x) != len(x):
+        shape = tuple(new_x.shape) if isinstance(new_x, torch.Tensor) else type(new_x).__name__
+        raise ConfigError(
+            key=key, message=f"changed the batch from shape {tuple(x.shape)} to {shape}: a transform must keep the rows"
+        )
+    if not (isinstance(new_y, torch.Tensor) and new_y.shape == y.shape and torch.equal(new_y, y)):
+        raise ConfigError(
+            key=key, message="changed the labels of the first batch: a train-only transform must keep them"
+        )
+    return new_x, new_y
+
+
+_NEVER = float(2**31)  # "no such step yet", as a float on the device
+
+
+class _GradMonitor:
+    """The gradients' total norm before clipping, per step on the device (no sync), summarized
+    per epoch: mean, max, each parameter's at the epoch's last step (``layers``), and a streak of
+    vanishing epochs."""
+
+    def __init__(self, mode: str, clip: float | None, scaled: bool, vanishing: Mapping[str, Any], device: Any) -> None:
+        self.mode, self.clip, self.scaled, self.device = mode, clip, scaled, device
+        self.threshold, self.patience = vanishing["threshold"], vanishing["epochs"]
+        self.vanishing_since: int | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        import torch
+
+        self.sum = torch.zeros((), device=self.device)
+        self.max = torch.zeros((), device=self.device)
+        self.skipped = torch.zeros((), device=self.device)
+        self.bad_step = torch.full((), _NEVER, device=self.device)  # the first non-finite norm's step
+        self.steps = 0
+        self.layers: dict[str, Any] = {}
+
+    def before_step(self, model: Any, optimizer: Any, scaler: Any, *, last: bool) -> None:
+        """After the step's last backward: unscale once, measure, clip."""
+        import torch
+
+        if self.mode == "off" and self.clip is None:
+            return
+        scaler.unscale_(optimizer)  # the true gradients (fp16), once per step
+        params = [p for p in model.parameters() if p.grad is not None]
+        if self.clip is not None:
+            norm = torch.nn.utils.clip_grad_norm_(params, self.clip)  # returns the norm before clipping
+        else:
+            norm = _total_norm([p.grad for p in params])
+        if self.mode == "off":
+            return
+        finite = torch.isfinite(norm)
+        if self.scaled:  # fp16: an overflowed step is the GradScaler's to skip, not a failure
+            self.skipped += (~finite).float()
+            norm = torch.where(finite, norm, torch.zeros_like(norm))
+        else:
+            self.bad_step = torch.where(finite | (self.bad_step < _NEVER), self.bad_step, float(self.steps))
+        self.sum += norm
+        self.max = torch.maximum(self.max, norm)
+        self.steps += 1
+        if last and self.mode == "layers":
+            self.layers = {name: p.grad.detach().norm() for name, p in model.named_parameters() if p.grad is not None}
+
+    def check_cause(self, loss_bad_step: Any, epoch: int) -> None:
+        """The loss became non-finite: if a gradient did first (while the loss was finite), say so.
+
+        Raises:
+            NonFiniteGradient: The gradients exploded before the loss did.
+        """
+        step = float(self.bad_step)
+        if step < float(loss_bad_step):
+            raise NonFiniteGradient(
+                f"gradient norm is not finite at epoch {epoch}, step {int(step)}, while the loss was finite "
+                "(exploding gradients): lower lr, or set grad_clip"
+            )
+
+    def end_epoch(self, epoch: int) -> dict[str, float]:
+        """The epoch's gradient metrics.
+
+        Raises:
+            NonFiniteGradient: A step's norm was NaN or infinite (without a GradScaler).
+        """
+        if self.mode == "off":
+            return {}
+        skipped = float(self.skipped)
+        mean = float(self.sum) / max(1.0, self.steps - skipped)
+        top = float(self.max)
+        if not (math.isfinite(mean) and math.isfinite(top)):
+            raise NonFiniteGradient(
+                f"gradient norm is not finite at epoch {epoch}, step {int(float(self.bad_step))}, while the loss "
+                "was finite (exploding gradients): lower lr, or set grad_clip"
+            )
+        metrics = {"grad_norm_mean": mean, "grad_norm_max": top}
+        if self.scaled:
+            metrics["grad_steps_skipped"] = skipped
+        metrics.update({f"grad_norm.{name}": float(norm) for name, norm in self.layers.items()})
+        if mean < self.threshold:
+            self.vanishing_since = epoch if self.vanishing_since is None else self.vanishing_since
+        else:
+            self.vanishing_since = None
+        self._reset()
+        return metrics
+
+
+def _total_norm(grads: list[Any]) -> Any:
+    """The 2-norm of all gradients together, as ``clip_grad_norm_`` computes it."""
+    import torch
+
+    if hasattr(torch.nn.utils, "get_total_norm"):  # torch >= 2.6
+        return torch.nn.utils.get_total_norm(grads)
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
 
 
 def _regression(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -599,10 +1180,11 @@ def _classification(loss: Any, metric: Any, y: Any) -> bool:
 
 
 def _split_tensors(
-    dataset: Any, fraction: Any, seed: Any, *, classification: bool, standardize: Any
-) -> tuple[Any, Any, tuple[Any, Any] | None]:
-    """Seeded train/validation split of a loaded data block, as tensors, stratified for a
-    classification; with the training rows' ``(mean, std)`` when ``standardize`` is on."""
+    dataset: Any, fraction: Any, seed: Any, *, classification: bool, standardize: Any, test_fraction: Any = None
+) -> tuple[Any, Any, Any, tuple[Any, Any] | None]:
+    """Seeded train/validation(/test) split of a loaded data block, as tensors, stratified for a
+    classification; with the training rows' ``(mean, std)`` when ``standardize`` is on. The test
+    rows (``test_fraction``, else ``None``) are split off first."""
     import numpy as np
     import torch
     from sklearn.model_selection import train_test_split
@@ -615,6 +1197,12 @@ def _split_tensors(
     y = np.asarray(dataset.y)
     if classification and not np.issubdtype(y.dtype, np.number):  # class names: labels 0..k-1
         _, y = np.unique(y, return_inverse=True)
+    X_test = y_test = None
+    if test_fraction is not None:  # held out before anything else: the search never sees it
+        from ._splits import split_test
+
+        rest, held = split_test(X, y, test_fraction, seed=seed, stratify=classification, key="trainer.test_fraction")
+        X, y, X_test, y_test = X[rest], y[rest], X[held], y[held]
     try:
         X_train, X_val, y_train, y_val = train_test_split(
             X, y, test_size=fraction, random_state=seed, stratify=y if classification else None
@@ -627,10 +1215,11 @@ def _split_tensors(
         mean, std = X_train.mean(axis=0), X_train.std(axis=0)
         std = np.where(std > 1e-8, std, 1.0)  # a constant column is left unscaled (StandardScaler's rule)
         X_train, X_val = (X_train - mean) / std, (X_val - mean) / std
+        X_test = None if X_test is None else (X_test - mean) / std
         stats = (mean, std)
     target_type = torch.long if classification else torch.float32
-    return (
-        (torch.from_numpy(X_train), torch.as_tensor(y_train, dtype=target_type)),
-        (torch.from_numpy(X_val), torch.as_tensor(y_val, dtype=target_type)),
-        stats,
-    )
+
+    def tensors(X: Any, y: Any) -> Any:
+        return None if X is None else (torch.from_numpy(np.ascontiguousarray(X)), torch.as_tensor(y, dtype=target_type))
+
+    return tensors(X_train, y_train), tensors(X_val, y_val), tensors(X_test, y_test), stats
