@@ -122,13 +122,11 @@ def test_pretrained_weights_from_a_file(tmp_path):
         load_pretrained(tmp_path / "missing.pt")
 
 
-def test_fine_tune_an_earlier_studys_logged_model(tracking_uri, monkeypatch):
-    import mlflow
-
+def test_fine_tune_an_earlier_studys_logged_model(tracking_uri):
     first = TorchTrainer(lambda p: backbone_and_head(), TRAIN, VAL, device="cpu", epochs=3, lr=0.05)
     study = hpo.tune(first, {"unused": hpo.Categorical([0])}, searcher="grid", pruner="none", tracking=tracking_uri)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
-    mlflow.set_tracking_uri(tracking_uri)
+    # (The default store is ./mlflow.db, the test's folder: tracking_uri's. Setting MLflow's
+    # tracking URI here would outlive the test.)
     uri = f"runs:/{study.mlflow_run_id}/model"
 
     def pretrained(params):

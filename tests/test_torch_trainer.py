@@ -658,10 +658,10 @@ def test_a_test_fraction_outside_the_range_is_a_one_line_error(workdir, fraction
 # -- data-parallel trials ------------------------------------------------------------------------
 
 
-def _ddp_weights(devices, **kwargs):
+def _ddp_weights(devices, net=None, **kwargs):
     options = dict(epochs=3, batch_size=20, lr=0.1, optimizer="sgd", metric="loss", device="cpu", seed=1)
     trainer = TorchTrainer(
-        _linear_net, _linear_data(103), _linear_data(40, 1), devices_per_trial=devices, **(options | kwargs)
+        net or _linear_net, _linear_data(103), _linear_data(40, 1), devices_per_trial=devices, **(options | kwargs)
     )
     study = hpo.tune(trainer, {"unused": hpo.Categorical([0])}, searcher="grid", pruner="none", tracking=None)
     return study, trainer.best_model_.state_dict()
@@ -680,6 +680,18 @@ def test_a_data_parallel_trial_equals_one_process_with_the_same_global_batch():
         torch.testing.assert_close(two[name], one[name], rtol=1e-5, atol=1e-6)
     assert two_study.best_value == pytest.approx(one_study.best_value, rel=1e-5)
     assert two_study.trials[0].user_attrs["epochs"] == 3  # rank 0's records reach the trial once
+
+
+def _two_layers(params):
+    return torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+
+
+def test_gradual_unfreezing_in_a_data_parallel_trial_equals_one_process():
+    # The layer unfrozen at epoch 1 must be in DDP's reduction from the start.
+    _, one = _ddp_weights(1, net=_two_layers, unfreeze={"0": 1})
+    _, two = _ddp_weights(2, net=_two_layers, unfreeze={"0": 1})
+    for name in one:
+        torch.testing.assert_close(two[name], one[name], rtol=1e-5, atol=1e-6)
 
 
 def test_a_pruned_data_parallel_trial_stops_every_rank():

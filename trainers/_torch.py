@@ -511,7 +511,9 @@ class TorchTrainer(Trainer):
         if loop["lora"]:
             add_lora(model, loop["lora"]["targets"], loop["lora"]["rank"], loop["lora"]["alpha"])
         else:
-            set_trainable(model, self.freeze, loop["unfreeze"], 0)
+            # Those to unfreeze later are frozen at the epoch loop's top, after DDP has taken
+            # them in: DDP leaves out of its reduction what does not need a gradient when built.
+            set_trainable(model, self.freeze, {}, 0)
         net = model
         if world > 1:
             from torch.nn.parallel import DistributedDataParallel
