@@ -18,7 +18,7 @@ from hpo._exceptions import (
     TrackingError,
 )
 from hpo._executors import Executor, InlineExecutor, TrialJob
-from hpo._space import Categorical, Domain, Float, Int, Space
+from hpo._space import Categorical, Choice, Domain, Float, Int, Space
 from hpo._study import Study
 from hpo._trial import StudyRun, Trial, TrialResult
 from hpo._tune import tune
@@ -27,6 +27,7 @@ from hpo._version import __version__
 __all__ = [
     "AllTrialsFailedError",
     "Categorical",
+    "Choice",
     "ConfigError",
     "Domain",
     "Executor",

@@ -216,7 +216,8 @@ def _print_summary(study: Any, seconds: float) -> None:
         click.echo("no trial completed")
     else:
         click.echo(f"best value: {best.value:.6g} (trial {best.number})")
-        click.echo("best params:\n" + _indent(yaml.safe_dump(best.params, sort_keys=False)).rstrip("\n"))
+        params = study.objective_params(best.params)  # as the objective got them (conditional spaces)
+        click.echo("best params:\n" + _indent(yaml.safe_dump(params, sort_keys=False)).rstrip("\n"))
     _echo_test_score(study)
     if study.tracking_uri:
         click.echo(f"MLflow: {study.tracking_uri} (experiment {study.name!r}, run {study.mlflow_run_id})")
@@ -293,7 +294,7 @@ def cli() -> None:
 @cli.command()
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--trials", "n_trials", type=click.IntRange(min=1), help="Trials to run (ended on their own).")
-@click.option("--searcher", help="grid, random or tpe.")
+@click.option("--searcher", help="tpe, random, grid, gp, cmaes, qmc or auto.")
 @click.option("--pruner", help="none, median, successive_halving or hyperband.")
 @click.option("--seed", type=int, help="Seed of the searcher.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Stop starting trials after SECONDS.")
@@ -457,7 +458,13 @@ def best(name: str, storage: str | None, directory: str | None) -> None:
     import yaml
 
     study = _load_study(name, directory, storage)
-    click.echo(yaml.safe_dump(study.best_params, sort_keys=False), nl=False)
+    params = study.best_params
+    if study.constrained():  # a YAML comment: the output stays ready to reuse
+        click.echo(
+            f"# best feasible trial {study.best_trial.number}; {study.infeasible()} of {len(study.trials)} "
+            "trials infeasible (constraints)"
+        )
+    click.echo(yaml.safe_dump(params, sort_keys=False), nl=False)
 
 
 @cli.command()

@@ -31,6 +31,8 @@ _SETTINGS = (
     "storage",
     "executor",
     "plots",
+    "constraints",
+    "outcome_constraints",
 )
 #: Every key of a config.
 KEYS = ("name", "objective", "trainer", "data", "space", *_SETTINGS)
@@ -72,12 +74,16 @@ def read_yaml(text: str, where: str) -> Any:
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError(key=where, message=f"invalid YAML{line}: {problem}") from None
+    from hpo._validation import check_unique_keys
+
+    check_unique_keys(text)
+    return data
 
 
 def load_config(path: str | Path) -> StudyConfig:

@@ -14,15 +14,15 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from hpo._exceptions import AllTrialsFailedError, ConfigError
+from hpo._exceptions import AllTrialsFailedError, ConfigError, HPOError
 from hpo._executors import TrialJob
 from hpo._ownership import Owner, SharedBudget, live_owners, mark_interrupted, recover_interrupted
 from hpo._plan import StudyPlan
-from hpo._searchers import make_pruner, make_sampler, quiet_optuna
+from hpo._searchers import make_pruner, make_sampler, quiet_optuna, searcher_name
 from hpo._signals import sigterm_as_interrupt
-from hpo._states import COMPLETE, FAILED, INTERRUPTED, PRUNED
+from hpo._states import COMPLETE, FAILED, INFEASIBLE, INTERRUPTED, PRUNED
 from hpo._storage import open_storage
-from hpo._study import ERROR, Study, better, count_states, n_ended, trial_state
+from hpo._study import CONSTRAINTS, ERROR, FAIL_REASON, Study, better, count_states, is_feasible, n_ended, trial_state
 from hpo._tracking import Tracker, close_study_run, open_study_run
 from hpo._trial import StudyRun, TrialResult, as_two_argument
 
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 __all__ = ["Callback", "TrialReporter", "run_plan"]
 
 _logger = logging.getLogger("hpo")
+#: Infeasible configurations (parameter constraints) in a row that end a study: the searcher is
+#: stuck where the constraints forbid, and asking more would not end.
+_MAX_INFEASIBLE = 1000
 
 #: How long a process that finds a new, empty study waits for its creator to tag it as hpo's.
 CREATION_WAIT_S = 10.0
@@ -49,6 +52,7 @@ class TrialReporter:
     def __init__(self, tracker: Tracker | None) -> None:
         self.tracker = tracker
         self.running: dict[int, optuna.trial.Trial] = {}
+        self.metrics: dict[int, dict[str, float]] = {}  # each running trial's last logged values
 
     def report(self, number: int, value: float, step: int) -> bool:
         trial = self.running[number]
@@ -61,6 +65,7 @@ class TrialReporter:
         return self.running[number].should_prune()
 
     def log_metrics(self, number: int, metrics: Mapping[str, float], step: int | None) -> None:
+        self.metrics.setdefault(number, {}).update(metrics)  # what outcome constraints read
         if self.tracker is not None:
             self.tracker.log_metrics(number, metrics, step)
 
@@ -183,16 +188,19 @@ class _Loop:
         self.remaining = math.inf if plan.n_trials is None else max(0, plan.n_trials - ended)
         self.deadline = math.inf if plan.timeout is None else time.monotonic() + plan.timeout
         self.asked = 0
+        self.infeasible_in_a_row = 0
         self.best: float | None = None
         for t in trials:
-            if trial_state(t) == COMPLETE and t.value is not None and better(t.value, self.best, plan.direction):
-                self.best = t.value
+            if trial_state(t) == COMPLETE and t.value is not None and is_feasible(t):
+                if better(t.value, self.best, plan.direction):
+                    self.best = t.value
 
     def run(self) -> None:
         executor = self.plan.executor
         on_kept = getattr(self.plan.objective, "on_trial_kept", None)
         executor.start(as_two_argument(self.plan.objective), self.reporter, self.plan.catch)
-        distributions = self.plan.space.to_optuna()
+        # A flat space is asked with its distributions; a conditional one define-by-run.
+        distributions = None if self.plan.space.conditional else self.plan.space.to_optuna()
         try:
             while True:
                 while len(self.reporter.running) < executor.concurrency and self._may_ask():
@@ -219,8 +227,26 @@ class _Loop:
             return self.budget.may_ask(self.reporter.running)
         return self.asked < self.remaining
 
-    def _ask(self, distributions: Mapping[str, Any]) -> None:
-        trial = self.study.ask(dict(distributions))
+    def _ask(self, distributions: Mapping[str, Any] | None) -> None:
+        space = self.plan.space
+        if distributions is None:  # a choice first, then its branch's parameters
+            trial = self.study.ask()
+            space.suggest(trial)
+        else:
+            trial = self.study.ask(dict(distributions))
+        # The objective gets the active parameters by their own names; Optuna and MLflow keep paths.
+        params = space.objective_params(trial.params)
+        if self.plan.constraints is not None and not self.plan.constraints.feasible(params):
+            # Never run: recorded as infeasible (not a slot of n_trials), and the next is asked.
+            _tell_infeasible(self.study, trial)
+            self.infeasible_in_a_row += 1
+            if self.infeasible_in_a_row >= _MAX_INFEASIBLE:
+                raise HPOError(
+                    f"constraints: the searcher proposed {_MAX_INFEASIBLE} infeasible configurations in a row "
+                    f"({'; '.join(self.plan.constraints.texts())}); loosen them"
+                )
+            return
+        self.infeasible_in_a_row = 0
         if self.owner is not None:
             self.owner.claim(trial._trial_id)
         if self.budget is not None and not self.budget.fits(trial.number):
@@ -230,15 +256,32 @@ class _Loop:
         self.reporter.running[trial.number] = trial
         if self.tracker is not None:
             self.tracker.trial_started(trial.number, trial.params)
-        self.plan.executor.submit(TrialJob(trial.number, dict(trial.params), self.plan.trial_timeout))
+        self.plan.executor.submit(TrialJob(trial.number, params, self.plan.trial_timeout))
         self.asked += 1
 
     def _tell(self, res: TrialResult, on_kept: Any) -> None:
         trial = self.reporter.running.pop(res.number)
+        metrics = self.reporter.metrics.pop(res.number, {})
+        feasible = True
+        outcome = self.plan.outcome_constraints
+        if outcome is not None and res.state == COMPLETE:
+            values = outcome.values({**metrics, "value": float(res.value or 0.0)})
+            if values is None:  # a metric never logged: the trial cannot show it is feasible
+                missing = [m for m in outcome.metrics if m not in metrics and m != "value"]
+                _logger.warning("trial %d logged no %s: infeasible (outcome_constraints)", res.number, missing)
+                values = [math.inf] * len(outcome.texts())
+            # Optuna's own key: its samplers built with a constraints_func read it.
+            self.study._storage.set_trial_system_attr(trial._trial_id, CONSTRAINTS, values)
+            feasible = all(v <= 0 for v in values)
         frozen = _tell(self.study, trial, res)
-        if res.kept is not None and on_kept is not None:
+        if res.kept is not None and on_kept is not None and feasible:
             on_kept(res.number, res.kept)
-        improved = res.state == COMPLETE and res.value is not None and better(res.value, self.best, self.plan.direction)
+        improved = (
+            feasible
+            and res.state == COMPLETE
+            and res.value is not None
+            and better(res.value, self.best, self.plan.direction)
+        )
         if improved:
             self.best = res.value
         if self.tracker is not None:
@@ -270,7 +313,7 @@ def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, int, set[str]]:
     with quiet_optuna():
         # Create or load the Optuna study; refuse one whose space or direction differ.
         storage = open_storage(plan.storage)
-        sampler = make_sampler(plan.searcher, space, seed=plan.seed, concurrent=concurrent)
+        sampler = _with_constraints(make_sampler(plan.searcher, space, seed=plan.seed, concurrent=concurrent), plan)
         try:
             study = optuna.create_study(
                 storage=storage,
@@ -305,12 +348,15 @@ def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, int, set[str]]:
             study.set_user_attr("hpo:space", space.to_dict())
             study.set_user_attr("hpo:uid", uuid.uuid4().hex)
         existing = len(study.get_trials(deepcopy=False))
-        if existing and plan.seed is not None and plan.searcher_label in ("random", "tpe"):
+        # (qmc is left out: its seed fixes the sequence, and the study stores the position.)
+        if existing and plan.seed is not None and searcher_name(plan.searcher) in ("random", "tpe", "gp", "cmaes"):
             # A resumed study must not replay the sampler's sequence from the start (that would
             # run the first configurations again): seed it from the seed and the trials so far.
             # Not the grid: its seed fixes the order that maps trial numbers to grid points.
             seed = _resume_seed(plan.seed, existing)
-            study.sampler = make_sampler(plan.searcher, space, seed=seed, concurrent=concurrent)
+            study.sampler = _with_constraints(
+                make_sampler(plan.searcher, space, seed=seed, concurrent=concurrent), plan
+            )
 
         # Resume: trials a crash left running are failed as interrupted and queued again; those
         # another live process runs are its own.
@@ -346,6 +392,31 @@ def _tell(study: optuna.study.Study, trial: optuna.trial.Trial, res: TrialResult
         return study.tell(trial, state=TrialState.PRUNED)
     trial.set_user_attr(ERROR, res.error)
     return study.tell(trial, state=TrialState.FAIL)
+
+
+def _tell_infeasible(study: optuna.study.Study, trial: optuna.trial.Trial) -> None:
+    """End a configuration that breaks a parameter constraint without running it: pruned at no
+    step with a violated constraint value, which Optuna's TPE ranks among the worst (a failed
+    trial it would ignore, and propose the same region again), tagged ``infeasible`` for hpo."""
+    from optuna.trial import TrialState
+
+    study._storage.set_trial_user_attr(trial._trial_id, FAIL_REASON, INFEASIBLE)
+    study._storage.set_trial_system_attr(trial._trial_id, CONSTRAINTS, [1.0])
+    study.tell(trial, state=TrialState.PRUNED)
+
+
+def _stored_constraints(trial: Any) -> Any:
+    """The constraint values the driver stored on a trial before telling it (outcome_constraints)."""
+    return trial.system_attrs.get(CONSTRAINTS, (0.0,))
+
+
+def _with_constraints(sampler: Any, plan: StudyPlan) -> Any:
+    """With outcome constraints, a sampler that can model them (Optuna's TPE, NSGA-II, GP) reads
+    the values the driver stores: Optuna reads them only from a sampler with a constraints
+    function, which, called after each trial, returns them as stored."""
+    if plan.outcome_constraints is not None and getattr(sampler, "_constraints_func", False) is None:
+        sampler._constraints_func = _stored_constraints
+    return sampler
 
 
 def _resume_seed(seed: int, n_existing: int) -> int:

@@ -174,6 +174,8 @@ class StudyStore:
         now = now_ms()
         counts = summary.get("counts", {})
         metrics = [Metric(f"n_{state}", float(counts[state]), now, 0) for state in FINAL if state in counts]
+        if summary.get("infeasible") is not None:  # with constraints: those never run or broken
+            metrics.append(Metric("n_infeasible", float(summary["infeasible"]), now, 0))
         tags = [RunTag("hpo.status", status.lower())]
         note = summary.get("texts", {}).get("summary.md")
         if note:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hpo._constraints import Constraints, OutcomeConstraints, check_feasible
 from hpo._exceptions import ConfigError
 from hpo._executors import Executor, ExecutorLike, make_executor
 from hpo._searchers import (
@@ -25,9 +26,10 @@ from hpo._searchers import (
     pruner_name,
     quiet_optuna,
     rehearse,
+    resolve_searcher,
     validate_searcher,
 )
-from hpo._space import Space, space_from_spec
+from hpo._space import Space, _names, space_from_spec
 from hpo._storage import check_storage
 from hpo._tracking import DEFAULT, check_reachable, resolve_tracking_uri
 from hpo._trial import signature_problem
@@ -53,6 +55,8 @@ class Settings:
     trial_timeout: float | None = None
     catch: Any = (Exception,)
     plots: Any = None
+    constraints: Any = None
+    outcome_constraints: Any = None
 
 
 @dataclass
@@ -76,6 +80,10 @@ class StudyPlan:
     catch: tuple[type[BaseException], ...]
     trial_timeout: float | None = None
     plots: bool = True
+    #: Parameter constraints: an infeasible configuration is never run.
+    constraints: Constraints | None = None
+    #: Constraints on a trial's logged metrics: the best trial is the best feasible one.
+    outcome_constraints: OutcomeConstraints | None = None
 
 
 def plan_study(objective: Callable[..., Any], space: Any, settings: Settings | None = None) -> StudyPlan:
@@ -120,6 +128,16 @@ def plan_study(objective: Callable[..., Any], space: Any, settings: Settings | N
         trial_timeout=_check_seconds(s.trial_timeout, "trial_timeout"),
         plots=plots,
     )
+    # auto: the searcher it picks for this space and budget, labelled "auto (gp)".
+    plan.searcher, plan.searcher_label = resolve_searcher(plan.searcher, space, plan.n_trials)
+    if s.constraints is not None:
+        plan.constraints = Constraints(s.constraints, _names(space))
+        if plan.searcher_label == "grid":  # each feasible point once: the others never run
+            feasible = sum(1 for point in space.grid() if plan.constraints.feasible(space.objective_params(point)))
+            if s.n_trials is None or (plan.n_trials or 0) > feasible:
+                plan.n_trials = feasible
+    if s.outcome_constraints is not None:
+        plan.outcome_constraints = OutcomeConstraints(s.outcome_constraints)
     check_space = getattr(objective, "check_space", None)
     if callable(check_space):  # e.g. a trainer: are these its model's parameters?
         check_space(space)
@@ -128,10 +146,12 @@ def plan_study(objective: Callable[..., Any], space: Any, settings: Settings | N
         check_executor(plan.executor)
     # Build the sampler and pruner once here so that bad options fail before anything runs;
     # options given as a mapping are also tried on throwaway trials (Optuna checks most late).
-    sampler, built_pruner = make_sampler(s.searcher, space, seed=seed), make_pruner(s.pruner)
+    sampler, built_pruner = make_sampler(plan.searcher, space, seed=seed), make_pruner(s.pruner)
     if isinstance(s.searcher, Mapping) or isinstance(s.pruner, Mapping):
         with quiet_optuna():
             rehearse(sampler, built_pruner, space)
+    if plan.constraints is not None:  # a space constrained to nothing would run nothing
+        check_feasible(plan.constraints, space, seed=seed)
     if plan.tracking_uri is not None:
         check_reachable(plan.tracking_uri)
     return plan

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from hpo._exceptions import ConfigError
 from hpo._registry import Registry, load_object
-from hpo._space import Space
+from hpo._space import Categorical, Space
 from hpo._validation import did_you_mean, name_and_options
 
 if TYPE_CHECKING:
@@ -30,9 +30,18 @@ SEARCHERS = Registry(
         "grid": "hpo._searchers:grid_sampler",
         "random": "hpo._searchers:random_sampler",
         "tpe": "hpo._searchers:tpe_sampler",
+        "gp": "hpo._searchers:gp_sampler",
+        "cmaes": "hpo._searchers:cmaes_sampler",
+        "qmc": "hpo._searchers:qmc_sampler",
+        "auto": "hpo._searchers:auto_sampler",
     },
     fold_case=True,
 )
+#: ``auto`` picks ``gp`` up to this budget and this many parameters (see :func:`pick_searcher`).
+AUTO_GP_MAX_TRIALS = 100
+AUTO_GP_MAX_PARAMS = 10
+#: What each searcher needs beyond hpo's own dependencies: ``name -> (module, ...)``.
+_NEEDS = {"gp": ("torch", "scipy"), "cmaes": ("cmaes",), "qmc": ("scipy",)}
 #: ``pruner: NAME`` -> the Optuna pruner class.
 PRUNERS = Registry(
     "pruner",
@@ -89,9 +98,72 @@ def validate_searcher(spec: SearcherLike, space: Space) -> str:
     name = searcher_name(spec)
     if name == "grid":
         space.grid_values()  # raises for a continuous domain
+    elif name == "auto" and isinstance(spec, Mapping):
+        _refuse_auto_options(dict(spec))
+    elif name in _NEEDS:
+        _check_installed(name)
     elif ":" in name:
         load_object(name, "searcher")
     return name
+
+
+def resolve_searcher(spec: SearcherLike, space: Space, n_trials: int | None) -> tuple[SearcherLike, str]:
+    """The searcher to run and its label: ``auto`` becomes the name :func:`pick_searcher` picks
+    for this space and budget, labelled ``auto (gp)``; any other spec is returned as it is, with
+    its name."""
+    name = searcher_name(spec)
+    if name != "auto":
+        return spec, name
+    picked = pick_searcher(space, n_trials)
+    return picked, f"auto ({picked})"
+
+
+def pick_searcher(space: Space, n_trials: int | None) -> str:
+    """The searcher ``auto`` runs for a space and a budget.
+
+    ``gp`` for a flat space of Float and Int parameters only, at most
+    ``AUTO_GP_MAX_PARAMS`` of them, with a budget of at most ``AUTO_GP_MAX_TRIALS`` trials
+    (and torch installed); ``tpe`` for everything else: a conditional space, a categorical
+    parameter, more parameters or trials, or no ``n_trials`` (a timeout only). The rule and its
+    limits come from ``benchmarks/search_quality.py`` (see docs/benchmarks.md); ``cmaes`` and
+    ``qmc`` beat ``tpe`` on none of its problems at 30 or 100 trials, so ``auto`` never picks them.
+
+    Args:
+        space: The search space.
+        n_trials: The study's budget; ``None`` when only a timeout bounds it.
+    """
+    import importlib.util
+
+    if getattr(space, "conditional", False):
+        return "tpe"
+    domains = list(space.values())
+    if any(isinstance(domain, Categorical) for domain in domains):
+        return "tpe"
+    if n_trials is None or n_trials > AUTO_GP_MAX_TRIALS or len(domains) > AUTO_GP_MAX_PARAMS:
+        return "tpe"
+    if any(importlib.util.find_spec(module) is None for module in _NEEDS["gp"]):
+        return "tpe"
+    return "gp"
+
+
+def _refuse_auto_options(options: dict[str, Any]) -> None:
+    options.pop("name", None)
+    if options:
+        key = next(iter(options))
+        raise ConfigError(
+            key="searcher",
+            message=f"unknown option {key!r} for auto: it takes none; name a searcher to give it options",
+        )
+
+
+def _check_installed(name: str) -> None:
+    """Refuse a searcher whose Optuna class needs a package that is not installed."""
+    import importlib.util
+
+    missing = [module for module in _NEEDS.get(name, ()) if importlib.util.find_spec(module) is None]
+    if missing:
+        fix = "pip install 'hpo[torch]'" if "torch" in missing else f"pip install {' '.join(missing)}"
+        raise ConfigError(key="searcher", message=f"{name!r} needs {' and '.join(missing)}, not installed: {fix}")
 
 
 def _build(cls: Any, options: dict[str, Any], field: str) -> Any:
@@ -114,12 +186,15 @@ def make_sampler(
     """Build the Optuna sampler for a searcher name or spec.
 
     Args:
-        spec: ``"grid"``, ``"random"``, ``"tpe"``, a ``package.module:attr`` naming a sampler
-            class, a mapping ``{name: ..., **options}`` whose options go to the Optuna class,
-            or an Optuna sampler (returned as is).
+        spec: ``"grid"``, ``"random"``, ``"tpe"``, ``"gp"``, ``"cmaes"``, ``"qmc"``, ``"auto"``
+            (built here for an unknown budget: a study resolves it with its ``n_trials`` when
+            planned), a ``package.module:attr`` naming a sampler class, a mapping
+            ``{name: ..., **options}`` whose options go to the Optuna class, or an Optuna
+            sampler (returned as is).
         space: The search space (the grid sampler enumerates it).
         seed: Seed for reproducible sampling (given to a class that takes ``seed``).
-        concurrent: Whether several trials run at once (TPE then uses ``constant_liar``).
+        concurrent: Whether several trials run at once (TPE then uses ``constant_liar``; GP
+            accounts for running trials itself, CMA-ES and QMC need nothing).
 
     Raises:
         ConfigError: An unknown searcher or option, naming ``searcher``.
@@ -142,7 +217,12 @@ def make_sampler(
 
 
 def grid_sampler(options: dict[str, Any], *, space: Space, seed: int | None, concurrent: bool) -> Any:
-    """``searcher: grid``: every point of the space once, in an order fixed by the seed."""
+    """``searcher: grid``: every point of the space once, in an order fixed by the seed (for a
+    conditional space, every branch's own grid: see :mod:`hpo._grid`)."""
+    if space.conditional:
+        from hpo._grid import ConditionalGridSampler
+
+        return _build(ConditionalGridSampler, {"points": space.grid(), "seed": seed, **options}, "searcher")
     options = {"search_space": space.grid_values(), "seed": seed, **options}
     return _build(_grid_sampler_class(), options, "searcher")
 
@@ -169,12 +249,78 @@ def tpe_sampler(options: dict[str, Any], *, space: Space, seed: int | None, conc
 
     import optuna
 
-    options = {"seed": seed, "multivariate": True, "constant_liar": concurrent, "n_ei_candidates": 128, **options}
-    if "gamma" in options or "gamma" not in _parameters(optuna.samplers.TPESampler):
-        return _build(optuna.samplers.TPESampler, options, "searcher")
+    ours = {"seed": seed, "multivariate": True, "constant_liar": concurrent, "n_ei_candidates": 128}
+    if space.conditional:  # each branch's parameters modelled jointly, over the trials that have them
+        ours["group"] = True
     with warnings.catch_warnings():
+        # (Optuna warns of its experimental group option: silenced for our own default only.)
+        if "group" in ours and "group" not in options:
+            warnings.filterwarnings("ignore", ".*``group`` is an experimental", optuna.exceptions.ExperimentalWarning)
+        options = {**ours, **options}
+        if "gamma" in options or "gamma" not in _parameters(optuna.samplers.TPESampler):
+            return _build(optuna.samplers.TPESampler, options, "searcher")
         warnings.filterwarnings("ignore", "`gamma` has been deprecated", FutureWarning)
         return _build(optuna.samplers.TPESampler, {**options, "gamma": _tpe_gamma}, "searcher")
+
+
+def gp_sampler(options: dict[str, Any], *, space: Space, seed: int | None, concurrent: bool) -> Any:
+    """``searcher: gp``: Optuna's Gaussian-process Bayesian optimization (``GPSampler``).
+
+    After 10 random start-up trials, each proposal fits a Gaussian process (Matern 5/2 kernel,
+    one length scale per parameter) to the trials so far and maximizes the log expected
+    improvement; categorical parameters have a kernel of their own. With trials running
+    concurrently Optuna conditions the proposal on their parameters (q-batch log EI), so no
+    constant liar is needed. Needs torch and scipy (imported by Optuna when it first proposes).
+    """
+    import optuna
+
+    _check_installed("gp")
+    return _build(optuna.samplers.GPSampler, {"seed": seed, **options}, "searcher")
+
+
+def cmaes_sampler(options: dict[str, Any], *, space: Space, seed: int | None, concurrent: bool) -> Any:
+    """``searcher: cmaes``: Optuna's CMA-ES (``CmaEsSampler``), for Float and Int parameters.
+
+    CMA-ES does not model categorical parameters: Optuna samples them with its independent
+    sampler (a ``RandomSampler`` with the same seed unless ``independent_sampler`` is given), and
+    hpo keeps that. Concurrent workers each draw a new point from the current generation's
+    distribution; Optuna has no constant liar for CMA-ES, and a trial of an older generation
+    that ends after the next one has started is not used. Needs the ``cmaes`` package.
+    """
+    import optuna
+
+    _check_installed("cmaes")
+    return _build(optuna.samplers.CmaEsSampler, {"seed": seed, **options}, "searcher")
+
+
+def qmc_sampler(options: dict[str, Any], *, space: Space, seed: int | None, concurrent: bool) -> Any:
+    """``searcher: qmc``: a scrambled Sobol sequence (Optuna's ``QMCSampler``), seeded.
+
+    A space-filling design that ignores the results: fewer gaps and clumps than ``random``,
+    best at a power-of-two number of trials. The study keeps the sequence's position, so
+    concurrent workers and a resumed study take the next points. Optuna samples the first trial
+    with its independent sampler. Its ``ExperimentalWarning`` is silenced.
+    """
+    import warnings
+
+    import optuna
+
+    _check_installed("qmc")
+    options = {"qmc_type": "sobol", "scramble": True, "seed": seed, **options}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _build(optuna.samplers.QMCSampler, options, "searcher")
+
+
+def auto_sampler(options: dict[str, Any], *, space: Space, seed: int | None, concurrent: bool) -> Any:
+    """``searcher: auto`` with no budget known: the searcher :func:`pick_searcher` picks for it.
+
+    A study resolves ``auto`` when it is planned, with its ``n_trials`` (see
+    :func:`resolve_searcher`); this builder serves ``make_sampler("auto", ...)`` called alone.
+    """
+    _refuse_auto_options(options)
+    name = pick_searcher(space, None)
+    return SEARCHERS.load(name, "searcher")({}, space=space, seed=seed, concurrent=concurrent)
 
 
 def _tpe_gamma(n: int) -> int:
@@ -204,7 +350,11 @@ def rehearse(sampler: Any, pruner: Any, space: Space) -> None:
     distributions = space.to_optuna()
     for _ in range(2):
         try:
-            trial = study.ask(distributions)
+            if space.conditional:
+                trial = study.ask()
+                space.suggest(trial)
+            else:
+                trial = study.ask(distributions)
         except (TypeError, ValueError) as err:
             raise ConfigError(key="searcher", message=f"bad option for {type(sampler).__name__}: {err}") from None
         try:

@@ -1,8 +1,16 @@
-"""Search spaces: :class:`Float`, :class:`Int`, :class:`Categorical` and :class:`Space`.
+"""Search spaces: :class:`Float`, :class:`Int`, :class:`Categorical`, :class:`Choice` and
+:class:`Space`.
 
 A space is built from Python or from a YAML mapping (see :meth:`Space.from_dict`), validated
 once, converted to Optuna distributions for sampling, and enumerated exactly for grid search.
 Nothing here imports Optuna until a conversion asks for it, so ``import hpo`` stays fast.
+
+A :class:`Choice` makes a space conditional (hierarchical): it picks one of its named branches,
+and only that branch's own sub-space is sampled. Inside a branch a parameter is named by its
+path in Optuna, MLflow and ``trials_df()`` (``model.svc.C``: the choice ``model``, its branch
+``svc``, the parameter ``C``), so two branches' ``C`` never mix; the objective receives the active
+parameters under their own names (``{"model": "svc", "C": 1.0}``, see
+:meth:`Space.objective_params`).
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from hpo._validation import check_keys, did_you_mean
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
 
-__all__ = ["Categorical", "Domain", "Float", "Int", "Space", "space_from_spec"]
+__all__ = ["Categorical", "Choice", "Domain", "Float", "Int", "Space", "space_from_spec"]
 
 ChoiceType = None | bool | int | float | str
 
@@ -276,6 +284,60 @@ class Categorical(Domain):
         return {"categorical": list(self.choices)}
 
 
+class Choice(Domain):
+    """A choice among named branches, each with a sub-space of its own (possibly empty): a
+    conditional parameter. Only the chosen branch's parameters are sampled and passed on.
+
+    Args:
+        branches: ``{branch name: sub-space}``; a sub-space is a :class:`Space`, a mapping of
+            parameters (any form :class:`Space` takes, choices nested to any depth) or ``None``
+            / ``{}`` for a branch without parameters.
+
+    Example:
+        >>> Choice({"svc": {"C": Float(0.1, 100, log=True)}, "knn": {"n_neighbors": Int(1, 30)}, "dummy": None})
+    """
+
+    def __init__(self, branches: Mapping[str, Any], *, _where: str = "Choice") -> None:
+        if not isinstance(branches, Mapping):
+            raise ConfigError(key=_where, message=f"expected a mapping of branch name to sub-space, got {branches!r}")
+        if not branches:
+            raise ConfigError(key=_where, message="a choice needs at least one branch, got {}")
+        built: dict[str, Space] = {}
+        for name, sub in branches.items():
+            if not isinstance(name, str) or not name:
+                raise ConfigError(key=_where, message=f"branch names must be non-empty strings, got {name!r}")
+            built[name] = sub if isinstance(sub, Space) else Space(sub or {}, _where=f"{_where}.{name}", _empty=True)
+        self.branches: dict[str, Space] = built
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Choice) and self.branches == other.branches
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.branches.items()))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k!r}: {v!r}" for k, v in self.branches.items())
+        return f"Choice({{{inner}}})"
+
+    def summary(self) -> str:
+        """``Choice(['svc', 'knn'])``: the branches, without their sub-spaces."""
+        return f"Choice({list(self.branches)!r})"
+
+    def to_optuna(self) -> BaseDistribution:
+        from optuna.distributions import CategoricalDistribution
+
+        return CategoricalDistribution(tuple(self.branches))
+
+    def grid(self) -> list[Any]:
+        return list(self.branches)
+
+    def contains(self, value: Any) -> bool:
+        return isinstance(value, str) and value in self.branches
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"choice": {name: sub.to_dict() for name, sub in self.branches.items()}}
+
+
 _COMPACT_KEYS = {"float": {"log", "step"}, "int": {"log", "step"}, "categorical": set()}
 _LONG_KEYS = {
     "float": {"type", "low", "high", "log", "step"},
@@ -301,8 +363,15 @@ def _number(value: Any, where: str) -> Any:
 
 
 def _domain_from_spec(spec: Any, where: str) -> Domain:
+    if isinstance(spec, Choice):
+        return spec
     if isinstance(spec, Domain):
         return spec
+    if isinstance(spec, Mapping) and "choice" in spec:
+        for key in spec:
+            if key != "choice":
+                raise _unknown(str(key), {"choice"}, where)
+        return Choice(spec["choice"], _where=where)
     if isinstance(spec, (list, tuple)) or _is_array(spec):  # scikit-learn's param_grid form
         spec = {"categorical": spec}
     if not isinstance(spec, Mapping):
@@ -377,7 +446,13 @@ class Space(Mapping[str, Domain]):
         >>> space = Space.from_dict({"lr": {"float": [1e-4, 1e-1], "log": True}, "k": [1, 3]})
     """
 
-    def __init__(self, domains: Mapping[str, Domain | Mapping[str, Any] | list[Any]] | None = None):
+    def __init__(
+        self,
+        domains: Mapping[str, Domain | Mapping[str, Any] | list[Any]] | None = None,
+        *,
+        _where: str = "space",
+        _empty: bool = False,
+    ):
         if isinstance(domains, Space):
             self._domains: dict[str, Domain] = dict(domains._domains)
             return
@@ -385,14 +460,17 @@ class Space(Mapping[str, Domain]):
             domains = {}
         _refuse_grid_list(domains)
         if not isinstance(domains, Mapping):
-            raise ConfigError(key="space", message=f"expected a mapping of name to domain, got {domains!r}")
-        if not domains:
-            raise ConfigError(key="space", message="must define at least one hyperparameter, got {}")
+            raise ConfigError(key=_where, message=f"expected a mapping of name to domain, got {domains!r}")
+        if not domains and not _empty:  # (a choice's branch may have no parameters)
+            raise ConfigError(key=_where, message="must define at least one hyperparameter, got {}")
         self._domains = {}
         for name, spec in domains.items():
             if not isinstance(name, str) or not name:
-                raise ConfigError(key="space", message=f"parameter names must be non-empty strings, got {name!r}")
-            self._domains[name] = _domain_from_spec(spec, f"space.{name}")
+                raise ConfigError(key=_where, message=f"parameter names must be non-empty strings, got {name!r}")
+            self._domains[name] = _domain_from_spec(spec, f"{_where}.{name}")
+        if not _empty:  # the whole space: a branch is checked as part of it
+            _check_names(self, set(), _where)
+            _check_paths(self, _where)
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> Space:
@@ -420,6 +498,9 @@ class Space(Mapping[str, Domain]):
             data = yaml.safe_load(text)
         except yaml.YAMLError as err:
             raise ConfigError(key="space", message=f"invalid YAML: {str(err).splitlines()[0]}") from None
+        from hpo._validation import check_unique_keys
+
+        check_unique_keys(text, "space")
         return cls(data)
 
     def __getitem__(self, name: str) -> Domain:
@@ -445,32 +526,186 @@ class Space(Mapping[str, Domain]):
         """The compact YAML/dict form; ``Space.from_dict(s.to_dict()) == s``."""
         return {name: domain.to_dict() for name, domain in self._domains.items()}
 
+    @property
+    def conditional(self) -> bool:
+        """Whether the space has a :class:`Choice` (its parameters then depend on the branch)."""
+        return any(isinstance(domain, Choice) for domain in self._domains.values())
+
+    def paths(self, _prefix: str = "") -> dict[str, Domain]:
+        """Every parameter of every branch by its path (``model``, ``model.svc.C``), in order; a
+        flat space's paths are its names."""
+        out: dict[str, Domain] = {}
+        for name, domain in self._domains.items():
+            path = _prefix + name
+            out[path] = domain
+            if isinstance(domain, Choice):
+                for branch, sub in domain.branches.items():
+                    out.update(sub.paths(f"{path}.{branch}."))
+        return out
+
     def to_optuna(self) -> dict[str, BaseDistribution]:
-        """The Optuna distributions, by name."""
-        return {name: domain.to_optuna() for name, domain in self._domains.items()}
+        """The Optuna distributions, by path; for a conditional space, those of every branch (a
+        trial samples only its active ones: see :meth:`suggest`)."""
+        return {path: domain.to_optuna() for path, domain in self.paths().items()}
+
+    def suggest(self, trial: Any, _prefix: str = "") -> dict[str, Any]:
+        """Sample the active parameters on an Optuna trial, define-by-run: a choice first, then its
+        chosen branch. Returns them by path (what Optuna and MLflow record)."""
+        out: dict[str, Any] = {}
+        for name, domain in self._domains.items():
+            path = _prefix + name
+            out[path] = value = _suggest(trial, path, domain)
+            if isinstance(domain, Choice):
+                out.update(domain.branches[value].suggest(trial, f"{path}.{value}."))
+        return out
+
+    def objective_params(self, by_path: Mapping[str, Any], _prefix: str = "") -> dict[str, Any]:
+        """The active parameters of a trial's params (by path) under their own names, as the
+        objective receives them: ``{"model": "svc", "model.svc.C": 1.0}`` -> ``{"model": "svc",
+        "C": 1.0}``. A flat space's params are returned as they are."""
+        if not _prefix and not self.conditional:
+            return dict(by_path)
+        out: dict[str, Any] = {}
+        for name, domain in self._domains.items():
+            path = _prefix + name
+            if path not in by_path:
+                continue
+            out[name] = value = by_path[path]
+            if isinstance(domain, Choice) and value in domain.branches:
+                out.update(domain.branches[value].objective_params(by_path, f"{path}.{value}."))
+        return out
 
     def grid_values(self) -> dict[str, list[Any]]:
-        """Each parameter's grid values; raises :class:`ConfigError` for a continuous one."""
+        """Each parameter's grid values, by path; raises :class:`ConfigError` for a continuous
+        one (naming its path)."""
         values = {}
-        for name, domain in self._domains.items():
+        for path, domain in self.paths().items():
             try:
-                values[name] = domain.grid()
+                values[path] = domain.grid()
             except ConfigError as err:
-                raise ConfigError(str(err), key=f"space.{name}") from None
+                raise ConfigError(str(err), key=f"space.{path}") from None
         return values
 
     def grid_size(self) -> int:
-        """The number of points of the full grid."""
-        return math.prod(len(v) for v in self.grid_values().values())
+        """The number of points of the full grid: for a choice, the sum over its branches of
+        their own grids' sizes."""
+        if not self.conditional:
+            return math.prod(len(v) for v in self.grid_values().values())
+        return len(self.grid())
 
-    def grid(self) -> list[dict[str, Any]]:
-        """Every point of the grid exactly once, as a list of param dicts."""
-        values = self.grid_values()
-        return [dict(zip(values, point)) for point in itertools.product(*values.values())]
+    def grid(self, _prefix: str = "") -> list[dict[str, Any]]:
+        """Every point of the grid exactly once, as a list of param dicts (by path)."""
+        parts = []
+        for name, domain in self._domains.items():
+            path = _prefix + name
+            if isinstance(domain, Choice):
+                parts.append(
+                    [
+                        {path: branch, **point}
+                        for branch, sub in domain.branches.items()
+                        for point in sub.grid(f"{path}.{branch}.")
+                    ]
+                )
+                continue
+            try:
+                parts.append([{path: value} for value in domain.grid()])
+            except ConfigError as err:
+                raise ConfigError(str(err), key=f"space.{path}") from None
+        return [{k: v for part in combo for k, v in part.items()} for combo in itertools.product(*parts)]
 
-    def contains(self, params: Mapping[str, Any]) -> bool:
-        """Whether ``params`` has exactly this space's names, each value in its domain."""
-        return set(params) == set(self._domains) and all(self._domains[k].contains(v) for k, v in params.items())
+    def contains(self, params: Mapping[str, Any], _prefix: str = "") -> bool:
+        """Whether ``params`` (by path) has exactly the active parameters, each in its domain."""
+        expected: set[str] = set()
+        for name, domain in self._domains.items():
+            path = _prefix + name
+            if path not in params or not domain.contains(params[path]):
+                return False
+            expected.add(path)
+            if isinstance(domain, Choice):
+                sub = domain.branches[params[path]]
+                if not sub.contains(params, f"{path}.{params[path]}."):
+                    return False
+                expected |= {p for p in sub.active_paths(params, f"{path}.{params[path]}.")}
+        return set(params) == expected if not _prefix else True
+
+    def active_paths(self, params: Mapping[str, Any], _prefix: str = "") -> list[str]:
+        """The paths of the parameters active in ``params`` (by path)."""
+        out = []
+        for name, domain in self._domains.items():
+            path = _prefix + name
+            out.append(path)
+            if isinstance(domain, Choice) and params.get(path) in domain.branches:
+                value = params[path]
+                out += domain.branches[value].active_paths(params, f"{path}.{value}.")
+        return out
+
+
+def _suggest(trial: Any, path: str, domain: Domain) -> Any:
+    """One parameter on an Optuna trial, through its public suggest API."""
+    if isinstance(domain, Float):
+        return trial.suggest_float(path, domain.low, domain.high, log=domain.log, step=domain.step)
+    if isinstance(domain, Int):
+        return trial.suggest_int(path, domain.low, domain.high, step=domain.step, log=domain.log)
+    if isinstance(domain, Choice):
+        return trial.suggest_categorical(path, list(domain.branches))
+    if isinstance(domain, Categorical):
+        return trial.suggest_categorical(path, list(domain.choices))
+    raise TypeError(f"cannot sample {domain!r}")
+
+
+def _check_names(space: Space, outer: set[str], where: str) -> None:
+    """The objective receives the active parameters by their own names: no two that can be
+    active together may share one. Branches of one choice may (only one is ever active).
+
+    Raises:
+        ConfigError: A name that two parameters active together would share, by its path.
+    """
+    taken = set(outer)
+    for name in space:
+        if name in taken:
+            raise ConfigError(
+                key=f"{where}.{name}",
+                message=f"{name!r} is also the name of a parameter active with it; the objective gets both "
+                "by name: rename one",
+            )
+        taken.add(name)
+    level = set(space)
+    for name, domain in space.items():
+        if not isinstance(domain, Choice):
+            continue
+        names: set[str] = set()
+        for branch, sub in domain.branches.items():
+            _check_names(sub, taken, f"{where}.{name}.{branch}")
+            names |= _names(sub)
+        taken |= names - level
+
+
+def _check_paths(space: Space, where: str, _prefix: str = "", _seen: set[str] | None = None) -> None:
+    """Paths name parameters in Optuna and MLflow: two may not coincide (a dotted branch name
+    such as ``sklearn.svm.SVC`` could make ``m.a.b.C`` of two different parameters).
+
+    Raises:
+        ConfigError: The path two parameters would share.
+    """
+    seen = set() if _seen is None else _seen
+    for name, domain in space.items():
+        path = _prefix + name
+        if path in seen:
+            raise ConfigError(key=f"{where}.{path}", message="two parameters would have this path; rename a branch")
+        seen.add(path)
+        if isinstance(domain, Choice):
+            for branch, sub in domain.branches.items():
+                _check_paths(sub, where, f"{path}.{branch}.", seen)
+
+
+def _names(space: Space) -> set[str]:
+    """Every name a space's parameters may have, in any branch."""
+    out = set(space)
+    for domain in space.values():
+        if isinstance(domain, Choice):
+            for sub in domain.branches.values():
+                out |= _names(sub)
+    return out
 
 
 _PRESET_KEYS = ("preset", "step")

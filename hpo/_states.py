@@ -1,13 +1,15 @@
-"""The states of a trial as hpo names them (Optuna's, plus ``interrupted``), and the parent
-run's final statuses."""
+"""The states of a trial as hpo names them (Optuna's, plus ``interrupted`` and ``infeasible``),
+and the parent run's final statuses."""
 
 from __future__ import annotations
 
 COMPLETE, PRUNED, FAILED, INTERRUPTED = "complete", "pruned", "failed", "interrupted"
 RUNNING, WAITING = "running", "waiting"
+#: A configuration a parameter constraint refused: never run, not counted in ``n_trials``.
+INFEASIBLE = "infeasible"
 
 #: Every state, in the order tables show them.
-STATES = (COMPLETE, PRUNED, FAILED, INTERRUPTED, RUNNING, WAITING)
+STATES = (COMPLETE, PRUNED, FAILED, INTERRUPTED, INFEASIBLE, RUNNING, WAITING)
 #: The states of a trial that ended on its own: what ``n_trials`` counts.
 ENDED = (COMPLETE, PRUNED, FAILED)
 #: The states of a trial that ran to an end of any kind (MLflow holds a run for each).

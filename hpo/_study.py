@@ -6,13 +6,15 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from hpo._exceptions import HPOError
-from hpo._states import COMPLETE, ENDED, FAILED, INTERRUPTED, PRUNED, RUNNING, STATES, WAITING
+from hpo._states import COMPLETE, ENDED, FAILED, INFEASIBLE, INTERRUPTED, PRUNED, RUNNING, STATES, WAITING
 
 if TYPE_CHECKING:
     import optuna
     import pandas as pd
 
 FAIL_REASON = "hpo:fail_reason"
+#: Optuna's system attribute of a trial's constraint values (<= 0: met), as its samplers read it.
+CONSTRAINTS = "constraints"
 ERROR = "hpo:error"
 #: The study user attribute holding the held-out test score (``StudyRun.log_test_score``).
 TEST_SCORE = "hpo:test"
@@ -27,10 +29,17 @@ def trial_state(trial: optuna.trial.FrozenTrial) -> str:
     (``hpo:fail_reason = surplus``) is ``interrupted`` too, and not run again.
     """
     name = trial.state.name
+    reason = trial.user_attrs.get(FAIL_REASON)
+    if reason == INFEASIBLE:  # (told pruned at no step, so that TPE ranks it among the worst)
+        return INFEASIBLE
     if name == "FAIL":
-        cut = trial.user_attrs.get(FAIL_REASON) in (INTERRUPTED, "surplus")
-        return INTERRUPTED if cut else FAILED
+        return INTERRUPTED if reason in (INTERRUPTED, "surplus") else FAILED
     return {"COMPLETE": COMPLETE, "PRUNED": PRUNED, "RUNNING": RUNNING}.get(name, WAITING)
+
+
+def is_feasible(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether a trial meets its outcome constraints (one without any does)."""
+    return all(v <= 0 for v in trial.system_attrs.get(CONSTRAINTS) or ())
 
 
 def better(value: float, best: float | None, direction: str, margin: float = 0.0) -> bool:
@@ -116,20 +125,51 @@ class Study:
 
     @property
     def best_trial(self) -> optuna.trial.FrozenTrial:
-        """The best completed trial.
+        """The best completed trial; with outcome constraints, the best feasible one.
 
         Raises:
-            HPOError: No trial has completed.
+            HPOError: No trial has completed (or none is feasible).
         """
         complete = [t for t in self.trials if t.state.name == "COMPLETE"]
         if not complete:
             raise HPOError(f"study {self.name!r} has no completed trial yet")
-        return self.optuna_study.best_trial
+        if not any(CONSTRAINTS in t.system_attrs for t in complete):
+            return self.optuna_study.best_trial
+        feasible = [t for t in complete if is_feasible(t)]
+        if not feasible:
+            raise HPOError(f"study {self.name!r} has no feasible completed trial: every one breaks a constraint")
+        pick = max if self.direction == "maximize" else min
+        return pick(feasible, key=lambda t: float(t.value or 0.0))
+
+    def constrained(self) -> bool:
+        """Whether the study ran with constraints (some trial infeasible, or judged by outcome
+        constraints)."""
+        return any(trial_state(t) == INFEASIBLE or CONSTRAINTS in t.system_attrs for t in self.trials)
+
+    def infeasible(self) -> int:
+        """Trials a constraint made infeasible: configurations never run (parameter
+        constraints) and completed trials whose metrics broke an outcome constraint."""
+        return sum(
+            1
+            for t in self.trials
+            if trial_state(t) == INFEASIBLE or (t.state.name == "COMPLETE" and not is_feasible(t))
+        )
 
     @property
     def best_params(self) -> dict[str, Any]:
-        """The hyperparameters of the best trial."""
-        return dict(self.best_trial.params)
+        """The hyperparameters of the best trial, as its objective received them: for a
+        conditional space the active ones by their own names (``{"model": "svc", "C": 1.0}``;
+        ``best_trial.params`` has them by path, ``model.svc.C``)."""
+        return self.objective_params(self.best_trial.params)
+
+    def objective_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A trial's params (by path) as its objective received them (see :attr:`best_params`)."""
+        spec = self.optuna_study.user_attrs.get("hpo:space")
+        if not (isinstance(spec, dict) and any(isinstance(v, dict) and "choice" in v for v in spec.values())):
+            return dict(params)
+        from hpo._space import Space
+
+        return Space.from_dict(spec).objective_params(params)
 
     @property
     def best_value(self) -> float:
@@ -165,7 +205,12 @@ class Study:
             row["datetime_start"] = t.datetime_start
             row["error"] = t.user_attrs.get(ERROR) or t.user_attrs.get(FAIL_REASON)
             rows.append(row)
-        return pd.DataFrame(rows)
+        df = pd.DataFrame(rows)
+        # Every parameter column after value, in order of first use (a conditional space's
+        # branch parameters appear only with their branch: NaN in the other rows).
+        params = [c for c in df.columns if c.startswith("params.")]
+        rest = [c for c in df.columns if not c.startswith("params.") and c not in ("number", "state", "value")]
+        return df[[c for c in ("number", "state", "value") if c in df.columns] + params + rest]
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={v}" for k, v in self.counts().items() if v)

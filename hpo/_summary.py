@@ -25,7 +25,9 @@ def summary(result: Study) -> dict[str, Any]:
     except HPOError:  # no trial completed
         pass
     else:
-        out.update(best_value=best.value, best_params=dict(best.params), best_trial=best.number)
+        out.update(best_value=best.value, best_params=result.objective_params(best.params), best_trial=best.number)
+    if result.constrained():
+        out["infeasible"] = result.infeasible()
     test = result.test_score
     if test is not None:  # the tracking writer logs it to the parent run as test_<metric>
         out["test"] = test
@@ -64,6 +66,9 @@ def _summary_md(name: str, summary: dict[str, Any], trials: list[Any]) -> str:
         lines.append("- No trial completed.")
     if "test" in summary:
         lines.append(f"- **Test score**: {test_score_text(summary['test'])}")
+    if "infeasible" in summary:
+        infeasible = summary["infeasible"]
+        lines.append(f"- **Infeasible**: {infeasible} trials broke a constraint; the best is the best feasible")
     lines.append("- **Trials**: " + ", ".join(f"{n} {state}" for state, n in counts.items() if n))
     spent = time_spent(trials)
     if spent is not None:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpo import _wire as wire
 from hpo._exceptions import ConfigError, TrackingError
+from hpo._space import Choice
 
 if TYPE_CHECKING:
     import optuna
@@ -392,7 +393,8 @@ def open_study_run(
             "executor": plan.executor.name,
             "concurrency": plan.executor.concurrency,
             "objective": qualified_name(objective),
-            **{f"space.{k}": repr(v) for k, v in plan.space.items()},
+            # By path: a conditional space's branch parameters each on their own (space.model.svc.C).
+            **{f"space.{k}": v.summary() if isinstance(v, Choice) else repr(v) for k, v in plan.space.paths().items()},
             **{f"trainer.{k}": v for k, v in settings.items() if v is not None},
         },
         tags={"hpo.study": plan.study_name, **({"hpo.metric": metric} if isinstance(metric, str) else {})},

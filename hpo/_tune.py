@@ -49,6 +49,8 @@ def tune(
     catch: Iterable[type[Exception]] | type[Exception] = (Exception,),
     callbacks: Iterable[Callback] = (),
     plots: bool | None = None,
+    constraints: str | list[str] | None = None,
+    outcome_constraints: str | list[str] | None = None,
     **unknown: Any,
 ) -> Study:
     """Search ``space`` for the hyperparameters that optimize ``objective``.
@@ -66,7 +68,8 @@ def tune(
         direction: ``"minimize"`` or ``"maximize"``; by default the objective's own
             ``direction`` attribute (trainers have one), else ``"minimize"``. One that
             contradicts the objective's is a :class:`ConfigError`.
-        searcher: ``"tpe"``, ``"random"``, ``"grid"``, ``{"name": ..., **options}`` with options
+        searcher: ``"tpe"``, ``"random"``, ``"grid"``, ``"gp"``, ``"cmaes"``, ``"qmc"``, ``"auto"``
+            (picks one by the space and ``n_trials``), ``{"name": ..., **options}`` with options
             for the Optuna sampler, or an Optuna sampler.
         pruner: ``"median"``, ``"successive_halving"``, ``"hyperband"``, ``"none"`` (or
             ``None``), a mapping with options, or an Optuna pruner.
@@ -92,6 +95,15 @@ def tune(
             HTML and PNG), in a process of their own that imports plotly and matplotlib while
             the trials run (~3 s of CPU). Only with tracking on. By default ``$HPO_PLOTS``
             (``0`` or ``1``), else on.
+        constraints: Expressions over the parameters (``["n_layers * width <= 4096",
+            "n_estimators < 500 or max_depth is None"]``): a configuration that breaks one is
+            never run (it is recorded as an ``infeasible`` trial, not counted in ``n_trials``).
+            Arithmetic, comparisons, ``and``/``or``/``not``, ``x if c else y`` and ``abs``,
+            ``min``, ``max``, ``round``, ``log``, ``exp``, ``sqrt``; nothing else is evaluated.
+            An expression that reads a parameter of another branch does not apply.
+        outcome_constraints: Comparisons over the metrics the objective logs (its last value
+            of each) and ``value`` (``["fit_time_s <= 2"]``), stored as Optuna's constraints: the
+            best trial is the best feasible one, and TPE learns to avoid infeasible regions.
         **unknown: No other keyword is accepted: each is a :class:`ConfigError` saying where
             that setting lives in hpo (``n_jobs`` -> ``executor``, ``param_grid`` -> ``space``,
             ``n_iter`` -> ``n_trials``, ``random_state`` -> ``seed``, ``scoring`` and ``cv`` ->
@@ -123,6 +135,8 @@ def tune(
         trial_timeout=trial_timeout,
         catch=catch,
         plots=plots,
+        constraints=constraints,
+        outcome_constraints=outcome_constraints,
     )
     return run_plan(plan_study(objective, space, settings), callbacks=callbacks)
 

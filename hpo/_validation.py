@@ -46,3 +46,36 @@ def name_and_options(spec: Any, where: str, key: str = "name") -> tuple[Any, dic
             raise ConfigError(key=where, message=f"missing key {key!r} in {dict(spec)!r}")
         return options.pop(key), options
     return spec, {}
+
+
+def check_unique_keys(text: str, prefix: str = "") -> None:
+    """Refuse YAML whose mappings repeat a key (the safe loader keeps the last silently): a
+    branch of a choice given twice would vanish.
+
+    Raises:
+        ConfigError: Naming the key's path (``space.model.choice.svc``; ``prefix`` first) and
+            its line.
+    """
+    import yaml
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return  # the loader itself reports it, with its line
+    todo: list[tuple[Any, str]] = [(root, prefix)]
+    while todo:
+        node, path = todo.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key, value in node.value:
+                name = str(key.value)
+                here = f"{path}.{name}" if path else name
+                if name in seen:
+                    raise ConfigError(
+                        key=here,
+                        message=f"repeated at line {key.start_mark.line + 1}; each key once (a choice's branches too)",
+                    )
+                seen.add(name)
+                todo.append((value, here))
+        elif isinstance(node, yaml.SequenceNode):
+            todo += [(item, f"{path}[{i}]") for i, item in enumerate(node.value)]

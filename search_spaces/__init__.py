@@ -7,6 +7,12 @@ Example:
     True
     >>> list(search_spaces.load("svc", step="svc"))  # for a Pipeline step named svc
     ['svc__C', 'svc__gamma']
+    >>> list(search_spaces.load("classifiers")["estimator"].branches)[:2]  # model selection
+    ['sklearn.linear_model.LogisticRegression', 'sklearn.svm.SVC']
+
+``classifiers`` and ``regressors`` choose the estimator (``SklearnTrainer`` without one): an
+``estimator`` choice whose branches are scikit-learn classes, each holding its family's ready
+space unchanged (``svc`` under ``sklearn.svm.SVC``, ...).
 """
 
 from __future__ import annotations
@@ -49,11 +55,16 @@ def load(name: str, *, step: str | None = None) -> Space:
             addresses a step's parameters.
 
     Raises:
-        ConfigError: No space of that name (``space``), or a bad step (``space.step``).
+        ConfigError: No space of that name (``space``), or a bad step (``space.step``), or a step
+            for a space that chooses the estimator.
     """
     space = Space.from_yaml(path(name).read_text())
     if step is None:
         return space
+    if space.conditional:  # a choice among whole estimators (classifiers), not a step's parameters
+        raise ConfigError(
+            key="space.step", message=f"{name!r} chooses the estimator itself: it takes no step, got {step!r}"
+        )
     # A step name has no "__" at either end: "hgb__" would give "hgb____learning_rate".
     if not isinstance(step, str) or not step or step != step.strip() or step.startswith("__") or step.endswith("__"):
         raise ConfigError(

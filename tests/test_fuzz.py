@@ -399,6 +399,8 @@ def _valid_top_level(key: str, value: Any) -> bool:
         return False  # with a trainer: block, any objective is one too many
     if key == "plots":
         return value is None or isinstance(value, bool)
+    if key in ("constraints", "outcome_constraints"):
+        return value is None  # a list of expressions over the space's names: its own tests
     raise AssertionError(f"hpo has a new top-level key {key!r}: say in _valid_top_level which values it takes")
 
 
@@ -672,6 +674,53 @@ def test_bad_bounds(domain: tuple[Any, str], param: str) -> None:
     assert_rejected(family, run_cli(family, config), f"space.{param}")
 
 
+def _nested(spec: Any, names: list[tuple[str, str]]) -> dict[str, Any]:
+    """``{c1: {choice: {b1: {c2: {choice: {b2: {p: spec}}}}}}}`` for names [(c1, b1), (c2, b2)]."""
+    inner: dict[str, Any] = {"p": spec}
+    for choice, branch in reversed(names):
+        inner = {choice: {"choice": {branch: inner}}}
+    return inner
+
+
+@fuzz("bad domain in a branch", 150)
+@given(bad_domain(), st.lists(st.tuples(PARAM, PARAM), min_size=1, max_size=3))
+@example(({"float": [3, -3]}, "low >= high"), [("model", "svc")]).via("hand-picked")
+@example(({"float": [0, 1], "step": 0}, "bad step"), [("model", "svc"), ("kernel", "poly")]).via("hand-picked")
+def test_a_bad_domain_inside_a_branch_names_its_path(domain: tuple[Any, str], names: list[tuple[str, str]]) -> None:
+    spec, _rule = domain
+    choices = [c for c, _ in names]
+    assume(len(set(choices)) == len(choices) and "p" not in choices)  # (else: a name collision)
+    config = base()
+    config["space"] = _nested(spec, names)
+    assume(dumps_faithfully(config))
+    family = "bad domain in a branch"
+    path = ".".join(f"{c}.{b}" for c, b in names)
+    assert_rejected(family, run_cli(family, config), f"space.{path}.p")
+
+
+@fuzz("bad choice", 60)
+@given(PARAM, st.sampled_from(["empty", "not a mapping", "collision", "extra key"]), WORD)
+@example("model", "empty", "x").via("hand-picked")
+@example("model", "collision", "x").via("hand-picked")
+def test_a_bad_choice_is_refused_with_its_path(choice: str, rule: str, word: str) -> None:
+    spec: Any
+    key = f"space.{choice}"
+    if rule == "empty":
+        spec, contains = {"choice": {}}, ("at least one branch",)
+    elif rule == "not a mapping":
+        spec, contains = {"choice": [word]}, ("expected a mapping of branch name to sub-space",)
+    elif rule == "extra key":
+        spec, contains = {"choice": {word: {}}, "log": True}, ("unknown key 'log'",)
+    else:  # a branch parameter named as the choice: both would reach the objective
+        spec, contains = {"choice": {word: {choice: [1, 2]}}}, ("also the name of a parameter active with it",)
+        key = f"space.{choice}.{word}.{choice}"
+    config = base()
+    config["space"] = {choice: spec}
+    assume(dumps_faithfully(config))
+    family = "bad choice"
+    assert_rejected(family, run_cli(family, config), key, contains=contains)
+
+
 # Unknown names: searcher, pruner, splitter, scorer, estimator, data set, trainer kind, executor,
 # ready-made space. Random text, or one edit away from a valid name.
 def _scorers() -> frozenset[str]:
@@ -782,7 +831,11 @@ def test_unknown_name(case: tuple[str, str, bool]) -> None:
 PLACES = {
     # place: (valid keys there, key named, text the message quotes the key with)
     "config": (KEYS, "config", "unknown key {!r}"),
-    "trainer": (("kind", "estimator", "cv", "scoring", "fit_params", "n_jobs", "refit"), "trainer", "unknown key {!r}"),
+    "trainer": (
+        ("kind", "estimator", "cv", "scoring", "fit_params", "n_jobs", "refit", "test_fraction", "task"),
+        "trainer",
+        "unknown key {!r}",
+    ),
     "data (builtin)": (("builtin",), "data", "unknown key {!r} with builtin data"),
     "data (table)": (
         ("builtin", "path", "target", "time", "groups", "drop", "strict_time"),

@@ -111,8 +111,8 @@ def test_optuna_objects_are_accepted_as_they_are():
     [
         (
             {"searcher": "tpee"},
-            "searcher: unknown searcher 'tpee', expected one of grid, random, tpe or a "
-            "package.module:attr; did you mean 'tpe'?",
+            "searcher: unknown searcher 'tpee', expected one of grid, random, tpe, gp, cmaes, qmc, auto "
+            "or a package.module:attr; did you mean 'tpe'?",
         ),
         (
             {"pruner": "medain"},
@@ -178,3 +178,163 @@ def test_pruners_stop_hopeless_trials(pruner):
     pruned = [t for t in study.trials if t.state.name == "PRUNED"]
     # Pruning saves work: some trials stopped before their last step.
     assert any(len(t.intermediate_values) < 10 for t in pruned)
+
+
+# The searchers added in issue 15: gp, cmaes, qmc and auto.
+
+MIXED = Space({"x": Float(-5.0, 5.0), "lr": Float(1e-4, 1e-1, log=True), "n": Int(1, 4), "k": ["a", "b", "c"]})
+#: Each searcher's options for a short study: the model-based ones start modelling early.
+SHORT = {"gp": {"n_startup_trials": 3}, "cmaes": {"popsize": 4}, "qmc": {}}
+
+
+def _quadratic(params):
+    return (params["x"] - 1) ** 2 + (params["n"] - 2) ** 2 + (params["k"] != "b") + abs(params["lr"] - 0.01)
+
+
+def test_new_names_map_onto_optuna():
+    # Observed, not read from Optuna's private attributes: the same proposals as Optuna's class
+    # with hpo's defaults, and not those of the class with Optuna's defaults where ours differ.
+    gp = make_sampler("gp", SPACE, seed=0)
+    assert isinstance(gp, optuna.samplers.GPSampler)
+    assert _proposals(gp) == _proposals(optuna.samplers.GPSampler(seed=0))
+    cmaes = make_sampler("CMAES", SPACE, seed=0)  # case folded
+    assert isinstance(cmaes, optuna.samplers.CmaEsSampler)
+    assert _proposals(cmaes) == _proposals(optuna.samplers.CmaEsSampler(seed=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sobol = optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=0)
+        unscrambled = optuna.samplers.QMCSampler(qmc_type="sobol", seed=0)
+        halton = optuna.samplers.QMCSampler(qmc_type="halton", scramble=True, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", optuna.exceptions.ExperimentalWarning)  # ours is silenced
+        qmc = make_sampler("qmc", SPACE, seed=0)
+    assert isinstance(qmc, optuna.samplers.QMCSampler)
+    assert _proposals(qmc) == _proposals(sobol)
+    assert _proposals(qmc) != _proposals(unscrambled) and _proposals(qmc) != _proposals(halton)
+    # Options reach the class: n_startup_trials=20 keeps GP on its random start-up after 12 trials.
+    late = make_sampler({"name": "gp", "n_startup_trials": 20}, SPACE, seed=0)
+    assert _proposals(late) == _proposals(optuna.samplers.GPSampler(seed=0, n_startup_trials=20))
+    assert _proposals(late) != _proposals(gp)
+
+
+@pytest.mark.parametrize("searcher", ["gp", "cmaes", "qmc", "auto"])
+def test_new_searchers_run_reproducibly_within_the_space(searcher):
+    spec = {"name": searcher, **SHORT[searcher]} if searcher in SHORT else searcher
+
+    def trials_of(seed):
+        study = hpo.tune(_quadratic, MIXED, n_trials=12, searcher=spec, seed=seed, tracking=None)
+        assert study.counts()["complete"] == 12
+        return [t.params for t in study.trials]
+
+    first = trials_of(5)
+    assert first == trials_of(5)
+    assert first != trials_of(6)
+    for params in first:
+        assert MIXED.contains(params), params
+        assert type(params["n"]) is int and type(params["x"]) is float and params["k"] in ("a", "b", "c")
+        assert 1e-4 <= params["lr"] <= 1e-1
+
+
+def test_cmaes_samples_categorical_parameters_with_optunas_independent_sampler():
+    # CMA-ES models x and n; Optuna draws k with its seeded RandomSampler: every choice comes up.
+    study = hpo.tune(_quadratic, MIXED, n_trials=20, searcher="cmaes", seed=0, tracking=None)
+    assert {t.params["k"] for t in study.trials} == {"a", "b", "c"}
+
+
+@pytest.mark.parametrize(
+    ("searcher", "message"),
+    [
+        (
+            {"name": "gp", "n_startup_trails": 3},
+            "searcher: unknown option 'n_startup_trails' for GPSampler; did you mean 'n_startup_trials'?",
+        ),
+        ({"name": "cmaes", "sigma": 0.5}, "searcher: unknown option 'sigma' for CmaEsSampler; did you mean 'sigma0'?"),
+        (
+            {"name": "qmc", "qmc_typ": "halton"},
+            "searcher: unknown option 'qmc_typ' for QMCSampler; did you mean 'qmc_type'?",
+        ),
+        ({"name": "qmc", "qmc_type": "lhs"}, "searcher: The `qmc_type='lhs'` is invalid. Choose either `halton` or"),
+        (
+            {"name": "auto", "n_startup_trials": 3},
+            "searcher: unknown option 'n_startup_trials' for auto: it takes none; name a searcher to give it options",
+        ),
+        ("cmaess", "searcher: unknown searcher 'cmaess', expected one of "),
+    ],
+)
+def test_new_searchers_bad_options_are_one_line_errors(searcher, message):
+    with pytest.raises(ConfigError) as info:
+        hpo.tune(_quadratic, MIXED, n_trials=4, searcher=searcher, tracking=None)
+    assert str(info.value).startswith(message), str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("searcher", "module", "message"),
+    [
+        ("cmaes", "cmaes", "searcher: 'cmaes' needs cmaes, not installed: pip install cmaes"),
+        ("gp", "torch", "searcher: 'gp' needs torch, not installed: pip install 'hpo[torch]'"),
+    ],
+)
+def test_a_searcher_whose_package_is_missing_is_refused_up_front(monkeypatch, searcher, module, message):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == module else find_spec(name, *a))
+    with pytest.raises(ConfigError) as info:
+        hpo.tune(_quadratic, MIXED, n_trials=4, searcher=searcher, tracking=None)
+    assert str(info.value) == message
+
+
+class _ConditionalSpace(Space):
+    """A flat space that says it is conditional, as one with a ``Choice`` does."""
+
+    @property
+    def conditional(self) -> bool:
+        return True
+
+
+CONTINUOUS = Space({"x": Float(-5.0, 5.0), "lr": Float(1e-4, 1e-1, log=True), "n": Int(1, 4)})
+
+
+@pytest.mark.parametrize(
+    ("space", "n_trials", "picked"),
+    [
+        (CONTINUOUS, 30, "gp"),  # flat, Float and Int only, a small budget: GP
+        (CONTINUOUS, 100, "gp"),
+        (CONTINUOUS, 101, "tpe"),  # beyond the budgets measured
+        (CONTINUOUS, None, "tpe"),  # a timeout only: the budget is not known
+        (MIXED, 30, "tpe"),  # a categorical parameter
+        (Space({f"x{i}": Float(0.0, 1.0) for i in range(10)}), 50, "gp"),
+        (Space({f"x{i}": Float(0.0, 1.0) for i in range(11)}), 50, "tpe"),  # more parameters than measured
+        (_ConditionalSpace({"x": Float(0.0, 1.0)}), 30, "tpe"),
+    ],
+)
+def test_auto_picks_by_space_and_budget(space, n_trials, picked):
+    from hpo._plan import Settings, plan_study
+    from hpo._searchers import pick_searcher
+
+    assert pick_searcher(space, n_trials) == picked
+    timeout = None if n_trials else 60.0
+    plan = plan_study(_quadratic, space, Settings(searcher="AUTO", n_trials=n_trials, timeout=timeout, tracking=None))
+    # The driver builds what the plan says; the study's parent run logs the label.
+    assert (plan.searcher, plan.searcher_label) == (picked, f"auto ({picked})")
+
+
+def test_auto_without_torch_picks_tpe(monkeypatch):
+    import importlib.util
+
+    from hpo._searchers import pick_searcher
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else find_spec(name, *a))
+    assert pick_searcher(CONTINUOUS, 30) == "tpe"
+    assert isinstance(make_sampler("auto", CONTINUOUS, seed=0), optuna.samplers.TPESampler)
+
+
+def test_auto_label_reaches_the_parent_run(tracking_uri, mlflow_client):
+    from tests.conftest import study_runs
+
+    study = hpo.tune(lambda p: (p["x"] - 1) ** 2, CONTINUOUS, n_trials=3, searcher="auto", tracking=tracking_uri)
+    assert isinstance(study.optuna_study.sampler, optuna.samplers.GPSampler)
+    (parent,), _ = study_runs(mlflow_client, study.name)
+    assert parent.data.params["searcher"] == "auto (gp)"

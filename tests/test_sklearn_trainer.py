@@ -158,7 +158,11 @@ def test_bad_scoring_and_estimator():
             "trainer.kind: unknown trainer 'sklaern', expected one of sklearn, torch or a "
             "package.module:attr; did you mean 'sklearn'?",
         ),
-        ({"kind": "sklearn"}, {"builtin": "iris"}, "trainer.estimator: missing key"),
+        (
+            {"kind": "sklearn", "task": "regresion"},
+            {"builtin": "iris"},
+            "trainer.task: expected classification or regression, got 'regresion'; did you mean 'regression'?",
+        ),
         (
             {"kind": "sklearn", "estimator": "sklearn.svm.SVC", "cv": "kfolds"},
             {"builtin": "iris"},
@@ -199,7 +203,9 @@ def test_config_errors_name_the_key(trainer, data, message):
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("name", ["digits_svc", "classification", "regression", "timeseries", "store_sales"])
+@pytest.mark.parametrize(
+    "name", ["digits_svc", "classification", "regression", "timeseries", "store_sales", "model_selection"]
+)
 def test_example_configs_build(name, monkeypatch):
     monkeypatch.chdir(REPO)
     config = load_config(Path("examples") / f"{name}.yaml")
@@ -437,3 +443,243 @@ def test_test_data_of_your_own_and_bad_test_settings():
         SklearnTrainer(DecisionTreeClassifier(), X, y, test_data=X[:10])
     with pytest.raises(ConfigError, match=r"^test_fraction: expected a number in \(0, 0\.5\], got 0\.6$"):
         SklearnTrainer(DecisionTreeClassifier(), X, y, test_fraction=0.6)
+
+
+# -- model selection: the space chooses the estimator ------------------------------------------
+
+# Three families, one without parameters; random_state: [0] fixes the tree (a one-value choice).
+CASH = {
+    "estimator": hpo.Choice(
+        {
+            "sklearn.tree.DecisionTreeClassifier": {"max_depth": hpo.Int(1, 4), "random_state": [0]},
+            "sklearn.neighbors.KNeighborsClassifier": {
+                "n_neighbors": hpo.Int(1, 15),
+                "weights": ["uniform", "distance"],
+            },
+            "sklearn.naive_bayes.GaussianNB": None,
+        }
+    )
+}
+
+
+def _family(path: str):
+    """The class or factory a branch's dotted path names."""
+    import importlib
+
+    module, _, attr = path.partition(":") if ":" in path else path.rpartition(".")
+    return getattr(importlib.import_module(module), attr)
+
+
+def test_each_trial_fits_the_chosen_family_with_exactly_its_params():
+    trainer = SklearnTrainer(None, X, y, cv=3, scoring="accuracy", refit=False)
+    assert trainer.task == "classification" and isinstance(trainer.splitter, StratifiedKFold)
+    study = hpo.tune(trainer, CASH, n_trials=12, searcher="random", pruner="none", seed=0, tracking=None)
+    seen = set()
+    for trial in study.trials:
+        params = study.objective_params(trial.params)
+        path = params.pop("estimator")
+        seen.add(path)
+        # Only the chosen branch's parameters, by path in Optuna and by name for the estimator.
+        assert set(params) == set(CASH["estimator"].branches[path])
+        assert set(trial.params) == {"estimator", *(f"estimator.{path}.{name}" for name in params)}
+        expected = cross_val_score(_family(path)(**params), X, y, cv=trainer.splitter, scoring="accuracy").mean()
+        assert trial.value == pytest.approx(expected, abs=1e-12, rel=0)
+    assert seen == set(CASH["estimator"].branches)  # the random searcher drew every family
+    assert trainer.describe()["estimator.choices"] == ", ".join(CASH["estimator"].branches)
+
+
+def test_the_refit_best_model_is_the_best_trials_family(tracking_uri, mlflow_client):
+    import mlflow.sklearn
+
+    trainer = SklearnTrainer(None, X, y, cv=3, scoring="accuracy", test_fraction=0.2)
+    study = hpo.tune(
+        trainer, CASH, n_trials=6, searcher="random", pruner="none", seed=1, study_name="cash", tracking=tracking_uri
+    )
+    params = dict(study.best_params)
+    family = _family(params.pop("estimator"))
+    assert type(trainer.best_model_) is family
+    assert trainer.best_model_.get_params() == family(**params).get_params()
+    # The test rows are scored once, by the best family refit on the rows the search saw.
+    refit = family(**params).fit(trainer.X, trainer.y)
+    score = accuracy_score(trainer.y_test, refit.predict(trainer.X_test))
+    assert trainer.best_test_score_ == pytest.approx(score, abs=1e-12)
+    assert study.test_score["value"] == pytest.approx(score, abs=1e-12)
+    model = mlflow.sklearn.load_model(f"runs:/{study.mlflow_run_id}/model")
+    assert type(model) is family and np.array_equal(model.predict(X), refit.predict(X))
+
+    parents, children = study_runs(mlflow_client, "cash")
+    logged = parents[0].data.params
+    assert logged["trainer.estimator"] == "chosen by the space (space.estimator)"
+    assert logged["trainer.estimator.choices"] == ", ".join(CASH["estimator"].branches)
+    assert logged["trainer.task"] == "classification" and logged["trainer.metric"] == "accuracy"
+    assert parents[0].data.metrics["test_accuracy"] == pytest.approx(score, abs=1e-12)
+    for run in children:  # each trial's run: the family and that family's params only
+        chosen = run.data.params["estimator"]
+        assert all(key.startswith(f"estimator.{chosen}.") for key in set(run.data.params) - {"estimator"})
+
+
+def test_a_branch_may_be_a_pipeline_factory_and_a_float_target_is_a_regression(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))  # examples.pipelines
+    Xd, yd = load_diabetes(return_X_y=True)
+    space = {
+        "estimator": hpo.Choice(
+            {
+                "examples.pipelines:scaled_ridge": {"ridge__alpha": hpo.Float(0.01, 10.0, log=True)},
+                "sklearn.tree.DecisionTreeRegressor": {"max_depth": hpo.Int(1, 3), "random_state": [0]},
+            }
+        )
+    }
+    trainer = SklearnTrainer(None, Xd, yd, cv={"name": "kfold", "n_splits": 3, "shuffle": True, "seed": 0})
+    assert trainer.task == "regression" and trainer.metric_name == "r2"
+    study = hpo.tune(trainer, space, n_trials=6, searcher="random", pruner="none", seed=0, tracking=None)
+    assert {t.params["estimator"] for t in study.trials} == set(space["estimator"].branches)
+    params = dict(study.best_params)
+    best = _family(params.pop("estimator"))().set_params(**params)
+    assert repr(trainer.best_model_) == repr(best)  # the Pipeline's steps, or the tree, with the best params
+    expected = cross_val_score(best, Xd, yd, cv=trainer.splitter, scoring="r2").mean()
+    assert study.best_value == pytest.approx(expected, abs=1e-12, rel=0)
+
+
+def _refusal(trainer, space) -> str:
+    """The one-line error ``hpo.tune`` gives while planning, before any trial."""
+    with pytest.raises(ConfigError) as info:
+        hpo.tune(trainer, space, n_trials=1, tracking=None)
+    assert "\n" not in str(info.value)
+    return str(info.value)
+
+
+def test_a_space_that_chooses_the_estimator_is_checked_before_the_study():
+    trainer = SklearnTrainer(None, X[:60], y[:60], cv=2)
+    svc = {"C": hpo.Float(0.1, 10.0, log=True)}
+    assert _refusal(trainer, {"estimator": hpo.Choice({"sklearn.svm.SVX": svc})}) == (
+        "space.estimator.sklearn.svm.SVX: cannot import 'sklearn.svm.SVX': module 'sklearn.svm' has no attribute 'SVX'"
+    )
+    typo = {"sklearn.svm.SVC": {"CC": hpo.Float(0.1, 10.0)}}
+    assert _refusal(trainer, {"estimator": hpo.Choice(typo)}) == (
+        "space.estimator.sklearn.svm.SVC.CC: not a parameter of SVC; did you mean 'C'?"
+    )
+    nested = {"sklearn.svm.SVC": {"kernel": hpo.Choice({"poly": {"degre": [2, 3]}, "rbf": None})}}
+    assert _refusal(trainer, {"estimator": hpo.Choice(nested)}) == (
+        "space.estimator.sklearn.svm.SVC.kernel.poly.degre: not a parameter of SVC; did you mean 'degree'?"
+    )
+    assert _refusal(trainer, {"estimator": hpo.Choice({"sklearn.svm.SVC": svc, "sklearn.svm.SVR": svc})}) == (
+        "space.estimator.sklearn.svm.SVR: SVR is a regressor, but the task is classification (inferred from the "
+        "int64 target; set task to change it): every branch must be a classifier"
+    )
+    assert _refusal(trainer, {"estimator": hpo.Choice({"sklearn.cluster.KMeans": None})}).startswith(
+        "space.estimator.sklearn.cluster.KMeans: KMeans is neither a classifier nor a regressor, but the task is "
+    )
+    beside = {"estimator": hpo.Choice({"sklearn.svm.SVC": svc, "sklearn.naive_bayes.GaussianNB": None}), "tol": [0.1]}
+    assert _refusal(trainer, beside).startswith(
+        "space.tol: not a parameter of GaussianNB (the estimator of the branch 'sklearn.naive_bayes.GaussianNB')"
+    )
+    assert _refusal(trainer, {"estimator": ["sklearn.svm.SVC"], **svc}).startswith(
+        "space.estimator: expected a choice of estimators, {choice: {sklearn.svm.SVC: {C: ...}, ...}}, got Categorical("
+    )
+    assert _refusal(trainer, svc) == (
+        "estimator: None, and the space does not choose one (it has no 'estimator' choice): give an estimator "
+        "(sklearn.svm.SVC), or a space whose estimator is a choice of them (space: classifiers, space: regressors)"
+    )
+    fixed = SklearnTrainer(DecisionTreeClassifier(), X[:60], y[:60], cv=2)
+    assert _refusal(fixed, CASH) == (
+        "space.estimator: the space chooses the estimator, but the trainer has one (DecisionTreeClassifier): "
+        "pass estimator=None to let the space choose"
+    )
+    # A fixed estimator's conditional space is checked in every branch too.
+    kernels = {"kernel": hpo.Choice({"poly": {"degre": [2, 3]}, "rbf": None})}
+    assert _refusal(SklearnTrainer("sklearn.svm.SVC", X[:60], y[:60], cv=2), kernels) == (
+        "space.kernel.poly.degre: not a parameter of SVC; did you mean 'degree'?"
+    )
+
+
+def test_the_task_can_be_given_and_must_fit():
+    regression = SklearnTrainer(None, X[:60], y[:60].astype(float), cv=2)
+    assert regression.task == "regression"  # floats: a regression, unless told
+    told = SklearnTrainer(None, X[:60], y[:60].astype(float), task="classification", cv=2)
+    assert told.task == "classification" and isinstance(told.splitter, StratifiedKFold)
+    svc = {"sklearn.svm.SVC": None}
+    assert _refusal(regression, {"estimator": hpo.Choice(svc)}) == (
+        "space.estimator.sklearn.svm.SVC: SVC is a classifier, but the task is regression (inferred from the "
+        "float64 target; set task to change it): every branch must be a regressor"
+    )
+    labels = np.where(y[:60] == 1, "benign", "malignant")
+    assert SklearnTrainer(None, X[:60], labels, cv=2).task == "classification"
+    with pytest.raises(ConfigError, match=r"^task: 'regression' needs a numeric target, got <U9 values$"):
+        SklearnTrainer(None, X[:60], labels, task="regression")
+    with pytest.raises(ConfigError, match=r"^task: 'regression', but DecisionTreeClassifier is a classifier$"):
+        SklearnTrainer(DecisionTreeClassifier(), X, y, task="regression")
+
+
+def test_a_config_without_an_estimator_lets_the_space_choose(workdir):
+    block = {"kind": "sklearn", "cv": 2, "refit": False}
+    trainer = trainers.from_config(block, {"builtin": "iris"})
+    assert trainer.estimator is None and trainer.task == "classification"
+    assert _refusal(trainer, {"C": hpo.Float(0.1, 1.0)}).startswith(
+        "trainer.estimator: missing key, and the space does not choose one (it has no 'estimator' choice): "
+    )
+    fixed = trainers.from_config({**block, "estimator": "sklearn.svm.SVC"}, {"builtin": "iris"})
+    assert _refusal(fixed, "classifiers") == (
+        "space.estimator: the space chooses the estimator, but the trainer has one (SVC): "
+        "leave trainer.estimator out to let the space choose"
+    )
+    # Each branch must take the table's categorical columns, and encode its text columns.
+    _sales_csv(workdir)
+    sales = {"path": "sales.csv", "target": "sales", "categorical": ["store"]}
+    trainer = trainers.from_config(block, sales, base=workdir)
+    assert trainer.task == "regression"
+    hgb = {"sklearn.ensemble.HistGradientBoostingRegressor": {"max_iter": [30], "random_state": [0]}}
+    assert _refusal(trainer, {"estimator": hpo.Choice({**hgb, "sklearn.svm.SVR": None})}) == (
+        "space.estimator.sklearn.svm.SVR: columns ['store'] are categorical: HistGradientBoostingClassifier/Regressor "
+        "support them; SVR does not: encode them in a Pipeline (OneHotEncoder) or drop them"
+    )
+    study = hpo.tune(trainer, {"estimator": hpo.Choice(hgb)}, n_trials=1, tracking=None)
+    assert study.best_value > 0.95  # HistGradientBoosting took the store as a category
+    text = trainers.from_config(block, {"path": "sales.csv", "target": "sales"}, base=workdir)
+    assert _refusal(text, {"estimator": hpo.Choice(hgb)}).startswith(
+        "space.estimator.sklearn.ensemble.HistGradientBoostingRegressor: feature columns ['store'] are not numeric "
+        "and HistGradientBoostingRegressor does not encode them: "
+    )
+
+
+# The ready model-selection spaces: each branch is its family's ready space, unchanged.
+READY_FAMILIES = {
+    "classifiers": {
+        "sklearn.linear_model.LogisticRegression": "logistic_regression",
+        "sklearn.svm.SVC": "svc",
+        "sklearn.ensemble.RandomForestClassifier": "random_forest",
+        "sklearn.ensemble.HistGradientBoostingClassifier": "gradient_boosting",
+        "sklearn.neighbors.KNeighborsClassifier": "knn",
+    },
+    "regressors": {
+        "sklearn.linear_model.Ridge": "ridge",
+        "sklearn.ensemble.RandomForestRegressor": "random_forest",
+        "sklearn.ensemble.HistGradientBoostingRegressor": "gradient_boosting",
+        "sklearn.neighbors.KNeighborsRegressor": "knn",
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(READY_FAMILIES))
+def test_the_ready_model_selection_spaces_are_their_families_presets(name):
+    space = hpo.search_spaces.load(name)
+    assert name in hpo.search_spaces.available() and list(space) == ["estimator"]
+    branches = space["estimator"].branches
+    assert list(branches) == list(READY_FAMILIES[name])
+    for path, preset in READY_FAMILIES[name].items():
+        assert branches[path] == hpo.search_spaces.load(preset), path
+    data = load_breast_cancer if name == "classifiers" else load_diabetes
+    trainer = SklearnTrainer(None, *data(return_X_y=True), cv=2)
+    trainer.check_space(space)  # importable, of the task, with real parameters
+    assert trainer.describe()["estimator.choices"] == ", ".join(READY_FAMILIES[name])
+    with pytest.raises(ConfigError, match=rf"^space\.step: '{name}' chooses the estimator itself: it takes no step"):
+        hpo.search_spaces.load(name, step="clf")
+
+
+def test_the_model_selection_example_plans(monkeypatch):
+    monkeypatch.chdir(REPO)
+    config = load_config(Path("examples") / "model_selection.yaml")
+    assert config.space == hpo.search_spaces.load("classifiers")
+    trainer = build_objective(config)
+    trainer.check_space(config.space)
+    assert trainer.estimator is None and trainer.task == "classification"
+    assert trainer.y_test is not None and isinstance(trainer.splitter, StratifiedKFold)

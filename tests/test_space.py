@@ -6,6 +6,7 @@ import math
 
 import optuna
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -251,3 +252,107 @@ def test_random_and_tpe_respect_every_domain(space, seed, searcher):
 
     hpo.tune(objective, space, n_trials=8, searcher=searcher, seed=seed, tracking=None)
     assert len(seen) == 8
+
+
+# -- conditional spaces ----------------------------------------------------------------------------
+
+CASH_YAML = """
+model:
+  choice:
+    svc:
+      C: {float: [0.1, 100], log: true}
+      kernel:
+        choice:
+          rbf: {gamma: {float: [1.0e-4, 1], log: true}}
+          poly: {degree: [2, 3, 4]}
+    logistic_regression:
+      C: {float: [0.01, 10], log: true}
+    knn: {}
+scale: [true, false]
+"""
+
+
+def test_a_conditional_space_round_trips_between_yaml_and_python():
+    from hpo import Choice
+
+    space = Space.from_yaml(CASH_YAML)
+    assert space.conditional and not Space({"x": Float(0, 1)}).conditional
+    by_hand = Space(
+        {
+            "model": Choice(
+                {
+                    "svc": {
+                        "C": Float(0.1, 100, log=True),
+                        "kernel": Choice({"rbf": {"gamma": Float(1e-4, 1, log=True)}, "poly": {"degree": [2, 3, 4]}}),
+                    },
+                    "logistic_regression": {"C": Float(0.01, 10, log=True)},
+                    "knn": None,
+                }
+            ),
+            "scale": [True, False],
+        }
+    )
+    assert space == by_hand
+    assert Space.from_dict(space.to_dict()) == space
+    assert Space.from_yaml(yaml.safe_dump(space.to_dict())) == space
+    assert list(space.paths()) == [
+        "model",
+        "model.svc.C",
+        "model.svc.kernel",
+        "model.svc.kernel.rbf.gamma",
+        "model.svc.kernel.poly.degree",
+        "model.logistic_regression.C",
+        "scale",
+    ]
+
+
+def test_the_objective_gets_the_active_parameters_by_their_own_names():
+    space = Space.from_yaml(CASH_YAML)
+    by_path = {"model": "svc", "model.svc.C": 1.0, "model.svc.kernel": "poly", "model.svc.kernel.poly.degree": 3}
+    by_path["scale"] = True
+    assert space.contains(by_path)
+    assert space.objective_params(by_path) == {"model": "svc", "C": 1.0, "kernel": "poly", "degree": 3, "scale": True}
+    assert not space.contains({**by_path, "model.logistic_regression.C": 1.0})  # an inactive one
+    assert not space.contains({"model": "knn"})  # scale missing
+    assert space.contains({"model": "knn", "scale": False})
+
+
+def test_a_grid_over_branches_is_the_sum_of_their_products():
+    space = Space({"m": {"choice": {"a": {"k": [1, 2, 3]}, "b": {"k": [1, 2], "j": [0, 1]}, "c": None}}, "s": [0, 1]})
+    points = space.grid()
+    assert space.grid_size() == len(points) == (3 + 2 * 2 + 1) * 2
+    assert len({tuple(sorted(p.items())) for p in points}) == len(points)
+    assert {"m": "c", "s": 1} in points and {"m": "b", "m.b.k": 2, "m.b.j": 0, "s": 0} in points
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"m": {"choice": {}}}, "space.m: a choice needs at least one branch, got {}"),
+        ({"m": {"choice": {"svc": {"C": {"float": [2, 1]}}}}}, "space.m.svc.C: low must be < high, got low=2, high=1"),
+        ({"m": {"choice": {"": {}}}}, "space.m: branch names must be non-empty strings, got ''"),
+        (
+            {"m": {"choice": {"a.b": {"C": [1]}, "a": {"b.C": [2]}}}},
+            "space.m.a.b.C: two parameters would have this path",
+        ),
+        ({"m": {"choice": ["svc"]}}, "space.m: expected a mapping of branch name to sub-space, got ['svc']"),
+        ({"m": {"choice": {"a": {"x": [1]}}}, "x": [2]}, "space.m.a.x: 'x' is also the name of a parameter"),
+        ({"m": {"choice": {"a": {"m": [1]}}}}, "space.m.a.m: 'm' is also the name of a parameter"),
+        (
+            {"m": {"choice": {"a": {"x": [1]}}}, "n": {"choice": {"b": {"x": [2]}}}},
+            "space.n.b.x: 'x' is also the name of a parameter",
+        ),
+    ],
+)
+def test_bad_conditional_spaces_name_the_full_path(spec, message):
+    with pytest.raises(ConfigError) as err:
+        Space(spec)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_branches_may_repeat_a_name_and_a_repeated_branch_is_refused():
+    Space({"m": {"choice": {"a": {"C": [1]}, "b": {"C": [2]}}}})  # never active together
+    with pytest.raises(ConfigError, match=r"^space.m.choice.a: repeated at line 4; each key once"):
+        Space.from_yaml("m:\n  choice:\n    a: {C: [1]}\n    a: {C: [2]}\n")
+    with pytest.raises(ConfigError, match=r"space.m.a.C: .* is continuous and cannot be enumerated"):
+        Space({"m": {"choice": {"a": {"C": {"float": [0, 1]}}}}}).grid()

@@ -10,6 +10,7 @@ import pytest
 
 import hpo
 from hpo import Float, Int, Space
+from tests.conftest import study_runs
 
 SPACE = Space({"x": Float(-3.0, 3.0), "n": Int(0, 5)})
 
@@ -144,3 +145,73 @@ def test_a_missing_space_is_a_config_error():
     with pytest.raises(hpo.ConfigError, match=r"^space: missing; give a Space, its dict form or a ready-made space"):
         hpo.tune(lambda p: 0.0, n_trials=2, tracking=None)
     assert repr(inspect.signature(hpo.tune).parameters["space"].default) == "<required>"
+
+
+# -- conditional spaces ----------------------------------------------------------------------------
+
+BRANCHED = {
+    "model": hpo.Choice(
+        {
+            "quad": {"x": hpo.Float(-5, 5)},
+            "sphere": {"x": hpo.Float(-5, 5), "y": hpo.Float(-5, 5)},
+            "const": None,
+        }
+    ),
+    "shift": hpo.Float(0, 0.1),
+}
+
+
+def branched(params):
+    """Only the active parameters arrive, by their own names."""
+    model = params["model"]
+    expected = {"quad": {"x"}, "sphere": {"x", "y"}, "const": set()}[model]
+    assert set(params) == {"model", "shift"} | expected, params
+    if model == "const":
+        return 3.0 + params["shift"]
+    if model == "quad":
+        return (params["x"] - 1) ** 2 + 0.5 + params["shift"]
+    return params["x"] ** 2 + params["y"] ** 2 + params["shift"]
+
+
+@pytest.mark.parametrize("searcher", ["random", "tpe"])
+def test_a_conditional_space_samples_only_the_active_branch(searcher, tracking_uri, mlflow_client):
+    study = hpo.tune(
+        branched, BRANCHED, n_trials=30, searcher=searcher, seed=0, direction="minimize", tracking=tracking_uri
+    )
+    models = {t.params["model"] for t in study.trials}
+    assert models == {"quad", "sphere", "const"}  # every branch is covered
+    names = {"quad": ["x"], "sphere": ["x", "y"], "const": []}
+    for t in study.trials:
+        model = t.params["model"]
+        assert set(t.params) == {"model", "shift"} | {f"model.{model}.{n}" for n in names[model]}  # by path
+    df = study.trials_df()
+    quad = df[df["params.model"] == "quad"]
+    assert quad["params.model.sphere.y"].isna().all() and quad["params.model.quad.x"].notna().all()
+    assert set(study.best_params) <= {"model", "x", "y", "shift"} and "model" in study.best_params
+    _, children = study_runs(mlflow_client, study.name)
+    for run in children:  # MLflow: the trial's active parameters only, by path
+        number = int(run.data.tags["hpo.trial_number"])
+        assert set(run.data.params) == set(study.trials[number].params)
+
+
+def test_tpe_models_each_branch_jointly():
+    from hpo._searchers import make_sampler
+    from hpo._space import space_from_spec
+
+    sampler = make_sampler("tpe", space_from_spec(BRANCHED), seed=0)
+    assert sampler._group and sampler._multivariate
+    flat = make_sampler("tpe", space_from_spec({"x": hpo.Float(0, 1)}), seed=0)
+    assert not flat._group
+
+
+def test_a_grid_over_branches_runs_each_point_once():
+    seen = []
+
+    def record(params):
+        seen.append(tuple(sorted(params.items())))
+        return float(params.get("k", 0))
+
+    space = {"m": {"choice": {"a": {"k": [1, 2, 3]}, "b": {"k": [1, 2], "j": [0, 1]}, "c": None}}}
+    study = hpo.tune(record, space, searcher="grid", seed=0, tracking=None, direction="minimize")
+    assert len(study.trials) == len(seen) == 3 + 4 + 1 == len(set(seen))
+    assert (("m", "c"),) in seen and (("j", 1), ("k", 2), ("m", "b")) in seen

@@ -1,4 +1,9 @@
-"""``SklearnTrainer``: cross-validation of a scikit-learn estimator, with fold-level pruning."""
+"""``SklearnTrainer``: cross-validation of a scikit-learn estimator, with fold-level pruning.
+
+The estimator is the trainer's, or chosen by the search space: a space whose ``estimator`` is a
+:class:`hpo.Choice` of dotted paths, each branch holding that estimator's parameters (model
+selection, CASH).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,11 @@ from ._base import Trainer
 from ._data import load_data
 from ._splits import compute_folds, make_splitter, split_test
 
-_CONFIG_KEYS = ("kind", "estimator", "cv", "scoring", "fit_params", "n_jobs", "refit", "test_fraction")
+_CONFIG_KEYS = ("kind", "estimator", "task", "cv", "scoring", "fit_params", "n_jobs", "refit", "test_fraction")
+
+#: The name of the space's choice that chooses the estimator, its branches dotted paths.
+CHOOSER = "estimator"
+_TASKS = ("classification", "regression")
 
 
 def resolve_estimator(spec: Any, where: str = "estimator") -> Any:
@@ -138,10 +147,11 @@ def _string_categories(X: Any) -> list[str]:
     ]
 
 
-def _step_hint(space: Any, valid: list[str]) -> str:
+def _step_hint(space: Any, valid: list[str], *, preset: bool = True) -> str:
     """``"; every parameter of this space fits the step 'hgb': ..."`` when each name of ``space``
     is a parameter of one and the same step (``hgb__NAME``): a ready-made space given for a whole
-    Pipeline. The space is not renamed here: the names the study records are the ones given."""
+    Pipeline. The space is not renamed here: the names the study records are the ones given.
+    With ``preset`` (a whole space, not a branch's), the fix may name a ready-made space."""
     steps: set[str] | None = None
     for name in space:
         found = {key[: -len(name) - 2] for key in valid if key.endswith(f"__{name}")}
@@ -152,13 +162,77 @@ def _step_hint(space: Any, valid: list[str]) -> str:
     import hpo.search_spaces as search_spaces
 
     # Name the ready-made space, if it is one, so the fix can be copied as it is.
-    preset = next((n for n in search_spaces.available() if search_spaces.load(n) == space), None)
+    ready = next((n for n in search_spaces.available() if search_spaces.load(n) == space), None) if preset else None
     fix = (
-        f"use space: {{preset: {preset}, step: {step}}}"
-        if preset
+        f"use space: {{preset: {ready}, step: {step}}}"
+        if ready
         else f"name them {step}__NAME ({step}__{next(iter(space))}, ...)"
     )
     return f"; every parameter of this space fits the step {step!r}: {fix}"
+
+
+def _check_params(space: Any, estimator: Any, where: str, *, note: str = "", preset: bool = True) -> None:
+    """Every name of ``space`` (a choice's branches included, at any depth) must be a parameter of
+    ``estimator``: a typo would otherwise fail every trial.
+
+    Raises:
+        ConfigError: The first name that is not, by its path (``space.C``, ``space.estimator.BRANCH.C``).
+    """
+    from hpo import Choice
+
+    valid = sorted(estimator.get_params(deep=True))
+    for name, domain in space.items():
+        if name not in valid:
+            hint = _step_hint(space, valid, preset=preset) or did_you_mean(name, valid)
+            raise ConfigError(
+                key=f"{where}.{name}", message=f"not a parameter of {type(estimator).__name__}{note}{hint}"
+            )
+        if isinstance(domain, Choice):
+            for branch, sub in domain.branches.items():
+                _check_params(sub, estimator, f"{where}.{name}.{branch}", note=note, preset=False)
+
+
+def _task(task: Any, y: Any) -> tuple[str, str]:
+    """The task (``classification`` or ``regression``) and where it came from, for messages:
+    ``task`` as given, else the target's dtype: floats are a regression, anything else
+    (integers, booleans, strings, categories) class labels.
+
+    Raises:
+        ConfigError: ``task`` is neither, or a regression of a target that is not numeric.
+    """
+    import numpy as np
+
+    dtype = getattr(y, "dtype", None)
+    if dtype is None:
+        dtype = np.asarray(y).dtype
+    kind = getattr(dtype, "kind", "O")
+    if task is None:
+        inferred = "regression" if kind in "fc" else "classification"
+        return inferred, f"inferred from the {dtype} target; set task to change it"
+    if task not in _TASKS:
+        hint = did_you_mean(task, list(_TASKS)) if isinstance(task, str) else ""
+        raise ConfigError(key="task", message=f"expected classification or regression, got {task!r}{hint}")
+    if task == "regression" and kind not in "fciub":
+        raise ConfigError(key="task", message=f"'regression' needs a numeric target, got {dtype} values")
+    return task, f"task: {task}"
+
+
+def _estimator_task(estimator: Any) -> str | None:
+    """``classification``, ``regression``, or ``None`` for an estimator that is neither."""
+    from sklearn.base import is_classifier, is_regressor
+
+    return "classification" if is_classifier(estimator) else "regression" if is_regressor(estimator) else None
+
+
+_KINDS = {"classification": "a classifier", "regression": "a regressor", None: "neither a classifier nor a regressor"}
+
+
+def _task_probe(task: str) -> Any:
+    """A stand-in estimator of the task, to build the scorer before the space chose one: a
+    scorer only asks what kind of estimator it scores."""
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    return DummyClassifier() if task == "classification" else DummyRegressor()
 
 
 def _scorer(estimator: Any, scoring: Any) -> Any:
@@ -218,11 +292,22 @@ class SklearnTrainer(Trainer):
     stop a hopeless configuration after its first folds. With the same splitter the mean equals
     :func:`sklearn.model_selection.cross_val_score`'s.
 
+    With ``estimator=None`` the search space chooses the estimator (model selection): its
+    ``estimator`` is a :class:`hpo.Choice` whose branches are dotted paths
+    (``sklearn.svm.SVC``, ``examples.pipelines:scaled_ridge``), each holding that estimator's
+    parameters. ``check_space`` builds each branch's estimator once, before the study, and checks
+    its parameters; a trial fits a clone of the chosen one with the trial's parameters.
+
     Args:
         estimator: A scikit-learn estimator or Pipeline (params may address steps as
-            ``step__param``), or a dotted path to one (see :func:`resolve_estimator`).
+            ``step__param``), or a dotted path to one (see :func:`resolve_estimator`); ``None``
+            when the space chooses it.
         X: Features (array or DataFrame).
         y: Target.
+        task: ``"classification"`` or ``"regression"``, for ``estimator=None`` (it decides the
+            splitter, the stratification and which estimators a branch may name); by default
+            inferred from ``y``: floats are a regression, integers, booleans, strings and
+            categories class labels. With an estimator, it must agree with it.
         cv: A splitter, an int, a name (``kfold``, ``stratified``, ``timeseries``, ``group``,
             ``stratified_group``) or ``{name: ..., **options}``; see ``trainers._splits``.
         scoring: A scikit-learn scorer name or callable ``scorer(estimator, X, y)``; greater is
@@ -246,12 +331,14 @@ class SklearnTrainer(Trainer):
             ``test_fraction``.
 
     Attributes:
+        task: ``"classification"``, ``"regression"``, or ``None`` for an estimator that is neither.
         folds: The ``(train, test)`` index arrays every trial uses, into ``X`` and ``y``.
         X, y, groups: The rows the search sees (without the test rows).
         X_test, y_test: The test rows, or ``None``.
         train_indices, test_indices: With ``test_fraction``, the positions in the given data of
             the rows the search sees and of the test rows (``None`` otherwise).
-        best_model_: The refit best model, after the study (with ``refit``).
+        best_model_: The refit best model, after the study (with ``refit``); with a space that
+            chooses the estimator, of the best trial's branch.
         best_test_score_: The best configuration's score on the test rows, after the study.
     """
 
@@ -263,6 +350,7 @@ class SklearnTrainer(Trainer):
         X: Any,
         y: Any,
         *,
+        task: str | None = None,
         cv: Any = 5,
         scoring: Any = None,
         groups: Any = None,
@@ -272,15 +360,30 @@ class SklearnTrainer(Trainer):
         test_fraction: float | None = None,
         test_data: tuple[Any, Any] | None = None,
     ) -> None:
-        from sklearn.base import is_classifier
-
-        self.estimator = resolve_estimator(estimator)
-        # Category columns of strings would fail every fit of an estimator that does not take
-        # them: refuse them now, before any trial.
-        self.estimator = _categorical_ready(self.estimator, _string_categories(X), "X")
-        self.scorer = _scorer(self.estimator, scoring)
+        # With estimator=None the space chooses it: each branch's estimator, built and checked
+        # once by check_space (or on first use), by branch name.
+        self._branches: dict[str, Any] = {}
+        self._categorical = _string_categories(X)  # category columns, which every branch must take
+        self._text_columns: list[str] = []  # from a config: non-numeric columns only a Pipeline encodes
+        self._estimator_key = "estimator"  # "trainer.estimator" from a config
+        self.estimator: Any = None
+        self.task: str | None = None
+        self._task_source = ""  # how the task was decided, for the errors about a branch
+        if estimator is None:
+            self.task, self._task_source = _task(task, y)
+            self.scorer = _scorer(_task_probe(self.task), scoring)
+        else:
+            self.estimator = resolve_estimator(estimator)
+            # Category columns of strings would fail every fit of an estimator that does not take
+            # them: refuse them now, before any trial.
+            self.estimator = _categorical_ready(self.estimator, self._categorical, "X")
+            self.task = _estimator_task(self.estimator)
+            if task is not None and _task(task, y)[0] != self.task:
+                name = type(self.estimator).__name__
+                raise ConfigError(key="task", message=f"{task!r}, but {name} is {_KINDS[self.task]}")
+            self.scorer = _scorer(self.estimator, scoring)
         self.scoring = scoring
-        classifier = is_classifier(self.estimator)
+        classifier = self.task == "classification"
         self.splitter = make_splitter(cv, classifier=classifier, groups=groups)
         if not isinstance(fit_params or {}, Mapping):
             raise ConfigError(key="fit_params", message=f"expected a mapping of fit arguments, got {fit_params!r}")
@@ -344,11 +447,58 @@ class SklearnTrainer(Trainer):
         n = len(self.y)
         return {k: _safe_indexing(v, indices) if _per_row(v, n) else v for k, v in self.fit_params.items()}
 
-    def _fit_and_score(self, params: dict[str, Any], train: Any, test: Any) -> tuple[float, float]:
+    def _model(self, params: Mapping[str, Any]) -> Any:
+        """A fresh, unfitted estimator with ``params``: a clone of the trainer's, or of the branch
+        ``params["estimator"]`` names when the space chooses it (with the rest of ``params``)."""
         from sklearn.base import clone
+
+        if self.estimator is not None:
+            return clone(self.estimator).set_params(**params)
+        rest = dict(params)
+        branch = rest.pop(CHOOSER, None)
+        if not isinstance(branch, str):
+            raise ConfigError(
+                key="params",
+                message=f"the space chooses the estimator, but these params name none ({CHOOSER!r}): {dict(params)!r}",
+            )
+        return clone(self._branch(branch)).set_params(**rest)
+
+    def _branch(self, name: str) -> Any:
+        """The estimator of the branch ``name`` of the space's ``estimator`` choice, built once:
+        importable, of the task, ready for the categorical columns.
+
+        Raises:
+            ConfigError: Named ``space.estimator.NAME``.
+        """
+        if name in self._branches:
+            return self._branches[name]
+        from sklearn.pipeline import Pipeline
+
+        where = f"space.{CHOOSER}.{name}"
+        estimator = resolve_estimator(name, where)
+        title = type(estimator).__name__
+        kind = _estimator_task(estimator)
+        if kind != self.task:
+            raise ConfigError(
+                key=where,
+                message=f"{title} is {_KINDS[kind]}, but the task is {self.task} ({self._task_source}): "
+                f"every branch must be {_KINDS[self.task]}",
+            )
+        estimator = _categorical_ready(estimator, self._categorical, where)
+        if self._text_columns and not isinstance(estimator, Pipeline):
+            raise ConfigError(
+                key=where,
+                message=f"feature columns {self._text_columns!r} are not numeric and {title} does not encode "
+                "them: list them in data.categorical (for HistGradientBoosting), drop them (data.drop) or make "
+                "this branch a Pipeline that encodes them",
+            )
+        self._branches[name] = estimator
+        return estimator
+
+    def _fit_and_score(self, params: dict[str, Any], train: Any, test: Any) -> tuple[float, float]:
         from sklearn.utils import _safe_indexing
 
-        model = clone(self.estimator).set_params(**params)
+        model = self._model(params)
         start = time.perf_counter()
         model.fit(_safe_indexing(self.X, train), _safe_indexing(self.y, train), **self._fit_params(train))
         fit_time = time.perf_counter() - start
@@ -357,14 +507,50 @@ class SklearnTrainer(Trainer):
 
     def check_space(self, space: Any) -> None:
         """Every hyperparameter of ``space`` must be a parameter of the estimator (a typo would
-        otherwise fail every trial)."""
-        valid = sorted(self.estimator.get_params(deep=True))
-        for name in space:
-            if name not in valid:
-                hint = _step_hint(space, valid) or did_you_mean(name, valid)
+        otherwise fail every trial).
+
+        With ``estimator=None`` the space must choose it: its ``estimator`` is a choice whose
+        branches are dotted paths. Each branch's estimator is built once here (importable, of the
+        task, taking the categorical columns), and its parameters, with those beside the choice,
+        checked against it.
+
+        Raises:
+            ConfigError: Naming the parameter or branch by its path (``space.estimator.BRANCH.C``).
+        """
+        from hpo import Choice, Space
+
+        space = space if isinstance(space, Space) else Space(space)
+        chooser = space.get(CHOOSER)
+        if self.estimator is not None:
+            if isinstance(chooser, Choice):
+                leave = "pass estimator=None" if self._estimator_key == "estimator" else "leave trainer.estimator out"
                 raise ConfigError(
-                    key=f"space.{name}", message=f"not a parameter of {type(self.estimator).__name__}{hint}"
+                    key=f"space.{CHOOSER}",
+                    message=f"the space chooses the estimator, but the trainer has one "
+                    f"({type(self.estimator).__name__}): {leave} to let the space choose",
                 )
+            _check_params(space, self.estimator, "space")
+            return
+        if chooser is None:
+            missing = "missing key" if self._estimator_key != "estimator" else "None"
+            raise ConfigError(
+                key=self._estimator_key,
+                message=f"{missing}, and the space does not choose one (it has no {CHOOSER!r} choice): give an "
+                "estimator (sklearn.svm.SVC), or a space whose estimator is a choice of them (space: classifiers, "
+                "space: regressors)",
+            )
+        if not isinstance(chooser, Choice):
+            raise ConfigError(
+                key=f"space.{CHOOSER}",
+                message=f"expected a choice of estimators, {{choice: {{sklearn.svm.SVC: {{C: ...}}, ...}}}}, "
+                f"got {chooser!r}",
+            )
+        beside = {name: domain for name, domain in space.items() if name != CHOOSER}
+        for name, sub in chooser.branches.items():
+            estimator = self._branch(name)
+            _check_params(sub, estimator, f"space.{CHOOSER}.{name}", preset=False)
+            note = f" (the estimator of the branch {name!r})"
+            _check_params(beside, estimator, "space", note=note, preset=False)
 
     def __call__(self, params: dict[str, Any], trial: Trial) -> float:
         scores: list[float] = []
@@ -400,19 +586,27 @@ class SklearnTrainer(Trainer):
         if self.scoring is not None:
             function = getattr(self.scoring, "_score_func", self.scoring)
             return str(getattr(function, "__name__", "score"))
-        from sklearn.base import is_classifier, is_regressor
-
-        return "accuracy" if is_classifier(self.estimator) else "r2" if is_regressor(self.estimator) else "score"
+        return {"classification": "accuracy", "regression": "r2"}.get(self.task or "", "score")
 
     def describe(self) -> dict[str, Any]:
         """The estimator, scoring, splitter and data shape (see :meth:`Trainer.describe`)."""
         shape: tuple[int, ...] = tuple(getattr(self.X, "shape", (len(self.y),)))
-        estimator = type(self.estimator)
+        if self.estimator is None:
+            chosen: dict[str, Any] = {
+                "estimator": f"chosen by the space (space.{CHOOSER})",
+                "estimator.choices": ", ".join(self._branches) or None,
+                "task": self.task,
+            }
+        else:
+            estimator = type(self.estimator)
+            chosen = {
+                "estimator": f"{estimator.__module__}.{estimator.__qualname__}",
+                # scikit-learn's repr shows the parameters set away from their defaults: the fixed ones.
+                "estimator.repr": " ".join(repr(self.estimator).split()),
+            }
         return {
             **super().describe(),
-            "estimator": f"{estimator.__module__}.{estimator.__qualname__}",
-            # scikit-learn's repr shows the parameters set away from their defaults: the fixed ones.
-            "estimator.repr": " ".join(repr(self.estimator).split()),
+            **chosen,
             "scoring": self.scoring if self.scoring is None or isinstance(self.scoring, str) else self.metric_name,
             "cv": " ".join(repr(self.splitter).split()),
             "cv.n_splits": len(self.folds),
@@ -435,14 +629,14 @@ class SklearnTrainer(Trainer):
         return cards
 
     def on_study_end(self, study: Any, run: StudyRun) -> None:
-        """Refit the best configuration on all the data but the test rows; score it once on
-        the test rows (if any) and log it as the study's model (with ``refit``)."""
+        """Refit the best configuration (with the space choosing the estimator, the best trial's
+        branch) on all the data but the test rows; score it once on the test rows (if any) and
+        log it as the study's model (with ``refit``)."""
         if not self.refit and self.y_test is None:
             return
-        from sklearn.base import clone
         from sklearn.utils import _safe_indexing
 
-        model = clone(self.estimator).set_params(**study.best_params)
+        model = self._model(study.best_params)
         model.fit(self.X, self.y, **self.fit_params)
         if self.y_test is not None:
             # The one time the test rows are scored: the search never saw them.
@@ -464,8 +658,6 @@ class SklearnTrainer(Trainer):
             ConfigError: One line naming ``trainer.KEY`` or ``data.KEY``.
         """
         check_keys(block, _CONFIG_KEYS, "trainer")
-        if "estimator" not in block:
-            raise ConfigError(key="trainer.estimator", message="missing key; e.g. estimator: sklearn.svm.SVC")
         if data is None:
             raise ConfigError(
                 key="data",
@@ -473,14 +665,19 @@ class SklearnTrainer(Trainer):
             )
         from sklearn.pipeline import Pipeline
 
-        estimator = resolve_estimator(block["estimator"], "trainer.estimator")
-        dataset = load_data(data, base=base, encoded_later=isinstance(estimator, Pipeline), allow_categorical=True)
-        estimator = _categorical_ready(estimator, dataset.categorical, "data.categorical")
+        # No estimator: the space chooses it (checked with the space, before the study).
+        spec = block.get("estimator")
+        estimator = None if spec is None else resolve_estimator(spec, "trainer.estimator")
+        encoded_later = estimator is None or isinstance(estimator, Pipeline)
+        dataset = load_data(data, base=base, encoded_later=encoded_later, allow_categorical=True)
+        if estimator is not None:
+            estimator = _categorical_ready(estimator, dataset.categorical, "data.categorical")
         try:
             trainer = cls(
                 estimator,
                 dataset.X,
                 dataset.y,
+                task=block.get("task"),
                 cv=block.get("cv", 5),
                 scoring=block.get("scoring"),
                 groups=dataset.groups,
@@ -492,7 +689,25 @@ class SklearnTrainer(Trainer):
         except ConfigError as err:
             raise err.under("trainer") from None
         trainer.data_source = dataset.source
+        trainer._estimator_key = "trainer.estimator"
+        if estimator is None:  # each branch is checked against the data as it is built
+            trainer._categorical = list(dataset.categorical)
+            trainer._text_columns = _text_columns(dataset.X, dataset.categorical)
         return trainer
+
+
+def _text_columns(X: Any, categorical: list[str]) -> list[str]:
+    """The feature columns of a table that are neither numbers, booleans nor ``categorical``."""
+    import pandas as pd
+
+    if not isinstance(X, pd.DataFrame):
+        return []
+    return [
+        str(column)
+        for column in X.columns
+        if column not in categorical
+        and not (pd.api.types.is_numeric_dtype(X[column]) or pd.api.types.is_bool_dtype(X[column]))
+    ]
 
 
 def _test_data(test_data: Any) -> tuple[Any, Any]:
