@@ -276,7 +276,9 @@ def assert_rejected(family: str, out: Outcome, key: str, *, contains: tuple[str,
     assert "\n" not in line and "\r" not in line, f"stderr is not one line{where}"
     assert "Traceback" not in line, where
     assert line.startswith("error: "), f"stderr does not start with 'error: '{where}"
-    assert line.startswith((f"error: {key}:", f"error: {key}.")), f"the message does not name {key!r}{where}"
+    # (KEY[i]: an item of a list, such as constraints[0].)
+    named = line.startswith((f"error: {key}:", f"error: {key}.", f"error: {key}["))
+    assert named, f"the message does not name {key!r}{where}"
     for part in contains:
         assert part in line, f"the message lacks {part!r}{where}"
     assert out.stdout == "", f"something on stdout{where}"
