@@ -613,20 +613,10 @@ class Space(Mapping[str, Domain]):
                 raise ConfigError(str(err), key=f"space.{path}") from None
         return [{k: v for part in combo for k, v in part.items()} for combo in itertools.product(*parts)]
 
-    def contains(self, params: Mapping[str, Any], _prefix: str = "") -> bool:
+    def contains(self, params: Mapping[str, Any]) -> bool:
         """Whether ``params`` (by path) has exactly the active parameters, each in its domain."""
-        expected: set[str] = set()
-        for name, domain in self._domains.items():
-            path = _prefix + name
-            if path not in params or not domain.contains(params[path]):
-                return False
-            expected.add(path)
-            if isinstance(domain, Choice):
-                sub = domain.branches[params[path]]
-                if not sub.contains(params, f"{path}.{params[path]}."):
-                    return False
-                expected |= {p for p in sub.active_paths(params, f"{path}.{params[path]}.")}
-        return set(params) == expected if not _prefix else True
+        domains, active = self.paths(), self.active_paths(params)
+        return set(params) == set(active) and all(domains[path].contains(params[path]) for path in active)
 
     def active_paths(self, params: Mapping[str, Any], _prefix: str = "") -> list[str]:
         """The paths of the parameters active in ``params`` (by path)."""
