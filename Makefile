@@ -49,14 +49,18 @@ browser:
 
 bench: $(STAMP)
 	$(PY) benchmarks/overhead.py
+	$(PY) benchmarks/first_minute.py
 	$(PY) benchmarks/sklearn_vs_gridsearchcv.py
 	$(PY) benchmarks/torch_loop.py
+	$(PY) benchmarks/schedules.py
+	$(PY) benchmarks/ddp_launch.py
 	$(PY) benchmarks/pruning.py
 	$(PY) benchmarks/ray_overhead.py
 	$(PY) benchmarks/parallel_tpe.py
 	$(PY) benchmarks/soak.py
 	$(PY) benchmarks/summary_artifacts.py
 	$(PY) benchmarks/search_quality.py
+	$(PY) benchmarks/conditional.py
 
 clean:
 	rm -rf .hpo mlflow.db mlflow.db-wal mlflow.db-shm mlruns mlartifacts
