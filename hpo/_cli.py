@@ -9,6 +9,7 @@ nothing else. Heavy imports (optuna, mlflow, rich) happen inside the commands, t
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import sys
@@ -155,7 +156,7 @@ class _Progress:
         self.quiet = quiet or not sys.stderr.isatty()
         self.bar: Any = None
         self.best: float | None = None
-        self.direction = "minimize"
+        self.direction: str | None = "minimize"
 
     def on_start(self, study: Any, already: int) -> None:
         if self.quiet:
@@ -170,7 +171,7 @@ class _Progress:
             TimeRemainingColumn,
         )
 
-        self.direction = study.direction
+        self.direction = None if study.multi_objective else study.direction  # several: no best value
         self.bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -191,7 +192,7 @@ class _Progress:
         from hpo._study import better, trial_state
 
         state = trial_state(trial)
-        if state == COMPLETE and better(trial.value, self.best, self.direction):
+        if state == COMPLETE and self.direction is not None and better(trial.value, self.best, self.direction):
             self.best = trial.value
         advance = 1 if state in ENDED else 0
         self.bar.update(self.task, advance=advance, best=f"{self.best:.6g}" if self.best is not None else "-")
@@ -203,13 +204,53 @@ class _Progress:
 
 
 def _print_summary(study: Any, seconds: float) -> None:
-    import yaml
 
     from hpo._states import ENDED
 
     counts = study.counts()
     parts = ", ".join(f"{counts[s]} {s}" for s in ENDED if counts[s])
     click.echo(f"study {study.name!r}: {parts} in {seconds:.1f} s")
+    if study.multi_objective:
+        _print_front(study)
+    else:
+        _print_best(study)
+    _echo_test_score(study)
+    if study.tracking_uri:
+        click.echo(f"MLflow: {study.tracking_uri} (experiment {study.name!r}, run {study.mlflow_run_id})")
+        click.echo(f"browse it with: hpo ui {study.name}")
+    _warn_unrecorded(study)
+
+
+def _print_front(study: Any) -> None:
+    """A multi-objective study's end: its front's size, hypervolume and selected trial."""
+    import yaml
+
+    front = study.best_trials
+    if not front:
+        click.echo("no trial completed")
+        return
+    point = study.reference_point
+    volume = (
+        f"; hypervolume {study.hypervolume():.6g} (reference point {', '.join(f'{v:g}' for v in point)})"
+        if point
+        else ""
+    )
+    click.echo(f"Pareto front: {len(front)} trials ({', '.join(str(t.number) for t in front)}){volume}")
+    click.echo(f"print it with: hpo best {study.name}")
+    try:
+        picked = study.select()
+    except HPOError as err:
+        click.echo(f"selected: none ({str(err).split(': ', 1)[-1]})")
+        return
+    values = ", ".join(f"{n} {v:.6g}" for n, v in zip(study.objective_names, picked.values))
+    click.echo(f"selected: trial {picked.number} ({values})")
+    params = study.objective_params(picked.params)
+    click.echo("selected params:\n" + _indent(yaml.safe_dump(params, sort_keys=False)).rstrip("\n"))
+
+
+def _print_best(study: Any) -> None:
+    import yaml
+
     try:
         best = study.best_trial
     except HPOError:
@@ -218,11 +259,6 @@ def _print_summary(study: Any, seconds: float) -> None:
         click.echo(f"best value: {best.value:.6g} (trial {best.number})")
         params = study.objective_params(best.params)  # as the objective got them (conditional spaces)
         click.echo("best params:\n" + _indent(yaml.safe_dump(params, sort_keys=False)).rstrip("\n"))
-    _echo_test_score(study)
-    if study.tracking_uri:
-        click.echo(f"MLflow: {study.tracking_uri} (experiment {study.name!r}, run {study.mlflow_run_id})")
-        click.echo(f"browse it with: hpo ui {study.name}")
-    _warn_unrecorded(study)
 
 
 def _echo_test_score(study: Any) -> None:
@@ -393,20 +429,34 @@ def show(
     study = _load_study(name, directory, storage)
     df = study.trials_df()
     counts = study.counts()
-    table = Table(title=f"study {name!r} ({study.direction})")
+    multi = study.multi_objective
+    heading = (
+        ", ".join(f"{n} {d}" for n, d in zip(study.objective_names, study.directions)) if multi else study.direction
+    )
+    table = Table(title=f"study {name!r} ({heading})")
     if df.empty:
         Console().print(f"study {name!r} has no trials yet")
         return
-    if limit is not None:
-        df = df.sort_values("value", ascending=study.direction == "minimize", na_position="last").head(limit)
-    columns = ["number", "state", "value"] + [c for c in df.columns if c.startswith("params.")] + ["duration_s"]
+    if multi:  # the front first (marked *), each objective a column
+        values = [c for c in df.columns if c.startswith("values.")]
+        if limit is not None:
+            df = df.sort_values(["pareto", "number"], ascending=[False, True]).head(limit)
+        columns = ["number", "pareto", "state", *values]
+    else:
+        if limit is not None:
+            df = df.sort_values("value", ascending=study.direction == "minimize", na_position="last").head(limit)
+        columns = ["number", "state", "value"]
+    columns += [c for c in df.columns if c.startswith("params.")] + ["duration_s"]
     for column in columns:
-        table.add_column(column.removeprefix("params."), justify="right" if column != "state" else "left")
+        label = column.removeprefix("params.").removeprefix("values.")
+        table.add_column(label, justify="left" if column in ("state", "pareto") else "right")
     for _, row in df.iterrows():
-        table.add_row(*(_cell(row[c]) for c in columns))
+        table.add_row(*(("*" if row[c] else "") if c == "pareto" else _cell(row[c]) for c in columns))
     console = Console(width=max(120, shutil.get_terminal_size().columns))
     console.print(table)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    if multi:
+        summary += f"; * on the Pareto front ({len(study.best_trials)} trials)"
     console.print(summary)
     _echo_test_score(study)
     if plots:
@@ -452,12 +502,28 @@ def _cell(value: Any) -> str:
 @cli.command()
 @click.argument("name")
 @click.option("--storage", metavar="URL", help="Read the study from this storage instead.")
+@click.option(
+    "--select",
+    "rule",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[RULE]",
+    help="Several objectives: print the params of the trial a rule picks, e.g. "
+    "'{maximize: accuracy, where: \"latency_ms <= 5\"}'; alone, the study's own rule.",
+)
 @_dir_option
-def best(name: str, storage: str | None, directory: str | None) -> None:
-    """Print the best params of the study NAME as YAML, ready to reuse."""
+def best(name: str, storage: str | None, rule: str | None, directory: str | None) -> None:
+    """Print the best params of the study NAME as YAML, ready to reuse; with several objectives
+    its Pareto front (trial, values, params of each member), or with --select one trial's params."""
     import yaml
 
     study = _load_study(name, directory, storage)
+    if study.multi_objective:
+        _best_of_front(study, rule)
+        return
+    if rule is not None:
+        raise ConfigError(key="--select", message=f"picks a trial of a study of several objectives; {name!r} has one")
     params = study.best_params
     if study.constrained():  # a YAML comment: the output stays ready to reuse
         click.echo(
@@ -467,23 +533,60 @@ def best(name: str, storage: str | None, directory: str | None) -> None:
     click.echo(yaml.safe_dump(params, sort_keys=False), nl=False)
 
 
+def _best_of_front(study: Any, rule: str | None) -> None:
+    """``hpo best`` of a multi-objective study: the front as YAML, or the params one rule picks."""
+    import yaml
+
+    from hpo._config import read_yaml
+    from hpo._summary import front_rows
+
+    objectives = ", ".join(f"{n}: {d}" for n, d in zip(study.objective_names, study.directions))
+    if rule is None:
+        rows = front_rows(study)
+        if not rows:
+            raise HPOError(f"study {study.name!r} has no completed trial yet")
+        click.echo(f"# Pareto front of study {study.name!r}: {len(rows)} trials ({objectives})")
+        if study.constrained():
+            click.echo(
+                f"# feasible trials only; {study.infeasible()} of {len(study.trials)} trials infeasible (constraints)"
+            )
+        click.echo(yaml.safe_dump(rows, sort_keys=False), nl=False)
+        return
+    spec = read_yaml(rule, "--select") if rule.strip() else None
+    picked = study.select(spec)
+    values = ", ".join(f"{n} {v:.6g}" for n, v in zip(study.objective_names, picked.values))
+    click.echo(f"# trial {picked.number} ({values}), picked from the front of {len(study.best_trials)}")
+    click.echo(yaml.safe_dump(study.objective_params(picked.params), sort_keys=False), nl=False)
+
+
 @cli.command()
 @click.argument("names", metavar="NAME...", nargs=-1, required=True)
+@click.option(
+    "--reference",
+    metavar="V1,V2,...",
+    help="Several objectives: the hypervolume's reference point, one value per objective "
+    "(default: each study's own, as it ran with or the worst value of each objective).",
+)
 @_dir_option
-def compare(names: tuple[str, ...], directory: str | None) -> None:
-    """Compare studies side by side: best value, test score, trials, pruned share, time."""
+def compare(names: tuple[str, ...], reference: str | None, directory: str | None) -> None:
+    """Compare studies side by side: best value (or, with several objectives, the front's size
+    and hypervolume against a stated reference point), test score, trials, pruned share, time."""
     from rich.console import Console
     from rich.table import Table
 
     from hpo._states import FAILED, PRUNED
     from hpo._study import n_ended, time_spent
 
+    point = _reference(reference)
+    studies = [_load_study(name, directory, None) for name in names]
+    several = any(study.multi_objective for study in studies)
     table = Table(title="studies")
     for column in (
         "study",
         "direction",
         "best value",
         "best trial",
+        *(("pareto", "hypervolume", "reference point") if several else ()),
         "test",
         "trials",
         "pruned",
@@ -492,23 +595,43 @@ def compare(names: tuple[str, ...], directory: str | None) -> None:
         "span (s)",
     ):
         table.add_column(column, justify="left" if column in ("study", "direction") else "right")
-    for name in names:
-        study = _load_study(name, directory, None)
+    for name, study in zip(names, studies):
         counts = study.counts()
         ended = n_ended(counts)
         busy, span = time_spent(study.trials) or (0.0, 0.0)
-        try:
-            best = study.best_trial
-            value, number = f"{best.value:.6g}", str(best.number)
-        except HPOError:  # no trial completed
+        front: tuple[str, ...] = ("-", "-", "-") if several else ()
+        if study.multi_objective:
+            direction = ", ".join(f"{n} {d}" for n, d in zip(study.objective_names, study.directions))
             value, number = "-", "-"
+            try:  # the trial its select rule picks, if it has one
+                number = str(study.select().number)
+            except HPOError:
+                pass
+            ref = point if point is not None else study.reference_point
+            if ref is not None and len(ref) != len(study.directions):
+                raise ConfigError(
+                    key="--reference",
+                    message=f"expected {len(study.directions)} values for study {name!r} "
+                    f"({', '.join(study.objective_names)}), got {len(ref)}: {reference}",
+                )
+            volume = "-" if ref is None else f"{study.hypervolume(ref):.6g}"
+            shown = "-" if ref is None else ", ".join(f"{v:g}" for v in ref)
+            front = (str(len(study.best_trials)), volume, shown)
+        else:
+            direction = study.direction
+            try:
+                best = study.best_trial
+                value, number = f"{best.value:.6g}", str(best.number)
+            except HPOError:  # no trial completed
+                value, number = "-", "-"
         pruned = f"{counts[PRUNED] / ended:.0%}" if ended else "-"
         test = study.test_score
         table.add_row(
             name,
-            study.direction,
+            direction,
             value,
             number,
+            *front,
             f"{float(test['value']):.6g}" if test is not None else "-",  # the best trial's model, scored once
             str(ended),
             pruned,
@@ -516,7 +639,20 @@ def compare(names: tuple[str, ...], directory: str | None) -> None:
             f"{busy:.1f}",
             f"{span:.1f}",
         )
-    Console(width=max(120, shutil.get_terminal_size().columns)).print(table)
+    Console(width=max(170 if several else 120, shutil.get_terminal_size().columns)).print(table)
+
+
+def _reference(text: str | None) -> list[float] | None:
+    """``--reference 1.0,200``: a reference point, or a one-line error naming the value."""
+    if text is None:
+        return None
+    try:
+        point = [float(v) for v in text.split(",")]
+    except ValueError:
+        point = []
+    if not point or not all(math.isfinite(v) for v in point):
+        raise ConfigError(key="--reference", message=f"expected numbers separated by commas like 1.0,200, got {text!r}")
+    return point
 
 
 @cli.command()

@@ -33,6 +33,11 @@ _SETTINGS = (
     "plots",
     "constraints",
     "outcome_constraints",
+    "objectives",
+    "directions",
+    "select",
+    "reference_point",
+    "prune_on",
 )
 #: Every key of a config.
 KEYS = ("name", "objective", "trainer", "data", "space", *_SETTINGS)

@@ -11,18 +11,33 @@ import logging
 import math
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from hpo._exceptions import AllTrialsFailedError, ConfigError, HPOError
 from hpo._executors import TrialJob
+from hpo._objectives import ObjectiveValues
 from hpo._ownership import Owner, SharedBudget, live_owners, mark_interrupted, recover_interrupted
+from hpo._pareto import INTERMEDIATE, ObjectivePruner
 from hpo._plan import StudyPlan
 from hpo._searchers import make_pruner, make_sampler, quiet_optuna, searcher_name
 from hpo._signals import sigterm_as_interrupt
 from hpo._states import COMPLETE, FAILED, INFEASIBLE, INTERRUPTED, PRUNED
 from hpo._storage import open_storage
-from hpo._study import CONSTRAINTS, ERROR, FAIL_REASON, Study, better, count_states, is_feasible, n_ended, trial_state
+from hpo._study import (
+    CONSTRAINTS,
+    ERROR,
+    FAIL_REASON,
+    REFERENCE_POINT,
+    SELECT,
+    Study,
+    better,
+    count_states,
+    is_feasible,
+    n_ended,
+    trial_state,
+)
 from hpo._tracking import Tracker, close_study_run, open_study_run
 from hpo._trial import StudyRun, TrialResult, as_two_argument
 
@@ -49,20 +64,31 @@ class TrialReporter:
     executor with what its workers sent.
     """
 
-    def __init__(self, tracker: Tracker | None) -> None:
+    def __init__(self, tracker: Tracker | None, pruning: ObjectivePruner | None = None) -> None:
         self.tracker = tracker
         self.running: dict[int, optuna.trial.Trial] = {}
         self.metrics: dict[int, dict[str, float]] = {}  # each running trial's last logged values
+        #: A study of several objectives: the pruner judges one (prune_on) in a study of its own.
+        self.pruning = pruning
 
     def report(self, number: int, value: float, step: int) -> bool:
         trial = self.running[number]
-        trial.report(value, step)
+        if trial.study._is_multi_objective():
+            # Optuna's Trial.report refuses several objectives (and its TPE fails on a pruned
+            # trial that has intermediate values there): the pruner's twin study keeps them.
+            prune = self.pruning is not None and self.pruning.report(number, value, step)
+        else:
+            trial.report(value, step)
+            prune = trial.should_prune()
         if self.tracker is not None:
             self.tracker.log_metrics(number, {"intermediate_value": value}, step)
-        return trial.should_prune()
+        return prune
 
     def should_prune(self, number: int) -> bool:
-        return self.running[number].should_prune()
+        trial = self.running[number]
+        if trial.study._is_multi_objective():
+            return self.pruning is not None and self.pruning.should_prune(number)
+        return trial.should_prune()
 
     def log_metrics(self, number: int, metrics: Mapping[str, float], step: int | None) -> None:
         self.metrics.setdefault(number, {}).update(metrics)  # what outcome constraints read
@@ -138,7 +164,9 @@ def run_plan(
             all_failed = counts[FAILED] > 0 and counts[COMPLETE] + counts[PRUNED] == 0
             status = "FAILED" if all_failed else "FINISHED"
             hook = getattr(plan.objective, "on_study_end", None)
-            if callable(hook) and counts[COMPLETE]:
+            if plan.multi and plan.select is None and callable(hook) and counts[COMPLETE]:
+                _logger.info("several objectives and no select rule: no trial is picked to refit")
+            elif callable(hook) and counts[COMPLETE]:
                 # E.g. a trainer refits the best configuration and logs it as the study's model.
                 # The study itself succeeded: a failure here is reported, not raised.
                 try:
@@ -177,7 +205,12 @@ class _Loop:
         self.tracker = tracker
         self.owner = owner
         self.callbacks = list(callbacks)
-        self.reporter = TrialReporter(tracker)
+        pruning = None
+        if plan.multi and plan.prune_on is not None and plan.objectives is not None:
+            pruning = ObjectivePruner(
+                make_pruner(plan.pruner), plan.objectives, plan.prune_on, study.get_trials(deepcopy=False)
+            )
+        self.reporter = TrialReporter(tracker, pruning)
         # With other processes possibly on the study, the storage decides whether n_trials has
         # room; alone, counting what this process asked is enough.
         self.budget = None
@@ -190,7 +223,7 @@ class _Loop:
         self.asked = 0
         self.infeasible_in_a_row = 0
         self.best: float | None = None
-        for t in trials:
+        for t in trials if not plan.multi else ():  # several objectives: a front, no best value
             if trial_state(t) == COMPLETE and t.value is not None and is_feasible(t):
                 if better(t.value, self.best, plan.direction):
                     self.best = t.value
@@ -198,7 +231,10 @@ class _Loop:
     def run(self) -> None:
         executor = self.plan.executor
         on_kept = getattr(self.plan.objective, "on_trial_kept", None)
-        executor.start(as_two_argument(self.plan.objective), self.reporter, self.plan.catch)
+        objective = as_two_argument(self.plan.objective)
+        if self.plan.objectives is not None:  # named: the result checked against them in the trial
+            objective = ObjectiveValues(objective, self.plan.objectives)
+        executor.start(objective, self.reporter, self.plan.catch)
         # A flat space is asked with its distributions; a conditional one define-by-run.
         distributions = None if self.plan.space.conditional else self.plan.space.to_optuna()
         try:
@@ -254,6 +290,8 @@ class _Loop:
             mark_interrupted(self.study, trial._trial_id, trial.number, dict(trial.params), reason="surplus")
             return
         self.reporter.running[trial.number] = trial
+        if self.reporter.pruning is not None:
+            self.reporter.pruning.start(trial.number)
         if self.tracker is not None:
             self.tracker.trial_started(trial.number, trial.params)
         self.plan.executor.submit(TrialJob(trial.number, params, self.plan.trial_timeout))
@@ -262,12 +300,22 @@ class _Loop:
     def _tell(self, res: TrialResult, on_kept: Any) -> None:
         trial = self.reporter.running.pop(res.number)
         metrics = self.reporter.metrics.pop(res.number, {})
+        objectives = self.plan.objectives
+        named = {}
+        if objectives is not None and res.values is not None:  # each objective under its name
+            named = dict(zip(objectives.names, res.values))
+            if self.tracker is not None:
+                self.tracker.log_metrics(res.number, named, None)
+        if self.reporter.pruning is not None:
+            reported = self.reporter.pruning.end(res.number, res.state, res.values)
+            if reported:  # kept with the trial, for a resumed study's pruner
+                trial.set_user_attr(INTERMEDIATE, {str(step): v for step, v in reported.items()})
         feasible = True
         outcome = self.plan.outcome_constraints
         if outcome is not None and res.state == COMPLETE:
-            values = outcome.values({**metrics, "value": float(res.value or 0.0)})
+            values = outcome.values({**metrics, **named, "value": float(res.value or 0.0)})
             if values is None:  # a metric never logged: the trial cannot show it is feasible
-                missing = [m for m in outcome.metrics if m not in metrics and m != "value"]
+                missing = [m for m in outcome.metrics if m not in metrics and m not in named and m != "value"]
                 _logger.warning("trial %d logged no %s: infeasible (outcome_constraints)", res.number, missing)
                 values = [math.inf] * len(outcome.texts())
             # Optuna's own key: its samplers built with a constraints_func read it.
@@ -278,6 +326,7 @@ class _Loop:
             on_kept(res.number, res.kept)
         improved = (
             feasible
+            and not self.plan.multi
             and res.state == COMPLETE
             and res.value is not None
             and better(res.value, self.best, self.plan.direction)
@@ -313,20 +362,28 @@ def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, int, set[str]]:
     with quiet_optuna():
         # Create or load the Optuna study; refuse one whose space or direction differ.
         storage = open_storage(plan.storage)
-        sampler = _with_constraints(make_sampler(plan.searcher, space, seed=plan.seed, concurrent=concurrent), plan)
+        n_objectives = len(plan.objectives.names) if plan.objectives is not None else 1
+        sampler = _with_constraints(
+            make_sampler(plan.searcher, space, seed=plan.seed, concurrent=concurrent, n_objectives=n_objectives), plan
+        )
         try:
+            directions = list(plan.objectives.directions) if plan.multi and plan.objectives else [plan.direction]
             study = optuna.create_study(
                 storage=storage,
                 sampler=sampler,
-                pruner=make_pruner(plan.pruner),
+                # Several objectives: Optuna's pruners refuse them; hpo's ObjectivePruner judges one.
+                pruner=make_pruner(None if plan.multi else plan.pruner),
                 study_name=plan.study_name,
-                direction=cast(Literal["minimize", "maximize"], plan.direction),
+                directions=cast(list[Literal["minimize", "maximize"]], directions),
             )
             created = True
         except optuna.exceptions.DuplicatedStudyError:  # another process's, or an earlier run's
             assert storage is not None, "an in-memory study is always new"
             study = optuna.load_study(
-                study_name=plan.study_name, storage=storage, sampler=sampler, pruner=make_pruner(plan.pruner)
+                study_name=plan.study_name,
+                storage=storage,
+                sampler=sampler,
+                pruner=make_pruner(None if plan.multi else plan.pruner),
             )
             created = False
         attrs = study.user_attrs if created else _hpo_attrs(study)
@@ -337,16 +394,22 @@ def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, int, set[str]]:
                     "use a new study_name",
                     key="study_name",
                 )
-            if study.direction.name.lower() != plan.direction:
-                raise ConfigError(
-                    f"study {plan.study_name!r} exists with direction {study.direction.name.lower()!r}, "
-                    f"got {plan.direction!r}",
-                    key="direction",
-                )
+            _check_same_objectives(study, plan)
         else:  # ours, just created; or an Optuna study made without hpo, adopted
+            if not created:
+                _check_same_objectives(study, plan)
             # The space first: a process that sees the uid reads the space next to it.
             study.set_user_attr("hpo:space", space.to_dict())
+            if plan.objectives is not None:
+                with warnings.catch_warnings():  # experimental since Optuna 3.2, and what it is for
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    study.set_metric_names(list(plan.objectives.names))
             study.set_user_attr("hpo:uid", uuid.uuid4().hex)
+        # How to read the front: this run's choice (a resume may change it).
+        if plan.select is not None:
+            study.set_user_attr(SELECT, plan.select.spec)
+        if plan.reference_point is not None:
+            study.set_user_attr(REFERENCE_POINT, list(plan.reference_point))
         existing = len(study.get_trials(deepcopy=False))
         # (qmc is left out: its seed fixes the sequence, and the study stores the position.)
         if existing and plan.seed is not None and searcher_name(plan.searcher) in ("random", "tpe", "gp", "cmaes"):
@@ -355,7 +418,7 @@ def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, int, set[str]]:
             # Not the grid: its seed fixes the order that maps trial numbers to grid points.
             seed = _resume_seed(plan.seed, existing)
             study.sampler = _with_constraints(
-                make_sampler(plan.searcher, space, seed=seed, concurrent=concurrent), plan
+                make_sampler(plan.searcher, space, seed=seed, concurrent=concurrent, n_objectives=n_objectives), plan
             )
 
         # Resume: trials a crash left running are failed as interrupted and queued again; those
@@ -370,6 +433,26 @@ def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, int, set[str]]:
                 ", ".join(str(t.number) for t in recovered),
             )
     return study, existing, others
+
+
+def _check_same_objectives(study: optuna.study.Study, plan: StudyPlan) -> None:
+    """Refuse to resume a study with other directions or objective names."""
+    stored = [d.name.lower() for d in study.directions]
+    wanted = list(plan.objectives.directions) if plan.multi and plan.objectives else [plan.direction]
+    key = "direction" if len(wanted) == 1 and len(stored) == 1 else "objectives"
+    if stored != wanted:
+        shown = stored[0] if len(stored) == 1 else stored
+        raise ConfigError(
+            f"study {plan.study_name!r} exists with direction{'s' * (len(stored) > 1)} {shown!r}, "
+            f"got {wanted[0] if len(wanted) == 1 else wanted!r}",
+            key=key,
+        )
+    names = study.metric_names
+    if plan.multi and plan.objectives is not None and names is not None and list(names) != list(plan.objectives.names):
+        raise ConfigError(
+            f"study {plan.study_name!r} exists with objectives {', '.join(names)}, got {plan.objectives.listed()}",
+            key="objectives",
+        )
 
 
 def _hpo_attrs(study: optuna.study.Study, wait: float = CREATION_WAIT_S) -> dict[str, Any]:
@@ -387,7 +470,7 @@ def _tell(study: optuna.study.Study, trial: optuna.trial.Trial, res: TrialResult
     from optuna.trial import TrialState
 
     if res.state == COMPLETE:
-        return study.tell(trial, res.value)
+        return study.tell(trial, list(res.values) if res.values is not None else res.value)
     if res.state == PRUNED:
         return study.tell(trial, state=TrialState.PRUNED)
     trial.set_user_attr(ERROR, res.error)

@@ -182,11 +182,35 @@ class StudyStore:
             tags.append(RunTag("mlflow.note.content", note[:_MAX_TAG]))
         if summary.get("best_value") is not None:
             tags.append(RunTag("hpo.best_value", repr(summary["best_value"])))
+        if summary.get("best_trial") is not None:  # with several objectives, the one select picked
             tags.append(RunTag("hpo.best_trial", str(summary["best_trial"])))
             best_run = self.mark_best(summary["best_trial"])
             if best_run is not None:
                 tags.append(RunTag("hpo.best_run_id", best_run))
+        if summary.get("pareto") is not None:
+            self.mark_pareto(summary["pareto"])
+            metrics.append(Metric("n_pareto", float(len(summary["pareto"])), now, 0))
+            # The front's growth: the hypervolume after each trial, against the reference point.
+            metrics += [Metric("hypervolume", value, now, step) for step, value in summary.get("hypervolume", ())]
+            if summary.get("reference_point") is not None:
+                point = ", ".join(f"{v:g}" for v in summary["reference_point"])
+                tags.append(RunTag("hpo.reference_point", point))
         self.client.log_batch(self.parent_run_id, metrics, tags=tags)
+
+    def mark_pareto(self, numbers: list[int]) -> None:
+        """Tag the front's trial runs ``hpo.pareto=true`` (and no other, after a resume moved the
+        front)."""
+        members = set(numbers)
+        for run in list(self.children("tags.`hpo.pareto` = 'true'")):
+            if int(run.data.tags.get("hpo.trial_number", -1)) not in members:
+                self.client.delete_tag(run.info.run_id, "hpo.pareto")
+        for number in sorted(members):
+            run_id = self.run_ids.get(number)
+            if run_id is None:  # written by an earlier process: look it up
+                found = list(self.children(f"tags.`hpo.trial_number` = '{number}'"))
+                run_id = found[0].info.run_id if found else None
+            if run_id is not None:
+                self.client.set_tag(run_id, "hpo.pareto", "true")
 
     def mark_best(self, number: int) -> str | None:
         """Tag the best trial's run ``hpo.best=true`` (and no other, after a resume that found a

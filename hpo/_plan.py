@@ -18,7 +18,10 @@ from typing import Any
 from hpo._constraints import Constraints, OutcomeConstraints, check_feasible
 from hpo._exceptions import ConfigError
 from hpo._executors import Executor, ExecutorLike, make_executor
+from hpo._objectives import Objectives, Select, check_objectives
+from hpo._pareto import check_reference_point
 from hpo._searchers import (
+    DEFAULT_PRUNER,
     PrunerLike,
     SearcherLike,
     make_pruner,
@@ -33,6 +36,7 @@ from hpo._space import Space, _names, space_from_spec
 from hpo._storage import check_storage
 from hpo._tracking import DEFAULT, check_reachable, resolve_tracking_uri
 from hpo._trial import signature_problem
+from hpo._validation import did_you_mean
 
 __all__ = ["Settings", "StudyPlan", "as_space", "plan_study"]
 
@@ -45,7 +49,7 @@ class Settings:
     n_trials: int | None = None
     direction: str | None = None
     searcher: SearcherLike = "tpe"
-    pruner: PrunerLike = "median"
+    pruner: PrunerLike = DEFAULT_PRUNER
     seed: int | None = None
     storage: Any = None
     study_name: str | None = None
@@ -57,6 +61,11 @@ class Settings:
     plots: Any = None
     constraints: Any = None
     outcome_constraints: Any = None
+    directions: Any = None
+    objectives: Any = None
+    select: Any = None
+    reference_point: Any = None
+    prune_on: Any = None
 
 
 @dataclass
@@ -84,6 +93,20 @@ class StudyPlan:
     constraints: Constraints | None = None
     #: Constraints on a trial's logged metrics: the best trial is the best feasible one.
     outcome_constraints: OutcomeConstraints | None = None
+    #: The objectives by name, when given (``objectives``, ``directions``, or a trainer's own);
+    #: ``None`` for a plain single-objective study. With several, ``direction`` is the first's.
+    objectives: Objectives | None = None
+    #: Picks the trial of a multi-objective study whose model is refit and logged.
+    select: Select | None = None
+    #: The hypervolume's reference point, one value per objective (default: the worst of each).
+    reference_point: tuple[float, ...] | None = None
+    #: The objective of a multi-objective study that the pruner judges.
+    prune_on: str | None = None
+
+    @property
+    def multi(self) -> bool:
+        """Whether the study has several objectives."""
+        return self.objectives is not None and self.objectives.multi
 
 
 def plan_study(objective: Callable[..., Any], space: Any, settings: Settings | None = None) -> StudyPlan:
@@ -101,7 +124,9 @@ def plan_study(objective: Callable[..., Any], space: Any, settings: Settings | N
     s = settings if settings is not None else Settings()
     _check_objective(objective)
     space = as_space(space)
-    searcher_label = validate_searcher(s.searcher, space)
+    objectives = check_objectives(s.direction, s.directions, s.objectives, objective)
+    n_objectives = len(objectives.names) if objectives is not None else 1
+    searcher_label = validate_searcher(s.searcher, space, n_objectives)
     seed = s.seed
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32):
         raise ConfigError(f"expected an integer from 0 to 2**32 - 1, got {seed!r}", key="seed")
@@ -109,14 +134,28 @@ def plan_study(objective: Callable[..., Any], space: Any, settings: Settings | N
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise ConfigError(f"expected a non-empty string, got {name!r}", key="study_name")
     plots = _check_plots(s.plots)
+    if objectives is None:
+        direction = _check_direction(s.direction, objective)
+    elif objectives.multi:
+        direction = objectives.directions[0]
+    else:  # one named objective: as direction, checked against a trainer's own
+        direction = _check_direction(objectives.directions[0], objective)
+    pruner, prune_on = _check_prune_on(s.pruner, s.prune_on, objectives)
+    reported = getattr(objective, "reported_objective", None)  # e.g. a trainer's first scorer
+    if prune_on is not None and isinstance(reported, str) and prune_on != reported:
+        raise ConfigError(
+            key="prune_on",
+            message=f"the objective reports the intermediate values of {reported}, got {prune_on!r}: "
+            f"use prune_on: {reported}",
+        )
     plan = StudyPlan(
         objective=objective,
         space=space,
-        direction=_check_direction(s.direction, objective),
+        direction=direction,
         searcher=s.searcher,
         searcher_label=searcher_label,
-        pruner=s.pruner,
-        pruner_label=pruner_name(s.pruner),
+        pruner=pruner,
+        pruner_label=pruner_name(pruner),
         n_trials=_check_n_trials(s.n_trials, searcher_label, space, s.timeout),
         seed=seed,
         storage=check_storage(s.storage),
@@ -128,8 +167,19 @@ def plan_study(objective: Callable[..., Any], space: Any, settings: Settings | N
         trial_timeout=_check_seconds(s.trial_timeout, "trial_timeout"),
         plots=plots,
     )
+    plan.objectives, plan.prune_on = objectives, prune_on
+    if s.select is not None:
+        if objectives is None or not objectives.multi:
+            raise ConfigError(key="select", message="picks a trial of a study of several objectives; this one has one")
+        plan.select = Select(s.select, objectives)
+    if s.reference_point is not None:
+        if objectives is None or not objectives.multi:
+            raise ConfigError(
+                key="reference_point", message="for the hypervolume of several objectives; this study has one"
+            )
+        plan.reference_point = check_reference_point(s.reference_point, objectives)
     # auto: the searcher it picks for this space and budget, labelled "auto (gp)".
-    plan.searcher, plan.searcher_label = resolve_searcher(plan.searcher, space, plan.n_trials)
+    plan.searcher, plan.searcher_label = resolve_searcher(plan.searcher, space, plan.n_trials, n_objectives)
     if s.constraints is not None:
         plan.constraints = Constraints(s.constraints, _names(space))
         if plan.searcher_label == "grid":  # each feasible point once: the others never run
@@ -146,8 +196,9 @@ def plan_study(objective: Callable[..., Any], space: Any, settings: Settings | N
         check_executor(plan.executor)
     # Build the sampler and pruner once here so that bad options fail before anything runs;
     # options given as a mapping are also tried on throwaway trials (Optuna checks most late).
-    sampler, built_pruner = make_sampler(plan.searcher, space, seed=seed), make_pruner(s.pruner)
-    if isinstance(s.searcher, Mapping) or isinstance(s.pruner, Mapping):
+    sampler = make_sampler(plan.searcher, space, seed=seed, n_objectives=n_objectives)
+    built_pruner = make_pruner(pruner)
+    if isinstance(s.searcher, Mapping) or isinstance(pruner, Mapping):
         with quiet_optuna():
             rehearse(sampler, built_pruner, space)
     if plan.constraints is not None:  # a space constrained to nothing would run nothing
@@ -243,6 +294,40 @@ def _describe(objective: Any) -> str:
     name = getattr(objective, "__name__", None) or type(objective).__name__
     metric = getattr(objective, "metric_name", None)  # a trainer's
     return f"{name}, metric {metric}" if isinstance(metric, str) else name
+
+
+def _check_prune_on(pruner: Any, prune_on: Any, objectives: Objectives | None) -> tuple[Any, str | None]:
+    """The pruner to run and the objective it judges.
+
+    With several objectives Optuna's pruners need one to judge (``prune_on``); the default
+    pruner without one prunes nothing (the study has no single intermediate value to compare),
+    and a pruner asked for by name without one is an error.
+    """
+    multi = objectives is not None and objectives.multi
+    if prune_on is not None:
+        names = list(objectives.names) if objectives is not None else []
+        if not multi:
+            raise ConfigError(
+                key="prune_on",
+                message=f"names the objective to prune on in a study of several, got {prune_on!r} for one",
+            )
+        if prune_on not in names:
+            raise ConfigError(
+                key="prune_on",
+                message=f"unknown objective {prune_on!r}{did_you_mean(str(prune_on), names)}; "
+                f"the objectives: {', '.join(names)}",
+            )
+        return pruner, str(prune_on)
+    if not multi:
+        return pruner, None
+    if pruner is DEFAULT_PRUNER or pruner_name(pruner) == "none":
+        return None, None
+    assert objectives is not None
+    raise ConfigError(
+        key="prune_on",
+        message=f"required with pruner {pruner_name(pruner)!r} in a study of several objectives: name the one whose "
+        f"intermediate values it compares ({objectives.listed()}), or use pruner: none",
+    )
 
 
 def _check_catch(catch: Any) -> tuple[type[BaseException], ...]:

@@ -18,6 +18,9 @@ CONSTRAINTS = "constraints"
 ERROR = "hpo:error"
 #: The study user attribute holding the held-out test score (``StudyRun.log_test_score``).
 TEST_SCORE = "hpo:test"
+#: The study user attributes of a multi-objective study's select rule and reference point.
+SELECT = "hpo:select"
+REFERENCE_POINT = "hpo:reference_point"
 
 
 def trial_state(trial: optuna.trial.FrozenTrial) -> str:
@@ -111,8 +114,112 @@ class Study:
 
     @property
     def direction(self) -> str:
-        """``"minimize"`` or ``"maximize"``."""
+        """``"minimize"`` or ``"maximize"``.
+
+        Raises:
+            HPOError: The study has several objectives (see :attr:`directions`).
+        """
+        if self.multi_objective:
+            raise HPOError(f"study {self.name!r} has {len(self.directions)} objectives: read study.directions")
         return self.optuna_study.direction.name.lower()
+
+    @property
+    def directions(self) -> list[str]:
+        """Each objective's direction, in order (one for a single-objective study)."""
+        return [d.name.lower() for d in self.optuna_study.directions]
+
+    @property
+    def multi_objective(self) -> bool:
+        """Whether the study has several objectives (a Pareto front, no single best trial)."""
+        return len(self.optuna_study.directions) > 1
+
+    @property
+    def objective_names(self) -> list[str]:
+        """The objectives' names, in order: as given (``objectives``), ``values_0, values_1, ...``
+        for bare ``directions``, ``["value"]`` for a plain single-objective study."""
+        names = self.optuna_study.metric_names
+        if names is not None:
+            return list(names)
+        n = len(self.optuna_study.directions)
+        return ["value"] if n == 1 else [f"values_{i}" for i in range(n)]
+
+    @property
+    def best_trials(self) -> list[optuna.trial.FrozenTrial]:
+        """The Pareto front: the complete (and feasible) trials that no other one beats in every
+        objective, in order of number. For a single objective, ``[best_trial]`` (or ``[]``)."""
+        if not self.multi_objective:
+            try:
+                return [self.best_trial]
+            except HPOError:
+                return []
+        from hpo._pareto import pareto_front
+
+        return pareto_front(self.trials, self.directions)
+
+    def select(self, rule: Any = None) -> optuna.trial.FrozenTrial:
+        """The trial of a multi-objective study that a rule picks (see :class:`hpo.Select`'s
+        forms: ``{"maximize": "accuracy", "where": "latency_ms <= 5"}``, or weights).
+
+        Args:
+            rule: The rule; by default the one the study ran with (``select``).
+
+        Raises:
+            HPOError: No rule given or stored, or no complete trial meets it.
+            ConfigError: A bad rule (an unknown objective name, ...).
+        """
+        from hpo._objectives import Objectives, Select
+
+        if not self.multi_objective:
+            return self.best_trial
+        rule = rule if rule is not None else self.optuna_study.user_attrs.get(SELECT)
+        if rule is None:
+            raise HPOError(
+                f"study {self.name!r} has no select rule: give one, e.g. "
+                f"study.select({{'maximize': {self.objective_names[0]!r}}})"
+            )
+        selector = Select(rule, Objectives(tuple(self.objective_names), tuple(self.directions)))
+        complete = [t for t in self.trials if t.state.name == "COMPLETE" and is_feasible(t)]
+        picked = selector.pick(complete, (t.number for t in self.best_trials))
+        if picked is None:
+            raise HPOError(f"study {self.name!r}: no complete trial meets select ({selector.text()})")
+        return picked
+
+    @property
+    def selected_trial(self) -> optuna.trial.FrozenTrial:
+        """The trial a study stands for: the best trial, or with several objectives the one its
+        select rule picks (a trainer refits and logs its model)."""
+        return self.select() if self.multi_objective else self.best_trial
+
+    @property
+    def reference_point(self) -> list[float] | None:
+        """The hypervolume's reference point: as given to the study, else the worst value of each
+        objective over its complete trials (``None`` before any; and for a single objective)."""
+        if not self.multi_objective:
+            return None
+        stored = self.optuna_study.user_attrs.get(REFERENCE_POINT)
+        if stored is not None:
+            return [float(v) for v in stored]
+        from hpo._pareto import default_reference
+
+        point = default_reference(self.trials, self.directions)
+        return None if point is None else list(point)
+
+    def hypervolume(self, reference_point: Any = None) -> float:
+        """The hypervolume of the front within ``reference_point`` (a list in the order of the
+        objectives, or a mapping by name; by default :attr:`reference_point`).
+
+        Raises:
+            HPOError: A single-objective study.
+            ConfigError: A reference point of the wrong length.
+        """
+        from hpo._objectives import Objectives
+        from hpo._pareto import check_reference_point, hypervolume
+
+        if not self.multi_objective:
+            raise HPOError(f"study {self.name!r} has one objective: a hypervolume needs several")
+        objectives = Objectives(tuple(self.objective_names), tuple(self.directions))
+        point = check_reference_point(reference_point, objectives) or self.reference_point
+        return 0.0 if point is None else hypervolume(self.trials, self.directions, point)
 
     @property
     def trials(self) -> list[optuna.trial.FrozenTrial]:
@@ -130,6 +237,11 @@ class Study:
         Raises:
             HPOError: No trial has completed (or none is feasible).
         """
+        if self.multi_objective:
+            raise HPOError(
+                f"study {self.name!r} has {len(self.directions)} objectives ({', '.join(self.objective_names)}): "
+                "no single best trial; read study.best_trials (the Pareto front) or pick one with study.select(...)"
+            )
         complete = [t for t in self.trials if t.state.name == "COMPLETE"]
         if not complete:
             raise HPOError(f"study {self.name!r} has no completed trial yet")
@@ -161,6 +273,11 @@ class Study:
         conditional space the active ones by their own names (``{"model": "svc", "C": 1.0}``;
         ``best_trial.params`` has them by path, ``model.svc.C``)."""
         return self.objective_params(self.best_trial.params)
+
+    @property
+    def selected_params(self) -> dict[str, Any]:
+        """The hyperparameters of :attr:`selected_trial`, as its objective received them."""
+        return self.objective_params(self.selected_trial.params)
 
     def objective_params(self, params: dict[str, Any]) -> dict[str, Any]:
         """A trial's params (by path) as its objective received them (see :attr:`best_params`)."""
@@ -194,12 +311,17 @@ class Study:
         import pandas as pd
 
         rows = []
+        multi = self.multi_objective
+        names = self.objective_names
+        front = {t.number for t in self.best_trials} if multi else set()
         for t in self.trials:
-            row: dict[str, Any] = {
-                "number": t.number,
-                "state": trial_state(t),
-                "value": t.value if t.state.name == "COMPLETE" else None,
-            }
+            row: dict[str, Any] = {"number": t.number, "state": trial_state(t)}
+            if multi:  # each objective in a column of its own, and whether the trial is on the front
+                done = t.state.name == "COMPLETE" and t.values is not None
+                row.update({f"values.{n}": (t.values[i] if done else None) for i, n in enumerate(names)})
+                row["pareto"] = t.number in front
+            else:
+                row["value"] = t.value if t.state.name == "COMPLETE" else None
             row.update({f"params.{k}": v for k, v in t.params.items()})
             row["duration_s"] = t.duration.total_seconds() if t.duration else None
             row["datetime_start"] = t.datetime_start
@@ -209,9 +331,13 @@ class Study:
         # Every parameter column after value, in order of first use (a conditional space's
         # branch parameters appear only with their branch: NaN in the other rows).
         params = [c for c in df.columns if c.startswith("params.")]
-        rest = [c for c in df.columns if not c.startswith("params.") and c not in ("number", "state", "value")]
-        return df[[c for c in ("number", "state", "value") if c in df.columns] + params + rest]
+        head = [c for c in df.columns if c in ("number", "state", "value") or c.startswith("values.") or c == "pareto"]
+        rest = [c for c in df.columns if c not in head and c not in params]
+        return df[head + params + rest]
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={v}" for k, v in self.counts().items() if v)
+        if self.multi_objective:
+            objectives = ", ".join(f"{n}: {d}" for n, d in zip(self.objective_names, self.directions))
+            return f"Study(name={self.name!r}, objectives={{{objectives}}}, {counts})"
         return f"Study(name={self.name!r}, direction={self.direction!r}, {counts})"

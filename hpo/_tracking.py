@@ -388,7 +388,7 @@ def open_study_run(
             "searcher": plan.searcher_label,
             "pruner": plan.pruner_label,
             "seed": plan.seed,
-            "direction": plan.direction,
+            **_objective_params(plan),
             "n_trials": plan.n_trials,
             "executor": plan.executor.name,
             "concurrency": plan.executor.concurrency,
@@ -406,6 +406,23 @@ def open_study_run(
         datasets=cards() if callable(cards) else (),
         shared=shared,
     )
+
+
+def _objective_params(plan: StudyPlan) -> dict[str, Any]:
+    """``direction``; with several objectives ``objectives`` (``accuracy: maximize, ...``) and how
+    the front is read (``select``, ``reference_point``, ``prune_on``)."""
+    if not plan.multi or plan.objectives is None:
+        return {"direction": plan.direction}
+    out: dict[str, Any] = {
+        "objectives": ", ".join(f"{n}: {d}" for n, d in zip(plan.objectives.names, plan.objectives.directions))
+    }
+    if plan.select is not None:
+        out["select"] = plan.select.text()
+    if plan.reference_point is not None:
+        out["reference_point"] = ", ".join(f"{v:g}" for v in plan.reference_point)
+    if plan.prune_on is not None:
+        out["prune_on"] = plan.prune_on
+    return out
 
 
 def main_source() -> str:

@@ -373,7 +373,9 @@ def main() -> int:
             if isinstance(event, wire.Close):
                 close = event
                 if writer.plots is not None:  # drawing starts before the backlog is written
-                    writer.plots.send(close.summary.get("trials"), close.summary.get("direction", ""))
+                    writer.plots.send(
+                        close.summary.get("trials"), close.summary.get("direction", ""), close.summary.get("names")
+                    )
             elif event is not wire.EOF:
                 writer.handle(event)
         writer.flush()

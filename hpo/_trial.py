@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 __all__ = ["StudyRun", "Trial", "TrialResult"]
 
+from hpo._objectives import Values
 from hpo._states import COMPLETE, FAILED, INTERRUPTED, PRUNED  # noqa: F401 -- re-exported
 
 
@@ -202,6 +203,8 @@ class TrialResult:
     state: str
     value: float | None = None
     error: str | None = None
+    #: Each objective's value, in order, when the study names its objectives (else None).
+    values: tuple[float, ...] | None = None
     exception: BaseException | None = field(default=None, repr=False)
     kept: Any = field(default=None, repr=False)  # see Trial.keep
 
@@ -327,6 +330,11 @@ def run_objective(
             error=message,
             exception=None if isinstance(err, catch) else err,
         )
+    if isinstance(raw, Values):  # the study's objectives, checked by ObjectiveValues
+        if raw.problem is not None or raw.values is None:
+            return TrialResult(trial.number, FAILED, error=raw.problem)
+        single = raw.values[0] if len(raw.values) == 1 else None
+        return TrialResult(trial.number, COMPLETE, single, values=raw.values, kept=trial.kept)
     value, problem = _value_problem(raw)
     if problem:
         return TrialResult(trial.number, FAILED, error=problem)

@@ -11,7 +11,7 @@ from hpo._driver import Callback, run_plan
 from hpo._exceptions import ConfigError
 from hpo._executors import ExecutorLike
 from hpo._plan import Settings, plan_study
-from hpo._searchers import PrunerLike, SearcherLike
+from hpo._searchers import DEFAULT_PRUNER, PrunerLike, SearcherLike
 from hpo._space import Space
 from hpo._study import Study
 from hpo._tracking import DEFAULT
@@ -38,7 +38,7 @@ def tune(
     n_trials: int | None = None,
     direction: str | None = None,
     searcher: SearcherLike = "tpe",
-    pruner: PrunerLike = "median",
+    pruner: PrunerLike = DEFAULT_PRUNER,
     seed: int | None = None,
     storage: Any = None,
     study_name: str | None = None,
@@ -51,6 +51,11 @@ def tune(
     plots: bool | None = None,
     constraints: str | list[str] | None = None,
     outcome_constraints: str | list[str] | None = None,
+    objectives: Mapping[str, str] | None = None,
+    directions: list[str] | None = None,
+    select: Mapping[str, Any] | None = None,
+    reference_point: list[float] | Mapping[str, float] | None = None,
+    prune_on: str | None = None,
     **unknown: Any,
 ) -> Study:
     """Search ``space`` for the hyperparameters that optimize ``objective``.
@@ -104,6 +109,21 @@ def tune(
         outcome_constraints: Comparisons over the metrics the objective logs (its last value
             of each) and ``value`` (``["fit_time_s <= 2"]``), stored as Optuna's constraints: the
             best trial is the best feasible one, and TPE learns to avoid infeasible regions.
+            With several objectives, their names are metrics too.
+        objectives: Several objectives by name, in order: ``{"accuracy": "maximize",
+            "latency_ms": "minimize"}``. The objective returns a dict with those keys (or a
+            tuple in that order); each is logged under its name. The study then has a Pareto
+            front (``study.best_trials``) instead of a best trial. Instead of ``direction``.
+        directions: Several objectives without names (``["maximize", "minimize"]``; they are
+            called ``values_0``, ``values_1``): the objective returns a tuple.
+        select: How to pick one trial of the front, the one whose model is refit and logged:
+            ``{"maximize": "accuracy", "where": "latency_ms <= 5"}`` (or ``minimize``), or
+            ``{"weights": {"accuracy": 1, "latency_ms": 0.01}}`` (importances; ``where`` too).
+        reference_point: The hypervolume's reference point, a value per objective (a list in
+            their order, or a mapping by name); by default the worst value of each objective.
+        prune_on: With several objectives, the one whose intermediate values
+            (``trial.report``) the pruner compares. Without it the default pruner prunes
+            nothing, and a pruner given by name is an error.
         **unknown: No other keyword is accepted: each is a :class:`ConfigError` saying where
             that setting lives in hpo (``n_jobs`` -> ``executor``, ``param_grid`` -> ``space``,
             ``n_iter`` -> ``n_trials``, ``random_state`` -> ``seed``, ``scoring`` and ``cv`` ->
@@ -137,6 +157,11 @@ def tune(
         plots=plots,
         constraints=constraints,
         outcome_constraints=outcome_constraints,
+        objectives=objectives,
+        directions=directions,
+        select=select,
+        reference_point=reference_point,
+        prune_on=prune_on,
     )
     return run_plan(plan_study(objective, space, settings), callbacks=callbacks)
 
@@ -161,7 +186,6 @@ def _unknown_keyword(key: str, value: Any) -> str:
         "random_state": f"use seed={value if isinstance(value, int) and not isinstance(value, bool) else 0}",
         "scoring": f"scoring is {trainer}",
         "cv": f"cv is {trainer}",
-        "directions": "tune() optimizes one objective: use direction='minimize' or 'maximize'",
         "metric": "the objective returns the metric; say which way is better with direction='minimize' or "
         "'maximize' (a trainer knows its own)",
         "mode": f"use direction={direction}",  # Ray Tune's mode='min' or 'max'

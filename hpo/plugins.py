@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from hpo._exceptions import ConfigError
 from hpo._executors import Executor, TrialJob
+from hpo._objectives import Objectives
 from hpo._registry import Registry, load_callable, load_object, qualified_name
 from hpo._study import better
 from hpo._trial import Reporter, StudyRun, Trial, TrialResult
@@ -20,6 +21,7 @@ from hpo._validation import check_keys, did_you_mean, name_and_options
 __all__ = [
     "ConfigError",
     "Executor",
+    "Objectives",
     "Registry",
     "Reporter",
     "StudyRun",

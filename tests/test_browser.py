@@ -45,6 +45,25 @@ tracking: %s
 """
 
 
+# A second study in the same store: two objectives, whose parent run has the Pareto plot.
+PARETO_OBJECTIVE = """
+def fit(params):
+    return {"error": (params["x"] - 1) ** 2, "cost": abs(params["x"])}
+"""
+
+PARETO_CONFIG = """
+name: walkthrough-pareto
+objective: ui_pareto:fit
+space:
+  x: {float: [-3, 3]}
+objectives: {error: minimize, cost: minimize}
+select: {minimize: error, where: "cost <= 1"}
+n_trials: 8
+seed: 0
+tracking: %s
+"""
+
+
 @pytest.fixture
 def browser(tmp_path):
     missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
@@ -149,10 +168,15 @@ def test_the_study_its_trials_and_its_plots_in_the_mlflow_ui(
     (workdir / "walkthrough.yaml").write_text(CONFIG % tracking_uri)
     run = hpo_cli("run", "walkthrough.yaml", "-q", cwd=workdir, timeout=300)
     assert run.returncode == 0, run.stderr
+    (workdir / "ui_pareto.py").write_text(PARETO_OBJECTIVE)
+    (workdir / "pareto.yaml").write_text(PARETO_CONFIG % tracking_uri)
+    run = hpo_cli("run", "pareto.yaml", "-q", cwd=workdir, timeout=300)
+    assert run.returncode == 0, run.stderr
     index = yaml.safe_load((workdir / ".hpo" / "walkthrough" / "study.yaml").read_text())
     experiment, parent_id = index["mlflow"]["experiment_id"], index["mlflow"]["run_id"]
     parents, children = study_runs(mlflow_client, "walkthrough")
     assert [p.info.run_id for p in parents] == [parent_id] and len(children) == 6
+    [pareto_parent], pareto_children = study_runs(mlflow_client, "walkthrough-pareto")
 
     port = free_port()
     _, url = _serve_ui(spawn, workdir, port)
@@ -188,7 +212,7 @@ def test_the_study_its_trials_and_its_plots_in_the_mlflow_ui(
     for name in ("summary.md", "best_params.yaml", "trials.csv", "plots"):
         _wait(browser, lambda d, name=name: d.find_elements(By.XPATH, f"//*[text()='{name}']"), name)
     _click(browser, "//*[text()='plots']", "the plots folder, clickable")
-    for plot in PLOTS:
+    for plot in (p for p in PLOTS if p != "pareto"):  # one objective: no front
         for ext in ("html", "png"):
             _wait(
                 browser,
@@ -199,3 +223,16 @@ def test_the_study_its_trials_and_its_plots_in_the_mlflow_ui(
     loaded = "return [...document.images].filter(i => i.complete && i.naturalWidth >= 400).length"
     _wait(browser, lambda d: d.execute_script(loaded), "the history plot, decoded")
     print("screenshot:", _screenshot(browser, "plots"))
+
+    # The multi-objective study's parent run: pareto.csv, and the Pareto plot opens.
+    pareto_url = f"{base}/#/experiments/{pareto_parent.info.experiment_id}/runs/{pareto_parent.info.run_id}/artifacts"
+    browser.get(pareto_url)
+    for name in ("pareto.csv", "summary.md", "plots"):
+        _wait(browser, lambda d, name=name: d.find_elements(By.XPATH, f"//*[text()='{name}']"), name)
+    _click(browser, "//*[text()='plots']", "the plots folder, clickable")
+    _wait(browser, lambda d: d.find_elements(By.XPATH, "//*[text()='pareto.html']"), "plots/pareto.html")
+    _click(browser, "//*[text()='pareto.png']", "pareto.png, clickable")
+    _wait(browser, lambda d: d.execute_script(loaded), "the Pareto plot, decoded")
+    print("screenshot:", _screenshot(browser, "pareto"))
+    front = {int(r.data.tags["hpo.trial_number"]) for r in pareto_children if r.data.tags.get("hpo.pareto") == "true"}
+    assert front and len(front) < len(pareto_children)

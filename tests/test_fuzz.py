@@ -403,6 +403,10 @@ def _valid_top_level(key: str, value: Any) -> bool:
         return value is None or isinstance(value, bool)
     if key in ("constraints", "outcome_constraints"):
         return value is None  # a list of expressions over the space's names: its own tests
+    if key in ("objectives", "directions", "select", "reference_point", "prune_on"):
+        # The base config has direction: maximize and one scorer: any value of these is one
+        # too many (several objectives have their own tests, tests/test_objectives.py).
+        return value is None
     raise AssertionError(f"hpo has a new top-level key {key!r}: say in _valid_top_level which values it takes")
 
 
@@ -1367,10 +1371,17 @@ FIXED_BUGS = [
     ),
     _case(
         "scoring-is-a-list",
-        "scoring: [accuracy, f1_macro] passes check_scoring (multi-metric); every trial fails "
-        "(float(dict)), exit 1, study created",
+        "scoring: [accuracy, f1_macro] passed check_scoring (multi-metric) and every trial failed "
+        "(float(dict)), exit 1, study created; a list is now several objectives, and a config "
+        "that also says direction: maximize contradicts itself",
         _set_all(("trainer.scoring", ["accuracy", "f1_macro"]), _OFF),
-        "trainer.scoring",
+        "direction",
+    ),
+    _case(
+        "scoring-list-repeats-a-name",
+        "a scorer named twice in scoring's list would be one objective twice",
+        _set_all(("trainer.scoring", ["accuracy", "accuracy"]), _OFF),
+        "trainer.scoring.accuracy",
     ),
     _case(
         "space-parameter-unknown-to-the-estimator",

@@ -111,7 +111,7 @@ def test_optuna_objects_are_accepted_as_they_are():
     [
         (
             {"searcher": "tpee"},
-            "searcher: unknown searcher 'tpee', expected one of grid, random, tpe, gp, cmaes, qmc, auto "
+            "searcher: unknown searcher 'tpee', expected one of grid, random, tpe, gp, cmaes, qmc, nsga2, nsga3, auto "
             "or a package.module:attr; did you mean 'tpe'?",
         ),
         (

@@ -113,7 +113,10 @@ def test_plots_false_leaves_the_plots_out(tracking_uri, mlflow_client):
             "hpo.trainers.SklearnTrainer(estimator, X, y, scoring=..., cv=...)",
         ),
         ({"cv": 5}, "cv: tune() has no cv (got 5); cv is the trainer's: hpo.trainers.SklearnTrainer("),
-        ({"directions": ["maximize"]}, "directions: tune() has no directions (got ['maximize']); tune() optimizes one"),
+        (
+            {"objetives": {"a": "minimize"}},
+            "objetives: not a keyword argument of tune(), got {'a': 'minimize'}; did you mean 'objectives'?",
+        ),
         ({"metric": "loss"}, "metric: tune() has no metric (got 'loss'); the objective returns the metric"),
         ({"mode": "max"}, "mode: tune() has no mode (got 'max'); use direction='maximize'"),
         ({"n_trails": 5}, "n_trails: not a keyword argument of tune(), got 5; did you mean 'n_trials'?"),

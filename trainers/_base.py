@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hpo.plugins import ConfigError, StudyRun, Trial
+from hpo.plugins import ConfigError, Objectives, StudyRun, Trial
 
 
 class Trainer(abc.ABC):
@@ -21,6 +21,10 @@ class Trainer(abc.ABC):
 
     #: ``"minimize"`` or ``"maximize"``: how the study treats the returned score.
     direction: str = "minimize"
+
+    #: Several objectives, when the trainer returns a dict of scores by name (e.g. several
+    #: scorers): their names and directions, which the study takes instead of ``direction``.
+    objectives: Objectives | None = None
 
     #: The MLflow flavor of the model ``on_study_end`` logs (``"sklearn"``, ...), if any: the
     #: tracking writer loads it while trials run, so logging the model at the end is quick.
@@ -57,8 +61,9 @@ class Trainer(abc.ABC):
         raise ConfigError(f"{cls.__name__} cannot be built from a config", key="trainer.kind")
 
     @abc.abstractmethod
-    def __call__(self, params: dict[str, Any], trial: Trial) -> float:
-        """Train and evaluate one configuration; return its score."""
+    def __call__(self, params: dict[str, Any], trial: Trial) -> float | dict[str, float]:
+        """Train and evaluate one configuration; return its score (with several objectives, a
+        dict of them by name: see ``objectives``)."""
 
     def on_study_end(self, study: Any, run: StudyRun) -> None:  # noqa: B027 -- optional hook
         """Called once after a study with a completed trial, before its MLflow run ends.
