@@ -683,3 +683,78 @@ def test_the_model_selection_example_plans(monkeypatch):
     trainer.check_space(config.space)
     assert trainer.estimator is None and trainer.task == "classification"
     assert trainer.y_test is not None and isinstance(trainer.splitter, StratifiedKFold)
+
+
+# -- several objectives -------------------------------------------------------------------------
+
+
+def test_several_scorers_are_several_objectives_of_cross_validate(tracking_uri, mlflow_client):
+    from sklearn.model_selection import cross_validate
+
+    trainer = SklearnTrainer(
+        DecisionTreeClassifier(random_state=0), X, y, cv=3, scoring=["accuracy", "roc_auc", "fit_time"]
+    )
+    assert trainer.objectives.names == ("accuracy", "roc_auc", "fit_time")
+    assert trainer.objectives.directions == ("maximize", "maximize", "minimize")
+    assert trainer.metric_name == "accuracy" and trainer.describe()["scoring"] == "accuracy, roc_auc, fit_time"
+    study = hpo.tune(
+        trainer,
+        DEPTHS,
+        n_trials=4,
+        seed=0,
+        study_name="scorers",
+        select={"maximize": "roc_auc", "where": "accuracy >= 0.9"},
+    )
+    assert study.objective_names == ["accuracy", "roc_auc", "fit_time"]
+    splitter = make_splitter(3, classifier=True)
+    for t in study.trials:
+        expected = cross_validate(
+            DecisionTreeClassifier(random_state=0, **t.params), X, y, cv=splitter, scoring=["accuracy", "roc_auc"]
+        )
+        assert t.values[0] == pytest.approx(expected["test_accuracy"].mean())
+        assert t.values[1] == pytest.approx(expected["test_roc_auc"].mean())
+        assert 0 < t.values[2] < 5
+    # The refit model is the one select picked; its params are what the parent run logs.
+    picked = study.selected_trial
+    assert trainer.best_model_.get_params()["max_depth"] == picked.params["max_depth"]
+    [parent], _ = study_runs(mlflow_client, "scorers")
+    assert parent.data.tags["hpo.best_trial"] == str(picked.number)
+    assert parent.data.params["trainer.scoring"] == "accuracy, roc_auc, fit_time"
+
+
+def test_a_dict_of_scorers_and_predict_time():
+    trainer = SklearnTrainer(
+        DecisionTreeClassifier(random_state=0), X, y, cv=3, scoring={"acc": "accuracy", "predict_time": None}
+    )
+    study = hpo.tune(trainer, DEPTHS, n_trials=2, seed=0, tracking=None)
+    assert study.objective_names == ["acc", "predict_time"] and study.directions == ["maximize", "minimize"]
+    assert all(0 < t.values[1] < 1 for t in study.trials)
+    assert SklearnTrainer(DecisionTreeClassifier(), X, y, scoring=["accuracy"]).objectives is None  # one: as before
+
+
+@pytest.mark.parametrize(
+    ("scoring", "message"),
+    [
+        (["accuracy", "accuracy"], "scoring.accuracy: named twice"),
+        (["fit_time", "predict_time"], "scoring: expected a scorer beside fit_time, predict_time"),
+        (["accuracy", "acurracy"], "scoring: unknown scorer 'acurracy'; did you mean 'accuracy'?"),
+        ({"acc": "accuracy", "fit_time": "r2"}, "scoring.fit_time: measured by the trainer: give null, got 'r2'"),
+        ({"acc": "nope", "b": "accuracy"}, "scoring.acc: unknown scorer 'nope'"),
+    ],
+)
+def test_bad_several_scorers(scoring, message):
+    with pytest.raises(ConfigError) as info:
+        SklearnTrainer(DecisionTreeClassifier(), X, y, scoring=scoring)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_the_accuracy_vs_latency_example_plans(monkeypatch):
+    from hpo._plan import plan_study
+
+    monkeypatch.chdir(REPO)
+    config = load_config(Path("examples") / "accuracy_vs_latency.yaml")
+    trainer = build_objective(config)
+    config.settings.tracking = None
+    plan = plan_study(trainer, config.space, config.settings)
+    assert plan.multi and plan.objectives.names == ("accuracy", "predict_time")
+    assert plan.prune_on == "accuracy" and plan.select is not None and plan.reference_point == (0.8, 0.1)

@@ -721,3 +721,46 @@ def test_more_devices_per_trial_than_the_machine_has_is_refused_before_the_study
         match=rf"^devices_per_trial: expected at most \d+ \(the GPUs, else CPUs, of this machine\), got {too_many}$",
     ):
         hpo.tune(trainer, {"unused": hpo.Categorical([0])}, n_trials=1, tracking=None)
+
+
+# -- several objectives -------------------------------------------------------------------------
+
+
+def test_accuracy_size_and_latency_as_objectives(tracking_uri, mlflow_client):
+    trainer = TorchTrainer(mlp, TRAIN, VAL, epochs=3, lr=1e-2, device="cpu", objectives=["n_params", "latency_ms"])
+    assert trainer.objectives.names == ("val_accuracy", "n_params", "latency_ms")
+    assert trainer.objectives.directions == ("maximize", "minimize", "minimize")
+    study = hpo.tune(
+        trainer,
+        {"hidden": hpo.Categorical([4, 16, 64])},
+        searcher="grid",
+        study_name="sized",
+        select={"maximize": "val_accuracy", "where": "n_params <= 2000"},
+    )
+    for t in study.trials:
+        hidden = t.params["hidden"]
+        assert t.values[1] == 64 * hidden + hidden + hidden * 10 + 10  # the MLP's weights and biases
+        assert 0 < t.values[2] < 50  # ms per row
+    picked = study.selected_trial
+    assert picked.params["hidden"] in (4, 16)  # 64 hidden units have 4810 parameters
+    # The logged model is the selected trial's, with its best epoch's weights.
+    assert sum(p.numel() for p in trainer.best_model_.parameters()) == picked.values[1]
+    _, score = trainer.evaluate(trainer.best_model_, VAL)
+    assert score == pytest.approx(picked.values[0])
+    [parent], _ = study_runs(mlflow_client, "sized")
+    assert parent.data.tags["hpo.best_trial"] == str(picked.number)
+
+
+@pytest.mark.parametrize(
+    ("objectives", "message"),
+    [
+        (["flops"], "objectives: unknown objective 'flops'; the trainer measures n_params, latency_ms"),
+        (["latency"], "objectives: unknown objective 'latency'; did you mean 'latency_ms'?"),
+        (["n_params", "n_params"], "objectives: each objective once, got ['n_params', 'n_params']"),
+        ({"n_params": 1}, "objectives: expected a list of n_params, latency_ms, got {'n_params': 1}"),
+    ],
+)
+def test_bad_objectives(objectives, message):
+    with pytest.raises(ConfigError) as info:
+        TorchTrainer(mlp, TRAIN, VAL, objectives=objectives)
+    assert str(info.value).startswith(message), str(info.value)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import importlib
 import numbers
+import re
 import statistics
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hpo.plugins import ConfigError, StudyRun, Trial, check_keys, did_you_mean
+from hpo.plugins import ConfigError, Objectives, StudyRun, Trial, check_keys, did_you_mean
 
 from ._base import Trainer
 from ._data import load_data
@@ -235,6 +236,40 @@ def _task_probe(task: str) -> Any:
     return DummyClassifier() if task == "classification" else DummyRegressor()
 
 
+#: Objectives the trainer measures itself, in seconds (minimized), beside its scorers.
+TIMINGS = ("fit_time", "predict_time")
+
+
+def _scorers(estimator: Any, scoring: Any) -> dict[str, Any]:
+    """Several objectives from ``scoring``, as ``cross_validate`` takes them: a list of scorer
+    names or a mapping ``{name: scorer}``, either with ``fit_time`` and ``predict_time`` (measured,
+    no scorer: ``None``). At least one scorer; each name once.
+
+    Raises:
+        ConfigError: Naming ``scoring`` (or ``scoring.NAME``) and the value.
+    """
+    items = list(scoring.items()) if isinstance(scoring, Mapping) else [(s, s) for s in scoring]
+    out: dict[str, Any] = {}
+    for name, spec in items:
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ConfigError(key="scoring", message=f"expected scorer names like accuracy or fit_time, got {name!r}")
+        if name in out:
+            raise ConfigError(key=f"scoring.{name}", message="named twice: each objective needs its own name")
+        if name in TIMINGS:
+            if spec not in (name, None):
+                raise ConfigError(key=f"scoring.{name}", message=f"measured by the trainer: give null, got {spec!r}")
+            out[name] = None
+        else:
+            try:
+                out[name] = _scorer(estimator, spec)
+            except ConfigError as err:
+                key = f"scoring.{name}" if isinstance(scoring, Mapping) else "scoring"
+                raise ConfigError(key=key, message=err.message) from None
+    if all(scorer is None for scorer in out.values()):
+        raise ConfigError(key="scoring", message=f"expected a scorer beside {', '.join(out)}, got {scoring!r}")
+    return out
+
+
 def _scorer(estimator: Any, scoring: Any) -> Any:
     from sklearn.metrics import check_scoring, get_scorer_names
 
@@ -253,10 +288,7 @@ def _scorer(estimator: Any, scoring: Any) -> Any:
                 f"it: sklearn.metrics.make_scorer({name}, greater_is_better=...)",
             )
     if isinstance(scoring, (list, tuple, set, Mapping)):
-        raise ConfigError(
-            key="scoring",
-            message=f"expected one scorer (a name or a callable), got {scoring!r}: a study optimizes one score",
-        )
+        raise ConfigError(key="scoring", message=f"expected a scorer (a name or a callable), got {scoring!r}")
     if isinstance(scoring, str) and scoring not in get_scorer_names():
         hint = did_you_mean(scoring, get_scorer_names(), "; see sklearn.metrics.get_scorer_names()")
         raise ConfigError(key="scoring", message=f"unknown scorer {scoring!r}{hint}")
@@ -371,7 +403,7 @@ class SklearnTrainer(Trainer):
         self._task_source = ""  # how the task was decided, for the errors about a branch
         if estimator is None:
             self.task, self._task_source = _task(task, y)
-            self.scorer = _scorer(_task_probe(self.task), scoring)
+            probe = _task_probe(self.task)
         else:
             self.estimator = resolve_estimator(estimator)
             # Category columns of strings would fail every fit of an estimator that does not take
@@ -381,8 +413,27 @@ class SklearnTrainer(Trainer):
             if task is not None and _task(task, y)[0] != self.task:
                 name = type(self.estimator).__name__
                 raise ConfigError(key="task", message=f"{task!r}, but {name} is {_KINDS[self.task]}")
-            self.scorer = _scorer(self.estimator, scoring)
+            probe = self.estimator
         self.scoring = scoring
+        #: Several objectives (several scorers, or a scorer and fit_time / predict_time), or None.
+        self.objectives: Objectives | None = None
+        if isinstance(scoring, (list, tuple, Mapping)) and len(scoring) != 1:
+            self.scorers = _scorers(probe, scoring)
+            names = tuple(self.scorers)
+            self.objectives = Objectives(names, tuple("minimize" if n in TIMINGS else "maximize" for n in names))
+            self.reported_objective = next(n for n in names if n not in TIMINGS)
+        else:
+            one = (
+                next(iter(scoring.values() if isinstance(scoring, Mapping) else scoring))
+                if isinstance(scoring, (list, tuple, Mapping))
+                else scoring
+            )
+            if isinstance(scoring, (list, tuple, Mapping)):
+                self.scoring = one if not isinstance(scoring, Mapping) else scoring
+            self.scorers = {self.metric_name: _scorer(probe, one)}
+            self.reported_objective = self.metric_name
+        # The scorer whose fold means are reported (pruning) and that scores the test rows.
+        self.scorer = self.scorers[self.reported_objective]
         classifier = self.task == "classification"
         self.splitter = make_splitter(cv, classifier=classifier, groups=groups)
         if not isinstance(fit_params or {}, Mapping):
@@ -495,15 +546,24 @@ class SklearnTrainer(Trainer):
         self._branches[name] = estimator
         return estimator
 
-    def _fit_and_score(self, params: dict[str, Any], train: Any, test: Any) -> tuple[float, float]:
+    def _fit_and_score(self, params: dict[str, Any], train: Any, test: Any) -> dict[str, float]:
+        """One fold: ``fit_time`` (s), every scorer's score by name, and ``predict_time`` (the
+        seconds of one ``predict`` of the fold's validation rows) when it is an objective."""
         from sklearn.utils import _safe_indexing
 
         model = self._model(params)
         start = time.perf_counter()
         model.fit(_safe_indexing(self.X, train), _safe_indexing(self.y, train), **self._fit_params(train))
-        fit_time = time.perf_counter() - start
-        score = self.scorer(model, _safe_indexing(self.X, test), _safe_indexing(self.y, test))
-        return float(score), fit_time
+        out = {"fit_time": time.perf_counter() - start}
+        X_test, y_test = _safe_indexing(self.X, test), _safe_indexing(self.y, test)
+        if "predict_time" in self.scorers:
+            start = time.perf_counter()
+            model.predict(X_test)
+            out["predict_time"] = time.perf_counter() - start
+        for name, scorer in self.scorers.items():
+            if scorer is not None:
+                out[name] = float(scorer(model, X_test, y_test))
+        return out
 
     def check_space(self, space: Any) -> None:
         """Every hyperparameter of ``space`` must be a parameter of the estimator (a typo would
@@ -552,8 +612,10 @@ class SklearnTrainer(Trainer):
             note = f" (the estimator of the branch {name!r})"
             _check_params(beside, estimator, "space", note=note, preset=False)
 
-    def __call__(self, params: dict[str, Any], trial: Trial) -> float:
+    def __call__(self, params: dict[str, Any], trial: Trial) -> float | dict[str, float]:
+        """The mean over the folds of the score (with several objectives, of each by name)."""
         scores: list[float] = []
+        measured: list[dict[str, float]] = []
         batch = 1 if self.n_jobs in (None, 1) else self._batch_size()
         for first in range(0, len(self.folds), batch):
             folds = self.folds[first : first + batch]
@@ -565,13 +627,17 @@ class SklearnTrainer(Trainer):
                 results = Parallel(n_jobs=len(folds))(
                     delayed(self._fit_and_score)(params, train, test) for train, test in folds
                 )
-            for step, (score, fit_time) in enumerate(results, start=first):
+            for step, fold in enumerate(results, start=first):
+                score = fold[self.reported_objective]
                 scores.append(score)
-                trial.log_metrics({"fold_score": score, "fold_fit_time": fit_time}, step=step)
+                measured.append(fold)
+                trial.log_metrics({"fold_score": score, "fold_fit_time": fold["fit_time"]}, step=step)
                 trial.report(sum(scores) / len(scores), step)  # raises TrialPruned to stop here
         mean = sum(scores) / len(scores)
         trial.log_metrics({"cv_mean": mean, "cv_std": statistics.pstdev(scores)})
-        return mean
+        if self.objectives is None:
+            return mean
+        return {name: statistics.fmean(fold[name] for fold in measured) for name in self.objectives.names}
 
     def _batch_size(self) -> int:
         from joblib import effective_n_jobs
@@ -580,7 +646,12 @@ class SklearnTrainer(Trainer):
 
     @property
     def metric_name(self) -> str:
-        """The scorer's name; for the estimator's own ``score``, what it computes."""
+        """The scorer's name; for the estimator's own ``score``, what it computes; with several
+        objectives, the first scorer's (reported each fold, and scoring the test rows)."""
+        if self.objectives is not None:
+            return self.reported_objective
+        if isinstance(self.scoring, Mapping):
+            return str(next(iter(self.scoring)))
         if isinstance(self.scoring, str):
             return self.scoring
         if self.scoring is not None:
@@ -607,7 +678,11 @@ class SklearnTrainer(Trainer):
         return {
             **super().describe(),
             **chosen,
-            "scoring": self.scoring if self.scoring is None or isinstance(self.scoring, str) else self.metric_name,
+            "scoring": self.scoring
+            if self.scoring is None or isinstance(self.scoring, str)
+            else ", ".join(self.scorers)
+            if self.objectives is not None
+            else self.metric_name,
             "cv": " ".join(repr(self.splitter).split()),
             "cv.n_splits": len(self.folds),
             "n_jobs": self.n_jobs,
@@ -630,25 +705,26 @@ class SklearnTrainer(Trainer):
 
     def on_study_end(self, study: Any, run: StudyRun) -> None:
         """Refit the best configuration (with the space choosing the estimator, the best trial's
-        branch) on all the data but the test rows; score it once on the test rows (if any) and
-        log it as the study's model (with ``refit``)."""
+        branch; with several objectives, the trial the study's ``select`` picks) on all the data
+        but the test rows; score it once on the test rows (if any) and log it as the study's
+        model (with ``refit``)."""
         if not self.refit and self.y_test is None:
             return
         from sklearn.utils import _safe_indexing
 
-        model = self._model(study.best_params)
+        chosen = study.selected_trial
+        params = study.objective_params(chosen.params)
+        model = self._model(params)
         model.fit(self.X, self.y, **self.fit_params)
         if self.y_test is not None:
             # The one time the test rows are scored: the search never saw them.
             self.best_test_score_ = float(self.scorer(model, self.X_test, self.y_test))
-            run.log_test_score(
-                self.metric_name, self.best_test_score_, rows=len(self.y_test), trial=study.best_trial.number
-            )
+            run.log_test_score(self.metric_name, self.best_test_score_, rows=len(self.y_test), trial=chosen.number)
         if not self.refit:
             return
         self.best_model_ = model
         example = _safe_indexing(self.X, list(range(min(5, len(self.y)))))
-        run.log_model("sklearn", model, input_example=example, params=study.best_params)
+        run.log_model("sklearn", model, input_example=example, params=params)
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any], data: Any, *, base: Path | None = None) -> SklearnTrainer:

@@ -23,6 +23,7 @@ from typing import Any
 
 from hpo.plugins import (
     ConfigError,
+    Objectives,
     StudyRun,
     Trial,
     better,
@@ -200,6 +201,11 @@ class TorchTrainer(Trainer):
             is scored on them once, logged to the study's run as ``test_<metric>``.
         devices_per_trial: Processes (one GPU each on CUDA) a trial trains on with
             DistributedDataParallel, each taking its share of every batch.
+        objectives: Objectives beside the validation metric, measured on the trained model
+            (best epoch's weights), both minimized: ``n_params`` (its parameter count) and
+            ``latency_ms`` (milliseconds of inference per validation row). With any, the trial
+            returns ``{val_<metric>: ..., "n_params": ..., "latency_ms": ...}`` and the study
+            has several objectives; the pruner judges the metric (``prune_on: val_<metric>``).
 
     Attributes:
         last_model_: The model of the last trial, with its best epoch's weights.
@@ -240,6 +246,7 @@ class TorchTrainer(Trainer):
         standardized_with: tuple[Any, Any] | None = None,
         test_data: Any = None,
         devices_per_trial: int = 1,
+        objectives: Sequence[str] = (),
     ) -> None:
         if not callable(model_fn):
             raise ConfigError(
@@ -340,6 +347,13 @@ class TorchTrainer(Trainer):
         self.best_model_: Any = None
         self._best: tuple[float, dict[str, Any], dict[str, Any]] | None = None  # value, params, weights
         self.model_flavor = "pytorch"
+        self.extra_objectives = _extra_objectives(objectives)
+        if self.extra_objectives:  # several: the metric, then the model's size and speed (minimized)
+            names = (self.metric_name, *self.extra_objectives)
+            self.objectives = Objectives(names, (self.direction, *("minimize",) * len(self.extra_objectives)))
+            self.reported_objective = self.metric_name
+        #: With several objectives, the weights of the trials on the front so far, by number.
+        self._front: dict[int, tuple[dict[str, float], dict[str, Any], dict[str, Any]]] = {}
 
     @staticmethod
     def _check_loop_params(values: Mapping[str, Any], where: str) -> None:
@@ -484,7 +498,7 @@ class TorchTrainer(Trainer):
             return loss, float(_regression(fn)(out, target))
         return loss, loss
 
-    def __call__(self, params: dict[str, Any], trial: Trial) -> float:
+    def __call__(self, params: dict[str, Any], trial: Trial) -> float | dict[str, float]:
         if self.devices_per_trial > 1:
             from functools import partial
 
@@ -493,7 +507,7 @@ class TorchTrainer(Trainer):
             return run_data_parallel(partial(self._fit, params), trial, self.devices_per_trial)
         return self._fit(params, trial)
 
-    def _fit(self, params: dict[str, Any], trial: Trial) -> float:
+    def _fit(self, params: dict[str, Any], trial: Trial) -> float | dict[str, float]:
         """One trial's training; in a data-parallel trial, one rank's (``trial.rank``)."""
         import torch
 
@@ -636,8 +650,44 @@ class TorchTrainer(Trainer):
         self.last_model_ = model
         # To the driver's trainer (on_trial_kept), also from a Ray worker: the study's best
         # trial's weights are logged at the end without training it again.
-        trial.keep((best_value, dict(params), best_state))
-        return best_value
+        if not self.extra_objectives:
+            trial.keep((best_value, dict(params), best_state))
+            return best_value
+        values = {self.metric_name: best_value, **self._size_and_speed(model)}
+        trial.keep((values, dict(params), best_state))
+        return values
+
+    def _size_and_speed(self, model: Any) -> dict[str, float]:
+        """The extra objectives of a trained model: ``n_params``, its parameter count, and
+        ``latency_ms``, the milliseconds per validation row of inference (eval mode, no
+        gradients, the trainer's precision and batch size, after one warm-up batch; the fastest
+        of three passes over the rows; on a GPU the device is synchronized before each clock
+        read)."""
+        import torch
+
+        out: dict[str, float] = {}
+        if "n_params" in self.extra_objectives:
+            out["n_params"] = float(sum(p.numel() for p in model.parameters()))
+        if "latency_ms" in self.extra_objectives:
+            dtype, _ = resolve_precision(self.amp, self.device)
+            size = int(self.defaults["batch_size"])
+            batches = [xb.to(self.device) for xb, _ in self._batches(self.val_data, size, None, shuffle=False)]
+            rows = sum(len(xb) for xb in batches)
+            model.eval()
+            sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
+            passes = []
+            autocast = torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+            with torch.no_grad(), autocast:
+                model(batches[0])  # warm-up: lazy initialisation and kernel selection
+                for _ in range(3):  # the fastest of 3 passes: the least disturbed by other work
+                    sync()
+                    start = time.perf_counter()
+                    for xb in batches:
+                        model(xb)
+                    sync()
+                    passes.append(time.perf_counter() - start)
+            out["latency_ms"] = min(passes) * 1000 / rows
+        return out
 
     def _monitor_mode(self, monitor: str | None) -> str:
         """How ``plateau`` judges its value: the validation loss falls, the metric per direction."""
@@ -671,15 +721,36 @@ class TorchTrainer(Trainer):
             self.val_data = _pinned(self.val_data)
 
     def on_trial_kept(self, number: int, kept: Any) -> None:
-        """Keep the best weights seen so far (called in the driver for each completed trial)."""
+        """Keep the best weights seen so far (called in the driver for each completed trial);
+        with several objectives, those of every trial on the front so far."""
         value, _, _ = kept
-        if better(value, None if self._best is None else self._best[0], self.direction):
+        if self.objectives is not None:
+            self._keep_on_front(number, kept)
+        elif better(value, None if self._best is None else self._best[0], self.direction):
             self._best = kept
+
+    def _keep_on_front(self, number: int, kept: Any) -> None:
+        """Add a trial's weights unless another kept trial dominates it; drop those it dominates
+        (what select can pick is on the front, or tied with a member)."""
+        assert self.objectives is not None
+        signs = {n: 1.0 if d == "minimize" else -1.0 for n, d in zip(self.objectives.names, self.objectives.directions)}
+
+        def loss(values: Mapping[str, float]) -> list[float]:
+            return [signs[n] * values[n] for n in self.objectives.names]  # type: ignore[union-attr]
+
+        def dominates(a: list[float], b: list[float]) -> bool:
+            return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+
+        new = loss(kept[0])
+        if any(dominates(loss(other[0]), new) for other in self._front.values()):
+            return
+        self._front = {n: other for n, other in self._front.items() if not dominates(new, loss(other[0]))}
+        self._front[number] = kept
 
     def __getstate__(self) -> dict[str, Any]:
         # Shipped to Ray workers once per study: without models and weights of earlier trials.
         state = dict(self.__dict__)
-        state.update(_best=None, last_model_=None, best_model_=None)
+        state.update(_best=None, _front={}, last_model_=None, best_model_=None)
         return state
 
     def check_executor(self, executor: Any) -> None:
@@ -807,10 +878,12 @@ class TorchTrainer(Trainer):
         with test data, score it there once and log ``test_<metric>``."""
         import torch
 
-        if self._best is None or self._best[1] != study.best_params:
-            return  # the best trial ran elsewhere (another process): its weights are not here
-        _, params, state = self._best
-        self._best = None  # the next study with this trainer starts afresh
+        chosen = study.selected_trial  # the best, or with several objectives select's pick
+        kept = self._front.get(chosen.number) if self.objectives is not None else self._best
+        if kept is None or kept[1] != study.selected_params:
+            return  # the trial ran elsewhere (another process): its weights are not here
+        _, params, state = kept
+        self._best, self._front = None, {}  # the next study with this trainer starts afresh
         model = self.model_fn({k: v for k, v in params.items() if not is_loop_param(k)})
         lora = self._trial_settings(params)[0]["lora"]
         if lora:  # the adapters the weights have, then folded in: the plain architecture
@@ -827,7 +900,7 @@ class TorchTrainer(Trainer):
             model.to("cpu")
             self.best_test_score_ = score
             rows = len(self.test_data[0] if isinstance(self.test_data, tuple) else self.test_data)
-            run.log_test_score(self._metric_name(), score, rows=rows, trial=study.best_trial.number)
+            run.log_test_score(self._metric_name(), score, rows=rows, trial=chosen.number)
         example = self.val_data[0][:5].numpy() if isinstance(self.val_data, tuple) else None
         if self.standardized_with is not None:
             # The network learned standardized features; the logged model takes raw ones.
@@ -884,6 +957,7 @@ class TorchTrainer(Trainer):
             "test_fraction",
             "standardize",
             "devices_per_trial",
+            "objectives",
         )
         check_keys(block, keys, "trainer")
         if "model" not in block:
@@ -921,6 +995,27 @@ class TorchTrainer(Trainer):
             raise err.under("trainer") from None
         except TypeError as err:
             raise ConfigError(key="trainer", message=str(err)) from None
+
+
+#: What a torch trainer can measure of a trained model, as objectives beside its metric.
+EXTRA_OBJECTIVES = ("n_params", "latency_ms")
+
+
+def _extra_objectives(value: Any) -> tuple[str, ...]:
+    """``objectives``: a list of ``n_params`` and ``latency_ms``, each once (empty: one objective)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise ConfigError(key="objectives", message=f"expected a list of {', '.join(EXTRA_OBJECTIVES)}, got {value!r}")
+    for item in items:
+        if item not in EXTRA_OBJECTIVES:
+            hint = did_you_mean(item, list(EXTRA_OBJECTIVES)) if isinstance(item, str) else ""
+            raise ConfigError(
+                key="objectives",
+                message=f"unknown objective {item!r}{hint}; the trainer measures {', '.join(EXTRA_OBJECTIVES)}",
+            )
+    if len(set(items)) != len(items):
+        raise ConfigError(key="objectives", message=f"each objective once, got {list(items)!r}")
+    return tuple(items)
 
 
 def _first_value(domain: Any) -> Any:
