@@ -61,6 +61,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/summary_artifacts.py
 	$(PY) benchmarks/search_quality.py
 	$(PY) benchmarks/conditional.py
+	$(PY) benchmarks/multi_objective.py
 
 clean:
 	rm -rf .hpo mlflow.db mlflow.db-wal mlflow.db-shm mlruns mlartifacts
