@@ -33,6 +33,7 @@ __all__ = [
     "Executor",
     "Float",
     "HPOError",
+    "HPOSearchCV",
     "InlineExecutor",
     "RayExecutor",
     "Int",
@@ -57,6 +58,10 @@ def __getattr__(name: str) -> Any:
         from optuna import TrialPruned
 
         return TrialPruned
+    if name == "HPOSearchCV":  # scikit-learn's search-estimator API; imports scikit-learn
+        from hpo.trainers import HPOSearchCV
+
+        return HPOSearchCV
     if name == "RayExecutor":  # hpo._ray itself imports ray only when a study starts
         from hpo._ray import RayExecutor
 

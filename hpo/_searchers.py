@@ -472,4 +472,13 @@ def _grid_sampler_class() -> type:
         def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
             return None
 
+    # Named as a module attribute (see __getattr__ below), so that a study holding one pickles.
+    AskTellGridSampler.__qualname__ = "AskTellGridSampler"
     return AskTellGridSampler
+
+
+def __getattr__(name: str) -> Any:
+    # Pickle finds the grid sampler's class here; built on first use, to import Optuna late.
+    if name == "AskTellGridSampler":
+        return _grid_sampler_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

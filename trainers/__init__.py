@@ -17,6 +17,7 @@ from ._base import Trainer
 from ._data import BUILTINS, Dataset, load_data
 from ._finetune import load_pretrained
 from ._schedules import SCHEDULES
+from ._searchcv import HPOSearchCV
 from ._sklearn import SklearnTrainer
 from ._splits import SPLITTERS, make_splitter, split_test
 from ._torch import TorchTrainer, per_sample
@@ -27,6 +28,7 @@ __all__ = [
     "SPLITTERS",
     "TRAINERS",
     "Dataset",
+    "HPOSearchCV",
     "SklearnTrainer",
     "TorchTrainer",
     "Trainer",
