@@ -217,3 +217,21 @@ def test_tracked_search_is_a_study_in_mlflow(tracking_uri, mlflow_client):
     [parent], children = study_runs(mlflow_client, "searchcv")
     assert parent.info.run_id == search.mlflow_run_id_ and len(children) == 2
     assert {c.data.metrics["value"] for c in children} == set(search.cv_results_["mean_test_score"])
+
+
+def test_nested_studies_are_parent_runs_of_one_experiment(tracking_uri, mlflow_client):
+    from tests.conftest import study_runs
+
+    inner = HPOSearchCV(
+        SVC(),
+        {"C": hpo.Float(0.1, 10.0, log=True)},
+        n_trials=2,
+        cv=2,
+        seed=0,
+        study_name="nested",
+        tracking=tracking_uri,
+    )
+    cross_val_score(inner, X, y, cv=KFold(3, shuffle=True, random_state=0))
+    parents, children = study_runs(mlflow_client, "nested")
+    assert len(parents) == 3 and len(children) == 6  # one inner study per outer fold
+    assert {p.info.status for p in parents} == {"FINISHED"}
