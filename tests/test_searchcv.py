@@ -135,7 +135,7 @@ def test_several_metrics_and_refit(workdir):
             r"The 'n_trials' parameter of HPOSearchCV must be an int in the range \[1, inf\)",
         ),
         ({"error_score": "ignore"}, ValueError, r"The 'error_score' parameter of HPOSearchCV must be"),
-        ({"space": [{"C": [1.0]}, {"C": [2.0]}]}, ValueError, r"space: a list of parameter grids is not supported yet"),
+        ({"space": [{"C": [1.0]}, {}]}, ValueError, r"space: expected a list of non-empty dicts \(parameter grids\)"),
         ({"space": {"C": {"float": [2.0, 1.0]}}}, ValueError, r"space.C: low must be < high"),
     ],
 )
@@ -235,3 +235,17 @@ def test_nested_studies_are_parent_runs_of_one_experiment(tracking_uri, mlflow_c
     parents, children = study_runs(mlflow_client, "nested")
     assert len(parents) == 3 and len(children) == 6  # one inner study per outer fold
     assert {p.info.status for p in parents} == {"FINISHED"}
+
+
+def test_a_list_of_grids_is_gridsearchcvs(workdir):
+    grids = [{"kernel": ["linear"], "C": [0.1, 1.0]}, {"kernel": ["rbf"], "C": [1.0], "gamma": [0.1, 1.0]}]
+    cv = KFold(3, shuffle=True, random_state=0)
+    theirs = GridSearchCV(SVC(), grids, cv=cv).fit(X, y)
+    ours = HPOSearchCV(SVC(), grids, cv=cv, tracking=None).fit(X, y)
+    assert len(ours.cv_results_["params"]) == 4  # exactly GridSearchCV's candidates, each once
+    assert all(p in theirs.cv_results_["params"] for p in ours.cv_results_["params"])
+    order = [theirs.cv_results_["params"].index(p) for p in ours.cv_results_["params"]]
+    np.testing.assert_allclose(ours.cv_results_["mean_test_score"], theirs.cv_results_["mean_test_score"][order])
+    gamma = ours.cv_results_["param_gamma"]
+    assert [np.ma.is_masked(g) for g in gamma] == ["gamma" not in p for p in ours.cv_results_["params"]]
+    assert ours.best_params_ == theirs.best_params_

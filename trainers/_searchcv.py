@@ -32,6 +32,9 @@ from hpo.plugins import did_you_mean
 
 __all__ = ["HPOSearchCV"]
 
+#: The choice a list of grids becomes (``GridSearchCV``'s ``[{...}, {...}]``): its branches
+#: ``grid_0``, ``grid_1``, ... are the grids; the estimator never sees it.
+GRID = "grid"
 #: What a trial keeps of each fold it ran (a trial user attribute, so that pruned trials keep
 #: theirs and trials on Ray workers send them with their other records).
 FOLDS = "hpo:folds"
@@ -50,8 +53,9 @@ class HPOSearchCV(BaseSearchCV):
         estimator: A scikit-learn estimator or Pipeline (parameters as ``step__param``).
         space: An :class:`hpo.Space`, its dict form (``{"C": hpo.Float(1e-3, 1e3, log=True)}``
             or the YAML dicts), a ready-made space's name (``"svc"``), or a ``GridSearchCV``-style
-            dict of lists (``{"C": [0.1, 1, 10]}``, searched as categories, or as a grid by
-            ``searcher="grid"``).
+            dict of lists (``{"C": [0.1, 1, 10]}``), or a list of them (each grid a branch of an
+            :class:`hpo.Choice` named ``grid``, which the estimator never sees): searched as
+            categories, or as a grid by ``searcher="grid"``.
         n_trials: Candidates to evaluate. By default, every point of a space of lists (with
             ``searcher="grid"``, the default for such a space) and 10 otherwise
             (``RandomizedSearchCV``'s ``n_iter``).
@@ -267,19 +271,22 @@ class HPOSearchCV(BaseSearchCV):
             ValueError: A list of grids (not supported), or an unknown parameter, with the
                 nearest valid name and the valid ones, as ``set_params`` words it.
         """
+        from hpo import Choice
         from hpo._plan import as_space
+        from hpo._space import _names
 
-        if isinstance(self.space, list):
-            raise ValueError(
-                "space: a list of parameter grids is not supported yet; give one dict, or an hpo.Choice "
-                "of sub-spaces (see docs/search.md#conditional-spaces)"
-            )
+        spec = self.space
+        if isinstance(spec, list):  # GridSearchCV's list of grids: a choice among them
+            if not spec or not all(isinstance(grid, Mapping) and grid for grid in spec):
+                raise ValueError(f"space: expected a list of non-empty dicts (parameter grids), got {spec!r}")
+            spec = {GRID: Choice({f"grid_{i}": dict(grid) for i, grid in enumerate(spec)})}
         try:
-            space = as_space(self.space)
+            space = as_space(spec)
         except Exception as err:  # hpo's ConfigError: one line, the parameter named
             raise ValueError(str(err)) from None
         valid = sorted(self.estimator.get_params(deep=True))
-        for name in space.paths():
+        names = _names(space) - {GRID} if isinstance(self.space, list) else _names(space)
+        for name in sorted(names):
             if name not in valid:
                 hint = did_you_mean(name, valid)
                 raise ValueError(
@@ -290,7 +297,10 @@ class HPOSearchCV(BaseSearchCV):
 
 
 def _all_lists(space: Any) -> bool:
-    """A ``GridSearchCV``-style space: a dict whose every value is a list of values."""
+    """A ``GridSearchCV``-style space: a dict whose every value is a list of values, or a list
+    of such dicts."""
+    if isinstance(space, list):
+        return bool(space) and all(_all_lists(grid) for grid in space)
     return isinstance(space, Mapping) and bool(space) and all(isinstance(v, (list, tuple)) for v in space.values())
 
 
@@ -318,6 +328,7 @@ class _CrossValidation:
         self.error_score, self.return_train_score, self.verbose = error_score, return_train_score, verbose
 
     def __call__(self, params: dict[str, Any], trial: Any) -> float:
+        params = {k: v for k, v in params.items() if k != GRID}  # which grid: not the estimator's
         kept: list[dict[str, Any]] = []
         scores: list[float] = []
         for k, (train, test) in enumerate(self.folds):
@@ -406,7 +417,7 @@ def _trial_outcomes(study: Any, n_splits: int, error_score: Any, scorers: Any) -
             if template is not None and "train_scores" in template:
                 filler["train_scores"] = _nan_like(template["train_scores"])
             out.append(filler)
-        candidates.append(study.objective_params(t.params))
+        candidates.append({k: v for k, v in study.objective_params(t.params).items() if k != GRID})
         states.append(state)
     if not out:
         raise ValueError("No fits were performed: every candidate failed before its first fold")
