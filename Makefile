@@ -62,6 +62,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/search_quality.py
 	$(PY) benchmarks/conditional.py
 	$(PY) benchmarks/multi_objective.py
+	$(PY) benchmarks/searchcv.py
 
 clean:
 	rm -rf .hpo mlflow.db mlflow.db-wal mlflow.db-shm mlruns mlartifacts
