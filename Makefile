@@ -63,6 +63,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/conditional.py
 	$(PY) benchmarks/multi_objective.py
 	$(PY) benchmarks/searchcv.py
+	$(PY) benchmarks/searchcv_parallel.py
 
 clean:
 	rm -rf .hpo mlflow.db mlflow.db-wal mlflow.db-shm mlruns mlartifacts

@@ -559,6 +559,10 @@ class Space(Mapping[str, Domain]):
                 out.update(domain.branches[value].suggest(trial, f"{path}.{value}."))
         return out
 
+    def names(self) -> set[str]:
+        """Every name a parameter may have, in any branch (the objective's names, not paths)."""
+        return _names(self)
+
     def objective_params(self, by_path: Mapping[str, Any], _prefix: str = "") -> dict[str, Any]:
         """The active parameters of a trial's params (by path) under their own names, as the
         objective receives them: ``{"model": "svc", "model.svc.C": 1.0}`` -> ``{"model": "svc",

@@ -14,7 +14,8 @@ from hpo._exceptions import ConfigError
 from hpo._executors import Executor, TrialJob
 from hpo._objectives import Objectives
 from hpo._registry import Registry, load_callable, load_object, qualified_name
-from hpo._study import better
+from hpo._space import space_from_spec as as_space
+from hpo._study import better, trial_state
 from hpo._trial import Reporter, StudyRun, Trial, TrialResult
 from hpo._validation import check_keys, did_you_mean, name_and_options
 
@@ -28,6 +29,7 @@ __all__ = [
     "Trial",
     "TrialJob",
     "TrialResult",
+    "as_space",
     "better",
     "check_keys",
     "did_you_mean",
@@ -35,4 +37,5 @@ __all__ = [
     "load_object",
     "name_and_options",
     "qualified_name",
+    "trial_state",
 ]

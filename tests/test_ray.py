@@ -450,3 +450,38 @@ def test_a_ray_started_by_hpo_prints_no_token_auth_notice(workdir):
     )
     assert (result.returncode, result.stdout.strip().splitlines()[-1:]) == (0, ["2"]), result.stderr
     assert "Token authentication" not in result.stderr, result.stderr
+
+
+def test_hposearchcv_candidates_on_ray_workers(workdir):
+    from sklearn.datasets import load_iris
+    from sklearn.svm import SVC
+
+    X, y = load_iris(return_X_y=True)
+    grid = {"C": [0.1, 1.0, 10.0]}
+    on_ray = hpo.HPOSearchCV(SVC(), grid, cv=3, executor={"kind": "ray", "workers": 2}, tracking=None).fit(X, y)
+    inline = hpo.HPOSearchCV(SVC(), grid, cv=3, tracking=None).fit(X, y)
+    scores = {p["C"]: s for p, s in zip(inline.cv_results_["params"], inline.cv_results_["mean_test_score"])}
+    assert {p["C"]: s for p, s in zip(on_ray.cv_results_["params"], on_ray.cv_results_["mean_test_score"])} == scores
+    assert on_ray.best_params_ == inline.best_params_
+
+
+def test_several_objectives_and_their_pruner_on_ray_workers(workdir):
+    def two(params, trial):
+        for step in range(3):
+            trial.report(params["x"], step)  # f1's running value
+        return {"f1": params["x"], "f2": 1.0 - params["x"]}
+
+    study = hpo.tune(
+        two,
+        {"x": hpo.Float(0.0, 1.0)},
+        objectives={"f1": "minimize", "f2": "minimize"},
+        n_trials=12,
+        seed=0,
+        executor={"kind": "ray", "workers": 2},
+        pruner={"name": "median", "n_startup_trials": 2},
+        prune_on="f1",
+        tracking=None,
+    )
+    counts = study.counts()
+    assert counts["complete"] + counts["pruned"] == 12 and counts["pruned"] > 0
+    assert all(t.state.name == "COMPLETE" for t in study.best_trials)

@@ -249,3 +249,12 @@ def test_a_list_of_grids_is_gridsearchcvs(workdir):
     gamma = ours.cv_results_["param_gamma"]
     assert [np.ma.is_masked(g) for g in gamma] == ["gamma" not in p for p in ours.cv_results_["params"]]
     assert ours.best_params_ == theirs.best_params_
+
+
+def test_n_jobs_fits_the_folds_at_once_with_the_same_scores(workdir):
+    grid = {"C": [0.1, 1.0, 10.0]}
+    cv = KFold(5, shuffle=True, random_state=0)
+    parallel = HPOSearchCV(SVC(), grid, cv=cv, n_jobs=2, tracking=None).fit(X, y)
+    sequential = HPOSearchCV(SVC(), grid, cv=cv, tracking=None).fit(X, y)
+    for key in ("params", "mean_test_score", "split4_test_score"):
+        assert list(parallel.cv_results_[key]) == list(sequential.cv_results_[key])
