@@ -242,10 +242,14 @@ def _print_front(study: Any) -> None:
     except HPOError as err:
         click.echo(f"selected: none ({str(err).split(': ', 1)[-1]})")
         return
-    values = ", ".join(f"{n} {v:.6g}" for n, v in zip(study.objective_names, picked.values))
-    click.echo(f"selected: trial {picked.number} ({values})")
+    click.echo(f"selected: trial {picked.number} ({_values_text(study, picked)})")
     params = study.objective_params(picked.params)
     click.echo("selected params:\n" + _indent(yaml.safe_dump(params, sort_keys=False)).rstrip("\n"))
+
+
+def _values_text(study: Any, trial: Any) -> str:
+    """``accuracy 0.97, latency_ms 3.2``: a trial's value of each objective."""
+    return ", ".join(f"{n} {v:.6g}" for n, v in zip(study.objective_names, trial.values))
 
 
 def _print_best(study: Any) -> None:
@@ -540,7 +544,7 @@ def _best_of_front(study: Any, rule: str | None) -> None:
     from hpo._config import read_yaml
     from hpo._summary import front_rows
 
-    objectives = ", ".join(f"{n}: {d}" for n, d in zip(study.objective_names, study.directions))
+    objectives = study.objectives.text()
     if rule is None:
         rows = front_rows(study)
         if not rows:
@@ -554,8 +558,9 @@ def _best_of_front(study: Any, rule: str | None) -> None:
         return
     spec = read_yaml(rule, "--select") if rule.strip() else None
     picked = study.select(spec)
-    values = ", ".join(f"{n} {v:.6g}" for n, v in zip(study.objective_names, picked.values))
-    click.echo(f"# trial {picked.number} ({values}), picked from the front of {len(study.best_trials)}")
+    click.echo(
+        f"# trial {picked.number} ({_values_text(study, picked)}), picked from the front of {len(study.best_trials)}"
+    )
     click.echo(yaml.safe_dump(study.objective_params(picked.params), sort_keys=False), nl=False)
 
 

@@ -47,6 +47,10 @@ class Objectives:
         """``accuracy, latency_ms``: for messages."""
         return ", ".join(self.names)
 
+    def text(self) -> str:
+        """``accuracy: maximize, latency_ms: minimize``: for messages, params and tables."""
+        return ", ".join(f"{n}: {d}" for n, d in zip(self.names, self.directions))
+
     def values(self, raw: Any) -> Values:
         """The objective function's result as the study's values, or why it is not.
 
@@ -173,7 +177,7 @@ def check_objectives(direction: Any, directions: Any, objectives: Any, objective
 
 
 def _shown(objectives: Objectives) -> str:
-    return "{" + ", ".join(f"{n}: {d}" for n, d in zip(objectives.names, objectives.directions)) + "}"
+    return "{" + objectives.text() + "}"
 
 
 def _direction(value: Any, key: str) -> str:

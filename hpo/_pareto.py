@@ -98,31 +98,53 @@ def hypervolume(trials: Sequence[Any], directions: Sequence[str], reference: Seq
     """The hypervolume the complete, feasible trials dominate within ``reference`` (in the
     objectives' own units; a maximized objective's reference is its lower bound). Points beyond
     the reference add nothing."""
-    import numpy as np
-    from optuna._hypervolume import compute_hypervolume
-
     done = _complete(trials)
-    sign = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
-    ref = np.asarray(reference, dtype=float) * sign
     if not done:
         return 0.0
-    losses = _losses(done, directions)
-    inside = losses[(losses < ref).all(axis=1)]
-    if not len(inside):
-        return 0.0
-    return float(compute_hypervolume(inside, ref))
+    losses, ref = _losses(done, directions), _loss_reference(reference, directions)
+    return _volume(losses[(losses < ref).all(axis=1)], ref)
 
 
 def hypervolume_history(
     trials: Sequence[Any], directions: Sequence[str], reference: Sequence[float]
 ) -> list[tuple[int, float]]:
-    """``(trial number, hypervolume of the trials up to it)`` after each complete trial."""
-    out = []
-    done: list[Any] = []
-    for t in sorted(_complete(trials), key=lambda t: t.number):
-        done.append(t)
-        out.append((t.number, hypervolume(done, directions, reference)))
+    """``(trial number, hypervolume of the trials up to it)`` after each complete trial.
+
+    The losses are computed once; a trial outside the reference box, or no better anywhere than
+    one before it, leaves the hypervolume as it was, so it is computed again only when the
+    front gains ground.
+    """
+    import numpy as np
+
+    done = sorted(_complete(trials), key=lambda t: t.number)
+    if not done:
+        return []
+    losses, ref = _losses(done, directions), _loss_reference(reference, directions)
+    out: list[tuple[int, float]] = []
+    inside: list[Any] = []
+    volume = 0.0
+    for t, loss in zip(done, losses):
+        gains = bool((loss < ref).all()) and not any((earlier <= loss).all() for earlier in inside)
+        if gains:
+            inside.append(loss)
+            volume = _volume(np.array(inside), ref)
+        out.append((t.number, volume))
     return out
+
+
+def _loss_reference(reference: Sequence[float], directions: Sequence[str]) -> Any:
+    """The reference point in losses (a maximized objective's coordinate negated)."""
+    import numpy as np
+
+    sign = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
+    return np.asarray(reference, dtype=float) * sign
+
+
+def _volume(losses: Any, ref: Any) -> float:
+    """Optuna's WFG hypervolume of loss rows all inside ``ref`` (0 for none)."""
+    from optuna._hypervolume import compute_hypervolume
+
+    return float(compute_hypervolume(losses, ref)) if len(losses) else 0.0
 
 
 class ObjectivePruner:
@@ -196,8 +218,3 @@ class ObjectivePruner:
         else:
             frozen = self.study.tell(twin, state=TrialState.PRUNED if state == PRUNED else TrialState.FAIL)
         return dict(frozen.intermediate_values)
-
-
-def front_numbers(study: optuna.study.Study, directions: Sequence[str]) -> list[int]:
-    """The trial numbers on the front of an Optuna study."""
-    return [t.number for t in pareto_front(study.get_trials(deepcopy=False), directions)]

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     import optuna
     import pandas as pd
 
+    from hpo._objectives import Objectives
+
 FAIL_REASON = "hpo:fail_reason"
 #: Optuna's system attribute of a trial's constraint values (<= 0: met), as its samplers read it.
 CONSTRAINTS = "constraints"
@@ -144,6 +146,13 @@ class Study:
         return ["value"] if n == 1 else [f"values_{i}" for i in range(n)]
 
     @property
+    def objectives(self) -> Objectives:
+        """The objectives' names and directions, in order."""
+        from hpo._objectives import Objectives
+
+        return Objectives(tuple(self.objective_names), tuple(self.directions))
+
+    @property
     def best_trials(self) -> list[optuna.trial.FrozenTrial]:
         """The Pareto front: the complete (and feasible) trials that no other one beats in every
         objective, in order of number. For a single objective, ``[best_trial]`` (or ``[]``)."""
@@ -167,7 +176,7 @@ class Study:
             HPOError: No rule given or stored, or no complete trial meets it.
             ConfigError: A bad rule (an unknown objective name, ...).
         """
-        from hpo._objectives import Objectives, Select
+        from hpo._objectives import Select
 
         if not self.multi_objective:
             return self.best_trial
@@ -177,7 +186,7 @@ class Study:
                 f"study {self.name!r} has no select rule: give one, e.g. "
                 f"study.select({{'maximize': {self.objective_names[0]!r}}})"
             )
-        selector = Select(rule, Objectives(tuple(self.objective_names), tuple(self.directions)))
+        selector = Select(rule, self.objectives)
         complete = [t for t in self.trials if t.state.name == "COMPLETE" and is_feasible(t)]
         picked = selector.pick(complete, (t.number for t in self.best_trials))
         if picked is None:
@@ -212,13 +221,11 @@ class Study:
             HPOError: A single-objective study.
             ConfigError: A reference point of the wrong length.
         """
-        from hpo._objectives import Objectives
         from hpo._pareto import check_reference_point, hypervolume
 
         if not self.multi_objective:
             raise HPOError(f"study {self.name!r} has one objective: a hypervolume needs several")
-        objectives = Objectives(tuple(self.objective_names), tuple(self.directions))
-        point = check_reference_point(reference_point, objectives) or self.reference_point
+        point = check_reference_point(reference_point, self.objectives) or self.reference_point
         return 0.0 if point is None else hypervolume(self.trials, self.directions, point)
 
     @property
@@ -338,6 +345,5 @@ class Study:
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={v}" for k, v in self.counts().items() if v)
         if self.multi_objective:
-            objectives = ", ".join(f"{n}: {d}" for n, d in zip(self.objective_names, self.directions))
-            return f"Study(name={self.name!r}, objectives={{{objectives}}}, {counts})"
+            return f"Study(name={self.name!r}, objectives={{{self.objectives.text()}}}, {counts})"
         return f"Study(name={self.name!r}, direction={self.direction!r}, {counts})"

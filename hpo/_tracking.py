@@ -413,9 +413,7 @@ def _objective_params(plan: StudyPlan) -> dict[str, Any]:
     the front is read (``select``, ``reference_point``, ``prune_on``)."""
     if not plan.multi or plan.objectives is None:
         return {"direction": plan.direction}
-    out: dict[str, Any] = {
-        "objectives": ", ".join(f"{n}: {d}" for n, d in zip(plan.objectives.names, plan.objectives.directions))
-    }
+    out: dict[str, Any] = {"objectives": plan.objectives.text()}
     if plan.select is not None:
         out["select"] = plan.select.text()
     if plan.reference_point is not None:

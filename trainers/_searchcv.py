@@ -159,9 +159,6 @@ class HPOSearchCV(BaseSearchCV):
         self.study_name = study_name
         self.timeout = timeout
 
-    # BaseSearchCV.fit reads it; ours does not dispatch with joblib.
-    pre_dispatch = "2*n_jobs"
-
     def fit(self, X: Any, y: Any = None, **params: Any) -> HPOSearchCV:
         """Run the search, then (with ``refit``) fit the best candidate on all of ``X, y``.
 
@@ -226,15 +223,14 @@ class HPOSearchCV(BaseSearchCV):
             )
         except hpo.AllTrialsFailedError as err:
             # scikit-learn's own error, with each fit's error: "All the 10 fits failed. ..."
-            _, out, _ = _trial_outcomes(err.study, self.n_splits_, self.error_score, scorers)
-            _warn_or_raise_about_fit_failures([o for o in out if o.get("ran", True)], self.error_score)
+            _warn_about_failures(_trial_outcomes(err.study, self.n_splits_)[1], self.error_score)
             raise ValueError(f"All the {len(err.study.trials)} candidates failed. {err}") from None
         except hpo.ConfigError as err:
             raise ValueError(str(err)) from None
         self.study_ = study
         self.mlflow_run_id_ = study.mlflow_run_id
-        candidates, out, states = _trial_outcomes(study, self.n_splits_, self.error_score, scorers)
-        _warn_or_raise_about_fit_failures([o for o in out if o.get("ran", True)], self.error_score)
+        candidates, out, states = _trial_outcomes(study, self.n_splits_)
+        _warn_about_failures(out, self.error_score)
         with warnings.catch_warnings():
             # Pruned candidates have no full CV score: NaN by design, not a failure to warn of.
             warnings.filterwarnings("ignore", "One or more of the test scores are non-finite")
@@ -428,7 +424,13 @@ def _plain(result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _trial_outcomes(study: Any, n_splits: int, error_score: Any, scorers: Any) -> tuple[list, list, list]:
+def _warn_about_failures(out: list[dict[str, Any]], error_score: Any) -> None:
+    """scikit-learn's account of failed fits, over the folds that ran: its ``FitFailedWarning``,
+    or its ``ValueError`` when every fit failed."""
+    _warn_or_raise_about_fit_failures([o for o in out if o.get("ran", True)], error_score)
+
+
+def _trial_outcomes(study: Any, n_splits: int) -> tuple[list, list, list]:
     """The candidates in trial order, their folds as ``_fit_and_score`` results (folds not run
     filled with NaN and ``ran: False``), and each one's state."""
     from hpo.plugins import trial_state
