@@ -24,11 +24,13 @@ __all__ = ["Executor", "InlineExecutor", "TrialJob"]
 
 @dataclass(frozen=True)
 class TrialJob:
-    """One trial to run: its number, parameters, and how long it may run (seconds, or None)."""
+    """One trial to run: its number, parameters, how long it may run (seconds, or None), and
+    the checkpoint an interrupted run of its configuration left (``trial.restore()`` gets it)."""
 
     number: int
     params: dict[str, Any]
     timeout: float | None = None
+    checkpoint: bytes | None = None
 
 
 class Executor(abc.ABC):
@@ -90,7 +92,7 @@ class InlineExecutor(Executor):
     def wait(self) -> list[TrialResult]:
         assert self._objective is not None and self._reporter is not None, "start() first"
         job = self._queue.popleft()
-        trial = Trial(job.number, job.params, self._reporter)
+        trial = Trial(job.number, job.params, self._reporter, job.checkpoint)
         return [run_objective(self._objective, trial, self._catch, timeout=job.timeout)]
 
     def shutdown(self) -> None:

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
+from hpo._checkpoints import RETRY_OF
 from hpo._states import COMPLETE, FAILED, INTERRUPTED, PRUNED, RUNNING, WAITING
 from hpo._study import FAIL_REASON, count_states, n_ended, trial_state
 
@@ -134,7 +135,7 @@ def mark_interrupted(
     storage = study._storage
     storage.set_trial_user_attr(trial_id, FAIL_REASON, reason)
     if storage.set_trial_state_values(trial_id, TrialState.FAIL) and params and reason == INTERRUPTED:
-        study.enqueue_trial(params, user_attrs={"hpo:retry_of": number})
+        study.enqueue_trial(params, user_attrs={RETRY_OF: number})
 
 
 class SharedBudget:

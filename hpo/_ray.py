@@ -175,7 +175,9 @@ class RayExecutor(Executor):
         )
 
     def submit(self, job: TrialJob) -> None:
-        ref = self._task.remote(self._objective, job.number, job.params, self._hub, self._catch, job.timeout)
+        ref = self._task.remote(
+            self._objective, job.number, job.params, self._hub, self._catch, job.timeout, job.checkpoint
+        )
         self._pending[ref] = job.number
         if job.timeout is not None:
             # The worker stops the trial itself at the timeout; a trial stuck in C code past
@@ -216,6 +218,7 @@ class RayExecutor(Executor):
                 ray.cancel(ref, force=True)
                 del self._deadlines[ref]
                 number = self._pending.pop(ref)
+                self._hub.take_checkpoint.remote(number)  # the hub forgets the trial's checkpoint
                 error = f"TrialTimeout: trial {number} ran past trial_timeout={timeout:g} s (its worker was stopped)"
                 stopped.append(TrialResult(number, FAILED, error=error))
         return stopped
@@ -228,9 +231,14 @@ class RayExecutor(Executor):
         try:
             result, posts = ray.get(ref)
             self._apply(posts)  # the trial's last records, before the driver tells its end
+            if any(kind == "checkpointed" for kind, _, _ in posts):
+                # Its last checkpoint may still wait in the hub for the next poll: take it
+                # now, before the driver tells the trial's end (and keeps or drops the file).
+                self._apply(ray.get(self._hub.take_checkpoint.remote(number)))
             return result
         except ray.exceptions.RayError as err:
             # The worker process died (OOM, SIGKILL) and no retry was left: the trial failed.
+            self._hub.take_checkpoint.remote(number)  # the hub forgets the trial's checkpoint
             reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
             return TrialResult(number, FAILED, error=f"worker died: {type(err).__name__}: {reason}".rstrip(": "))
 
@@ -246,6 +254,10 @@ class RayExecutor(Executor):
                 self._reporter.set_user_attr(number, payload[0], payload[1])
             elif kind == "tag":
                 self._reporter.set_tag(number, payload[0], payload[1])
+            elif kind == "checkpoint":
+                save = getattr(self._reporter, "checkpoint", None)  # optional (see Reporter)
+                if save is not None:
+                    save(number, payload)
             elif kind == "artifact":
                 packed, artifact_path = payload
                 with tempfile.TemporaryDirectory(prefix="hpo-ray-artifact-") as folder:
@@ -410,6 +422,10 @@ class _Hub:
         self._waiting: dict[tuple[int, int], Any] = {}
         self._decisions: dict[tuple[int, int], bool] = {}
         self._arrived: Any = None  # set when the queue gets something; the long poll waits on it
+        # Each running trial's latest checkpoint: handed to a rerun of its task (its worker
+        # died), and sent to the driver with the next batch (only the latest, if several came).
+        self._checkpoints: dict[int, bytes] = {}
+        self._unsent: set[int] = set()
 
     async def report(self, number: int, value: float, step: int, posts: list[tuple[str, int, Any]]) -> bool:
         import asyncio
@@ -425,11 +441,30 @@ class _Hub:
         """The driver's long poll: returns once there is something to hand over."""
         import asyncio
 
-        while not self._queue:
+        while not self._queue and not self._unsent:
             self._arrived = asyncio.Event()
             await self._arrived.wait()
         queue, self._queue = self._queue, []
+        queue += [("checkpoint", number, self._checkpoints[number]) for number in sorted(self._unsent)]
+        self._unsent.clear()
         return queue
+
+    async def checkpoint(self, number: int, blob: bytes) -> None:
+        self._checkpoints[number] = blob
+        self._unsent.add(number)
+        if self._arrived is not None:
+            self._arrived.set()
+
+    async def restore(self, number: int) -> bytes | None:
+        return self._checkpoints.get(number)
+
+    async def take_checkpoint(self, number: int) -> list[tuple[str, int, Any]]:
+        """A trial ended: its checkpoint not yet sent, if any; the hub forgets it."""
+        blob = self._checkpoints.pop(number, None)
+        if number in self._unsent and blob is not None:
+            self._unsent.discard(number)
+            return [("checkpoint", number, blob)]
+        return []
 
     async def decide(self, number: int, step: int, prune: bool) -> None:
         self._decisions[(number, step)] = prune
@@ -445,6 +480,8 @@ class _RemoteReporter:
         self._hub = hub
         self._last = False
         self.posts: list[tuple[str, int, Any]] = []  # sent with the next report, or the result
+        self.checkpointed = False
+        self.sent: Any = None  # the last checkpoint's call to the hub
 
     def report(self, number: int, value: float, step: int) -> bool:
         import ray
@@ -468,6 +505,21 @@ class _RemoteReporter:
 
     def set_tag(self, number: int, key: str, value: str) -> None:
         self.posts.append(("tag", number, (key, value)))
+
+    def checkpoint(self, number: int, blob: bytes) -> None:
+        # Sent at once (a worker that dies later has it out), not waited for: the trial goes on
+        # while it travels. The trial's end waits for the last one (see _run_remote).
+        self.sent = self._hub.checkpoint.remote(number, blob)
+        self._mark(number)
+
+    def restore(self, number: int) -> bytes | None:
+        import ray
+
+        self._mark(number)
+        return ray.get(self._hub.restore.remote(number))
+
+    def _mark(self, number: int) -> None:
+        self.checkpointed = True  # the hub may hold a checkpoint of this trial: said with the result
 
 
 _Packed = tuple[str, bool, dict[str, bytes]]
@@ -496,8 +548,20 @@ def _unpack(packed: _Packed, folder: Path) -> str:
 
 
 def _run_remote(
-    objective: ObjectiveCall, number: int, params: dict[str, Any], hub: Any, catch: Any, timeout: float | None
+    objective: ObjectiveCall,
+    number: int,
+    params: dict[str, Any],
+    hub: Any,
+    catch: Any,
+    timeout: float | None,
+    checkpoint: bytes | None = None,
 ) -> tuple[TrialResult, list[tuple[str, int, Any]]]:
     reporter = _RemoteReporter(hub)
-    result = run_objective(objective, Trial(number, params, reporter), catch, timeout=timeout)
+    result = run_objective(objective, Trial(number, params, reporter, checkpoint), catch, timeout=timeout)
+    if reporter.checkpointed:
+        if reporter.sent is not None:
+            import ray
+
+            ray.get(reporter.sent)  # in the hub before the driver sees the result and takes it
+        reporter.posts.append(("checkpointed", number, None))
     return result, reporter.posts

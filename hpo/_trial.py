@@ -21,10 +21,17 @@ __all__ = ["StudyRun", "Trial", "TrialResult"]
 
 from hpo._objectives import Values
 from hpo._states import COMPLETE, FAILED, INTERRUPTED, PRUNED  # noqa: F401 -- re-exported
+from hpo._validation import first_line
 
 
 class Reporter(Protocol):
-    """Where a trial's reports go: the driver's study and tracker (or a proxy for them)."""
+    """Where a trial's reports go: the driver's study and tracker (or a proxy for them).
+
+    Two methods are optional (a reporter without them keeps a trial's checkpoints in the trial):
+    ``checkpoint(number, blob)`` keeps the trial's latest checkpoint (encoded bytes), and
+    ``restore(number) -> bytes | None`` returns the one an earlier attempt of this same trial
+    left (a Ray task run again after its worker died).
+    """
 
     def report(self, number: int, value: float, step: int) -> bool:
         """Record an intermediate value; return whether the pruner stops the trial."""
@@ -53,12 +60,16 @@ class Trial:
         params: The hyperparameters of this trial.
     """
 
-    def __init__(self, number: int, params: dict[str, Any], reporter: Reporter) -> None:
+    def __init__(
+        self, number: int, params: dict[str, Any], reporter: Reporter, checkpoint: bytes | None = None
+    ) -> None:
         self.number = number
         self.params = params
         self._reporter = reporter
         self.last_step: int | None = None
         self.kept: Any = None
+        self._initial = checkpoint  # the checkpoint an interrupted run of this configuration left
+        self._latest: bytes | None = None
 
     def report(self, value: float, step: int) -> None:
         """Report an intermediate value (e.g. a fold's score or an epoch's metric).
@@ -115,6 +126,48 @@ class Trial:
         when the trial ran on a Ray worker (``obj`` is then pickled back with the result).
         """
         self.kept = obj
+
+    def checkpoint(self, state: Any) -> None:
+        """Save ``state`` (anything picklable, tensors and state dicts included) as this trial's
+        latest checkpoint, replacing the one before.
+
+        If the trial is cut short (a crash, an interrupt, a dead Ray worker), the rerun of its
+        configuration gets the last state saved from :meth:`restore` and can go on from there.
+        It is encoded here and its bytes go to the driver, which writes them under the study's
+        checkpoint folder, also from a Ray worker on another machine.
+        """
+        from hpo._checkpoints import encode
+
+        blob = encode(state)
+        self._latest = blob
+        save = getattr(self._reporter, "checkpoint", None)  # a Reporter of before checkpoints: kept here
+        if save is not None:
+            save(self.number, blob)
+
+    def restore(self) -> Any:
+        """The last state this trial's configuration saved with :meth:`checkpoint`, or None.
+
+        None on a fresh trial; on the rerun of an interrupted one, its last checkpoint. One
+        that cannot be read is reported in a warning line, and None is returned.
+        """
+        from hpo._checkpoints import decode
+
+        earlier = getattr(self._reporter, "restore", None)
+        blob = self._latest or (earlier(self.number) if earlier is not None else None) or self._initial
+        if blob is None:
+            return None
+        try:
+            return decode(blob)
+        except Exception as err:  # e.g. a class that no longer exists: start from scratch
+            import logging
+
+            logging.getLogger("hpo").warning(
+                "trial %d: its checkpoint cannot be read (%s: %s); the trial starts from scratch",
+                self.number,
+                type(err).__name__,
+                first_line(err),
+            )
+            return None
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, params={self.params!r})"

@@ -485,3 +485,35 @@ def test_several_objectives_and_their_pruner_on_ray_workers(workdir):
     counts = study.counts()
     assert counts["complete"] + counts["pruned"] == 12 and counts["pruned"] > 0
     assert all(t.state.name == "COMPLETE" for t in study.best_trials)
+
+
+def dies_once(params, trial, marker=None):
+    """Trial 1's worker dies at step 3 the first time (the ``marker`` file says it did)."""
+    state = trial.restore() or {"step": 0, "total": 0.0}
+    trial.set_user_attr("restored_at", state["step"])
+    for step in range(state["step"], 6):
+        state["total"] += params["x"] * (step + 1)
+        state["step"] = step + 1
+        trial.checkpoint(state)
+        trial.report(state["total"], step)
+        if step == 3 and trial.number == 1 and marker is not None and not marker.exists():
+            marker.write_text("died")
+            os._exit(1)
+    return state["total"]
+
+
+def test_a_retried_task_restores_its_checkpoint(tmp_path):
+    import functools
+
+    objective = functools.partial(dies_once, marker=tmp_path / "marker")
+    ray_executor = {"kind": "ray", "workers": 2, "max_retries": 1}
+    kwargs = dict(n_trials=4, tracking=None, seed=0, pruner="none", study_name="s")
+    study = hpo.tune(
+        objective, {"x": hpo.Float(0, 1)}, executor=ray_executor, storage=str(tmp_path / "s.journal"), **kwargs
+    )
+    assert (tmp_path / "marker").exists()
+    restored = {t.number: t.user_attrs["restored_at"] for t in study.trials}
+    assert restored == {0: 0, 1: 4, 2: 0, 3: 0}
+    inline = hpo.tune(dies_once, {"x": hpo.Float(0, 1)}, **kwargs)
+    assert [t.value for t in study.trials] == [t.value for t in inline.trials]
+    assert len(list((tmp_path / "checkpoints" / "s").glob("*.ckpt"))) == 1  # the best trial's

@@ -758,3 +758,30 @@ def test_the_accuracy_vs_latency_example_plans(monkeypatch):
     plan = plan_study(trainer, config.space, config.settings)
     assert plan.multi and plan.objectives.names == ("accuracy", "predict_time")
     assert plan.prune_on == "accuracy" and plan.select is not None and plan.reference_point == (0.8, 0.1)
+
+
+class StopsOnce(CountingTree):
+    """A real tree whose fourth fit is interrupted once (as by Ctrl-C in the middle of the CV)."""
+
+    stop_at: int | None = None
+
+    def fit(self, X, y, sample_weight=None, check_input=True):
+        if StopsOnce.stop_at is not None and CountingTree.fits + 1 == StopsOnce.stop_at:
+            StopsOnce.stop_at = None
+            raise KeyboardInterrupt
+        return super().fit(X, y, sample_weight=sample_weight, check_input=check_input)
+
+
+def test_an_interrupted_trial_goes_on_at_its_next_fold(tmp_path):
+    trainer = SklearnTrainer(StopsOnce(random_state=0), X, y, cv=5, refit=False)
+    kwargs = dict(n_trials=1, seed=0, tracking=None, pruner="none", storage=str(tmp_path / "s.journal"))
+    CountingTree.fits, StopsOnce.stop_at = 0, 4
+    with pytest.raises(KeyboardInterrupt):
+        hpo.tune(trainer, DEPTHS, study_name="s", **kwargs)
+    CountingTree.fits = 0
+    study = hpo.tune(trainer, DEPTHS, study_name="s", **kwargs)
+    assert CountingTree.fits == 2  # folds 4 and 5: the three scored ones were kept
+    rerun = study.trials[-1]
+    cold = hpo.tune(trainer, DEPTHS, study_name="cold", **{**kwargs, "storage": str(tmp_path / "c.journal")})
+    assert rerun.params == cold.trials[0].params and rerun.value == cold.trials[0].value
+    assert rerun.intermediate_values == cold.trials[0].intermediate_values  # every fold reported once

@@ -616,8 +616,17 @@ class SklearnTrainer(Trainer):
         """The mean over the folds of the score (with several objectives, of each by name)."""
         scores: list[float] = []
         measured: list[dict[str, float]] = []
+        done = trial.restore() or []  # the folds an interrupted run of this trial scored
+        for step, fold in enumerate(done[: len(self.folds) - 1]):  # (a full list: not from this cv)
+            score = fold[self.reported_objective]
+            scores.append(score)
+            measured.append(fold)
+            trial.log_metrics({"fold_score": score, "fold_fit_time": fold["fit_time"]}, step=step)
+            trial.report(sum(scores) / len(scores), step)
         batch = 1 if self.n_jobs in (None, 1) else self._batch_size()
-        for first in range(0, len(self.folds), batch):
+        for first in range(len(measured), len(self.folds), batch):
+            if measured:  # the folds scored so far: a rerun goes on at the next fold
+                trial.checkpoint(measured)
             folds = self.folds[first : first + batch]
             if batch == 1:
                 results = [self._fit_and_score(params, *folds[0])]
