@@ -72,6 +72,26 @@ def _plan(config: Any, overrides: dict[str, Any]) -> Any:
     return plan_study(build_objective(config), config.space, config.settings)
 
 
+def _warm_start_source(settings: Any, directory: str | None, key: str) -> Any:
+    """A warm start naming a study alone: the one of that name in the study folder (its storage),
+    unless the config names a storage to look in."""
+    from collections.abc import Mapping
+
+    spec = settings.warm_start
+    named = {"study": spec} if isinstance(spec, str) else spec
+    if not isinstance(named, Mapping) or not isinstance(named.get("study"), str) or "storage" in named:
+        return spec
+    name = named["study"]
+    home = _home(directory)
+    if (home / name / INDEX).is_file():
+        return {**named, "storage": _read_index(name, directory)["storage"]}
+    if settings.storage is not None:
+        return {**named, "storage": settings.storage}
+    known = sorted(p.parent.name for p in home.glob(f"*/{INDEX}")) if home.is_dir() else []
+    hint = f"; known studies: {', '.join(known)}" if known else ""
+    raise ConfigError(key=key, message=f"no study named {name!r} in {str(home)!r}{hint}")
+
+
 def _execute(config: Any, overrides: dict[str, Any], directory: str | None, quiet: bool) -> None:
     """Plan (validate everything), write the index, run with a progress bar, print a summary."""
     from hpo import _driver
@@ -80,6 +100,12 @@ def _execute(config: Any, overrides: dict[str, Any], directory: str | None, quie
     # The writer imports MLflow (seconds) while the objective and its data load: start it first.
     tracker = _early_tracker(config.settings.tracking if "tracking" not in overrides else overrides["tracking"])
     try:
+        if overrides.get("warm_start") is not None or config.settings.warm_start is not None:
+            import dataclasses
+
+            key = "--warm-start" if "warm_start" in overrides else "warm_start"
+            settings = dataclasses.replace(config.settings, **overrides)
+            overrides = {**overrides, "warm_start": _warm_start_source(settings, directory, key)}
         plan = _plan(config, overrides)
         folder = _home(directory).resolve() / config.name
         if plan.storage is None:  # the study folder's journal, checked like any storage
@@ -103,6 +129,9 @@ def _execute(config: Any, overrides: dict[str, Any], directory: str | None, quie
     def on_start(study: Any, already: int) -> None:
         # Only once the study has opened and matched its stored space and direction.
         _write_index(config.name, directory, index)
+        warm = plan.warm_start
+        if warm is not None and warm.summary and not warm.lossy and not already:
+            click.echo(warm.summary)  # (a lossy one is logged as a warning)
         progress.on_start(study, already)
 
     def remember_mlflow_run(study: Any) -> None:  # for `hpo ui NAME`
@@ -344,6 +373,11 @@ def cli() -> None:
 @click.option("--tracking", metavar="URI", help="MLflow tracking URI, or 'none' to turn tracking off.")
 @click.option("--storage", metavar="URL", help="Optuna storage URL or journal file (default: the study folder).")
 @click.option("--name", help="Study name (default: the config's name).")
+@click.option(
+    "--warm-start",
+    metavar="NAME",
+    help="Start from the complete trials of the earlier study NAME (of the study folder, or the storage).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @_dir_option
 def run(config: str, name: str | None, quiet: bool, directory: str | None, **options: Any) -> None:

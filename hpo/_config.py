@@ -38,6 +38,9 @@ _SETTINGS = (
     "select",
     "reference_point",
     "prune_on",
+    "checkpoint_dir",
+    "keep_best",
+    "warm_start",
 )
 #: Every key of a config.
 KEYS = ("name", "objective", "trainer", "data", "space", *_SETTINGS)

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
+import tempfile
 import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from hpo._checkpoints import RETRY_OF, CheckpointStore, checkpoint_folder
 from hpo._exceptions import AllTrialsFailedError, ConfigError, HPOError
 from hpo._executors import TrialJob
 from hpo._objectives import ObjectiveValues
@@ -70,6 +74,7 @@ class TrialReporter:
         self.metrics: dict[int, dict[str, float]] = {}  # each running trial's last logged values
         #: A study of several objectives: the pruner judges one (prune_on) in a study of its own.
         self.pruning = pruning
+        self.checkpoints: CheckpointStore | None = None
 
     def report(self, number: int, value: float, step: int) -> bool:
         trial = self.running[number]
@@ -105,6 +110,14 @@ class TrialReporter:
     def set_tag(self, number: int, key: str, value: str) -> None:
         if self.tracker is not None:
             self.tracker.set_tags(number, {key: value})
+
+    def checkpoint(self, number: int, blob: bytes) -> None:
+        trial = self.running.get(number)
+        if trial is not None and self.checkpoints is not None:  # (a late one of an ended trial: dropped)
+            self.checkpoints.save(number, trial.params, blob)
+
+    def restore(self, number: int) -> bytes | None:
+        return None  # a trial in this process gets its rerun's checkpoint with its job
 
 
 def run_plan(
@@ -146,6 +159,11 @@ def run_plan(
         raise
     # On a persistent storage other processes may run this study too: claim our trials, beat.
     owner = Owner(study) if plan.storage is not None else None
+    folder = checkpoint_folder(plan.checkpoint_dir, plan.storage, plan.study_name)
+    temporary = folder is None  # a study in memory: nothing could resume its checkpoints later
+    if folder is None:
+        folder = Path(tempfile.mkdtemp(prefix="hpo-checkpoints-"))
+    store = CheckpointStore(folder, plan.keep_best, plan.direction)
     result = Study(study, n_trials=plan.n_trials, tracking_uri=plan.tracking_uri)
     status = "FAILED"
     with quiet_optuna():
@@ -159,7 +177,7 @@ def run_plan(
             if on_start is not None:  # inside the try: whatever it raises, the runs still end
                 on_start(result, n_ended(count_states(study.get_trials(deepcopy=False))))
             with sigterm_as_interrupt():
-                _Loop(plan, study, result, tracker, owner, callbacks).run()
+                _Loop(plan, study, result, tracker, owner, callbacks, store).run()
             counts = count_states(study.get_trials(deepcopy=False))
             all_failed = counts[FAILED] > 0 and counts[COMPLETE] + counts[PRUNED] == 0
             status = "FAILED" if all_failed else "FINISHED"
@@ -178,6 +196,8 @@ def run_plan(
             raise
         finally:
             plan.executor.shutdown()
+            if temporary:
+                shutil.rmtree(folder, ignore_errors=True)
             if owner is not None:
                 owner.stop()
             if tracker is not None:
@@ -198,6 +218,7 @@ class _Loop:
         tracker: Tracker | None,
         owner: Owner | None,
         callbacks: Iterable[Callback],
+        checkpoints: CheckpointStore | None = None,
     ) -> None:
         self.plan = plan
         self.study = study
@@ -211,6 +232,7 @@ class _Loop:
                 make_pruner(plan.pruner), plan.objectives, plan.prune_on, study.get_trials(deepcopy=False)
             )
         self.reporter = TrialReporter(tracker, pruning)
+        self.reporter.checkpoints = checkpoints
         # With other processes possibly on the study, the storage decides whether n_trials has
         # room; alone, counting what this process asked is enough.
         self.budget = None
@@ -223,10 +245,12 @@ class _Loop:
         self.asked = 0
         self.infeasible_in_a_row = 0
         self.best: float | None = None
-        for t in trials if not plan.multi else ():  # several objectives: a front, no best value
-            if trial_state(t) == COMPLETE and t.value is not None and is_feasible(t):
-                if better(t.value, self.best, plan.direction):
-                    self.best = t.value
+        for t in trials:
+            if trial_state(t) == COMPLETE and t.values is not None and is_feasible(t):
+                if checkpoints is not None:  # a resumed study: its best trials' files stay
+                    checkpoints.remember(t.number, t.values[0])
+                if not plan.multi and better(t.values[0], self.best, plan.direction):
+                    self.best = t.values[0]  # (several objectives: a front, no best value)
 
     def run(self) -> None:
         executor = self.plan.executor
@@ -294,7 +318,16 @@ class _Loop:
             self.reporter.pruning.start(trial.number)
         if self.tracker is not None:
             self.tracker.trial_started(trial.number, trial.params)
-        self.plan.executor.submit(TrialJob(trial.number, params, self.plan.trial_timeout))
+        checkpoint = None
+        retry_of = trial.user_attrs.get(RETRY_OF)
+        store = self.reporter.checkpoints
+        if retry_of is not None and store is not None:  # the rerun of an interrupted trial
+            store.move(int(retry_of), trial.number)
+            checkpoint = store.load(trial.number, trial.params)
+        if retry_of is not None and self.tracker is not None:  # its run links to the one cut short
+            tags = {"hpo.retry_of": str(retry_of), "hpo.resumed": "true" if checkpoint is not None else "false"}
+            self.tracker.set_tags(trial.number, tags)
+        self.plan.executor.submit(TrialJob(trial.number, params, self.plan.trial_timeout, checkpoint))
         self.asked += 1
 
     def _tell(self, res: TrialResult, on_kept: Any) -> None:
@@ -322,6 +355,9 @@ class _Loop:
             self.study._storage.set_trial_system_attr(trial._trial_id, CONSTRAINTS, values)
             feasible = all(v <= 0 for v in values)
         frozen = _tell(self.study, trial, res)
+        if self.reporter.checkpoints is not None:
+            first = res.values[0] if res.values else res.value
+            self.reporter.checkpoints.ended(res.number, res.state if feasible else FAILED, first)
         if res.kept is not None and on_kept is not None and feasible:
             on_kept(res.number, res.kept)
         improved = (
@@ -389,11 +425,7 @@ def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, int, set[str]]:
         attrs = study.user_attrs if created else _hpo_attrs(study)
         if "hpo:uid" in attrs:
             if attrs.get("hpo:space") != space.to_dict():
-                raise ConfigError(
-                    f"study {plan.study_name!r} already exists in this storage with another search space; "
-                    "use a new study_name",
-                    key="study_name",
-                )
+                _widen_or_refuse(study, attrs.get("hpo:space"), plan)
             _check_same_objectives(study, plan)
         else:  # ours, just created; or an Optuna study made without hpo, adopted
             if not created:
@@ -410,6 +442,9 @@ def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, int, set[str]]:
             study.set_user_attr(SELECT, plan.select.spec)
         if plan.reference_point is not None:
             study.set_user_attr(REFERENCE_POINT, list(plan.reference_point))
+        if created and plan.warm_start is not None:
+            plan.warm_start.apply(study, space)
+        # (Warm trials count here: a seeded searcher must not replay its source's sequence.)
         existing = len(study.get_trials(deepcopy=False))
         # (qmc is left out: its seed fixes the sequence, and the study stores the position.)
         if existing and plan.seed is not None and searcher_name(plan.searcher) in ("random", "tpe", "gp", "cmaes"):
@@ -433,6 +468,34 @@ def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, int, set[str]]:
                 ", ".join(str(t.number) for t in recovered),
             )
     return study, existing, others
+
+
+def _widen_or_refuse(study: optuna.study.Study, stored: Any, plan: StudyPlan) -> None:
+    """Go on with a study whose space changed only in its bounds (saying so), else refuse."""
+    from hpo._space import Space, bounds_changes
+
+    changes = None
+    try:
+        changes = bounds_changes(Space.from_dict(stored), plan.space)
+    except (ConfigError, TypeError, ValueError):
+        pass  # a space stored by another version: not comparable
+    if not changes:
+        raise ConfigError(
+            f"study {plan.study_name!r} already exists in this storage with another search space (only "
+            "bounds may change); use a new study_name",
+            key="study_name",
+        )
+    trials = [t for t in study.get_trials(deepcopy=False) if trial_state(t) in (COMPLETE, PRUNED, FAILED)]
+    paths = plan.space.paths()
+    outside = sum(1 for t in trials if any(p in paths and not paths[p].contains(v) for p, v in t.params.items()))
+    _logger.warning(
+        "study %r goes on with new bounds (%s); kept its %d trials%s",
+        plan.study_name,
+        "; ".join(changes),
+        len(trials),
+        f" ({outside} outside the new bounds still inform the searcher)" if outside else "",
+    )
+    study.set_user_attr("hpo:space", plan.space.to_dict())
 
 
 def _check_same_objectives(study: optuna.study.Study, plan: StudyPlan) -> None:

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hpo._constraints import Constraints, OutcomeConstraints, check_feasible
@@ -37,6 +38,7 @@ from hpo._storage import check_storage
 from hpo._tracking import DEFAULT, check_reachable, resolve_tracking_uri
 from hpo._trial import signature_problem
 from hpo._validation import did_you_mean
+from hpo._warm_start import WarmStart, check_warm_start
 
 __all__ = ["Settings", "StudyPlan", "as_space", "plan_study"]
 
@@ -66,6 +68,9 @@ class Settings:
     select: Any = None
     reference_point: Any = None
     prune_on: Any = None
+    checkpoint_dir: Any = None
+    keep_best: Any = 1
+    warm_start: Any = None
 
 
 @dataclass
@@ -102,6 +107,13 @@ class StudyPlan:
     reference_point: tuple[float, ...] | None = None
     #: The objective of a multi-objective study that the pruner judges.
     prune_on: str | None = None
+    #: The folder the study's checkpoint folder goes in (``None``: beside a file storage, see
+    #: :func:`hpo._checkpoints.checkpoint_folder`).
+    checkpoint_dir: Path | None = None
+    #: How many of the best complete trials keep their last checkpoint.
+    keep_best: int = 1
+    #: What earlier studies tell the searcher, and configurations to run first.
+    warm_start: WarmStart | None = None
 
     @property
     def multi(self) -> bool:
@@ -205,7 +217,29 @@ def plan_study(objective: Callable[..., Any], space: Any, settings: Settings | N
         check_feasible(plan.constraints, space, seed=seed)
     if plan.tracking_uri is not None:
         check_reachable(plan.tracking_uri)
+    plan.checkpoint_dir = _check_folder(s.checkpoint_dir, "checkpoint_dir")
+    plan.keep_best = _check_count(s.keep_best, "keep_best")
+    if s.warm_start is not None:
+        directions = list(objectives.directions) if objectives is not None and objectives.multi else [direction]
+        plan.warm_start = check_warm_start(s.warm_start, space, directions, objectives, plan.storage, plan.tracking_uri)
     return plan
+
+
+def _check_folder(value: Any, key: str) -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, Path)) or not str(value).strip():
+        raise ConfigError(f"expected a folder path, got {value!r}", key=key)
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{str(path)!r} is a file, expected a folder", key=key)
+    return path
+
+
+def _check_count(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"expected a non-negative integer, got {value!r}", key=key)
+    return value
 
 
 def as_space(space: Any) -> Space:

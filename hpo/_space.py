@@ -744,3 +744,31 @@ def space_from_spec(spec: Any) -> Space:
         message=f"expected a mapping of parameters, a ready-made space's name or {{preset: NAME, step: STEP}}, "
         f"got {spec!r}",
     )
+
+
+def bounds_changes(old: Space, new: Space) -> list[str] | None:
+    """What changed from ``old`` to ``new`` if only bounds did (``C: [0.1, 10] -> [0.01, 100]``),
+    else None: the same parameters, kinds, log scales, steps, choices and branches.
+
+    A study may go on over such a change; its earlier trials stay and inform the searcher.
+    """
+    before, after = old.paths(), new.paths()
+    if list(before) != list(after):
+        return None
+    changes = []
+    for path, domain in after.items():
+        was = before[path]
+        if type(was) is not type(domain):
+            return None
+        if isinstance(domain, (Float, Int)):
+            assert isinstance(was, (Float, Int))
+            if (was.log, was.step) != (domain.log, domain.step):
+                return None
+            if (was.low, was.high) != (domain.low, domain.high):
+                changes.append(f"{path}: [{was.low:g}, {was.high:g}] -> [{domain.low:g}, {domain.high:g}]")
+        elif isinstance(domain, Choice):
+            if list(domain.branches) != list(was.branches):  # type: ignore[attr-defined]
+                return None
+        elif was.to_dict() != domain.to_dict():
+            return None
+    return changes

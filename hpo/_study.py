@@ -6,7 +6,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from hpo._exceptions import HPOError
-from hpo._states import COMPLETE, ENDED, FAILED, INFEASIBLE, INTERRUPTED, PRUNED, RUNNING, STATES, WAITING
+from hpo._states import COMPLETE, ENDED, FAILED, INFEASIBLE, INTERRUPTED, PRUNED, RUNNING, STATES, WAITING, WARM
 
 if TYPE_CHECKING:
     import optuna
@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from hpo._objectives import Objectives
 
 FAIL_REASON = "hpo:fail_reason"
+#: The user attribute of a trial a warm start added (its value: the source).
+WARM_START = "hpo:warm_start"
 #: Optuna's system attribute of a trial's constraint values (<= 0: met), as its samplers read it.
 CONSTRAINTS = "constraints"
 ERROR = "hpo:error"
@@ -34,6 +36,8 @@ def trial_state(trial: optuna.trial.FrozenTrial) -> str:
     (``hpo:fail_reason = surplus``) is ``interrupted`` too, and not run again.
     """
     name = trial.state.name
+    if WARM_START in trial.user_attrs:
+        return WARM
     reason = trial.user_attrs.get(FAIL_REASON)
     if reason == INFEASIBLE:  # (told pruned at no step, so that TPE ranks it among the worst)
         return INFEASIBLE
@@ -230,12 +234,18 @@ class Study:
 
     @property
     def trials(self) -> list[optuna.trial.FrozenTrial]:
-        """Every trial, in order of number."""
-        return self.optuna_study.get_trials(deepcopy=False)
+        """Every trial of this study, in order of number (not the warm start's: see
+        :attr:`warm_trials`)."""
+        return [t for t in self.optuna_study.get_trials(deepcopy=False) if WARM_START not in t.user_attrs]
+
+    @property
+    def warm_trials(self) -> list[optuna.trial.FrozenTrial]:
+        """The trials of earlier studies a warm start told the searcher (state ``warm``)."""
+        return [t for t in self.optuna_study.get_trials(deepcopy=False) if WARM_START in t.user_attrs]
 
     def counts(self) -> dict[str, int]:
-        """The number of trials in each state (see :func:`trial_state`)."""
-        return count_states(self.trials)
+        """The number of trials in each state (see :func:`trial_state`), ``warm`` included."""
+        return count_states(self.optuna_study.get_trials(deepcopy=False))
 
     @property
     def best_trial(self) -> optuna.trial.FrozenTrial:
@@ -252,8 +262,6 @@ class Study:
         complete = [t for t in self.trials if t.state.name == "COMPLETE"]
         if not complete:
             raise HPOError(f"study {self.name!r} has no completed trial yet")
-        if not any(CONSTRAINTS in t.system_attrs for t in complete):
-            return self.optuna_study.best_trial
         feasible = [t for t in complete if is_feasible(t)]
         if not feasible:
             raise HPOError(f"study {self.name!r} has no feasible completed trial: every one breaks a constraint")

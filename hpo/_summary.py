@@ -34,7 +34,7 @@ def summary(result: Study) -> dict[str, Any]:
     test = result.test_score
     if test is not None:  # the tracking writer logs it to the parent run as test_<metric>
         out["test"] = test
-    trials = result.optuna_study.get_trials(deepcopy=False)
+    trials = result.trials
     names = result.objective_names
     out["texts"] = {"summary.md": _summary_md(result.name, out, trials), "trials.csv": _trials_csv(trials, names)}
     if "best_params" in out:

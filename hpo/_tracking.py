@@ -393,6 +393,7 @@ def open_study_run(
             "executor": plan.executor.name,
             "concurrency": plan.executor.concurrency,
             "objective": qualified_name(objective),
+            **({"warm_start": plan.warm_start.summary} if plan.warm_start is not None else {}),
             # By path: a conditional space's branch parameters each on their own (space.model.svc.C).
             **{f"space.{k}": v.summary() if isinstance(v, Choice) else repr(v) for k, v in plan.space.paths().items()},
             **{f"trainer.{k}": v for k, v in settings.items() if v is not None},

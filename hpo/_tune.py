@@ -56,6 +56,9 @@ def tune(
     select: Mapping[str, Any] | None = None,
     reference_point: list[float] | Mapping[str, float] | None = None,
     prune_on: str | None = None,
+    checkpoint_dir: str | None = None,
+    keep_best: int = 1,
+    warm_start: str | Mapping[str, Any] | list[Mapping[str, Any]] | None = None,
     **unknown: Any,
 ) -> Study:
     """Search ``space`` for the hyperparameters that optimize ``objective``.
@@ -124,6 +127,18 @@ def tune(
         prune_on: With several objectives, the one whose intermediate values
             (``trial.report``) the pruner compares. Without it the default pruner prunes
             nothing, and a pruner given by name is an error.
+        checkpoint_dir: Where the study's trial checkpoints (``trial.checkpoint(state)``) are
+            written, in a folder named after the study; by default beside a file storage
+            (``checkpoints/NAME/`` next to the journal or sqlite file), else in ``$HPO_HOME`` or
+            ``./.hpo``, and for an in-memory study a temporary folder removed at its end.
+        keep_best: How many of the best complete trials keep their last checkpoint (pruned,
+            failed and other complete trials' are deleted when they end).
+        warm_start: Earlier results to start from: a study name (in ``storage``),
+            ``{"study": NAME, "storage": URL}``, ``{"mlflow_experiment": NAME}``, and/or
+            ``{"enqueue": [{...}, ...]}`` (configurations run first; a list alone means this),
+            with ``"defaults"`` for parameters the earlier trials lack. Their complete trials
+            that fit ``space`` are told to the searcher (state ``warm``, not counted in
+            ``n_trials``); what did not fit is said in one line.
         **unknown: No other keyword is accepted: each is a :class:`ConfigError` saying where
             that setting lives in hpo (``n_jobs`` -> ``executor``, ``param_grid`` -> ``space``,
             ``n_iter`` -> ``n_trials``, ``random_state`` -> ``seed``, ``scoring`` and ``cv`` ->
@@ -162,6 +177,9 @@ def tune(
         select=select,
         reference_point=reference_point,
         prune_on=prune_on,
+        checkpoint_dir=checkpoint_dir,
+        keep_best=keep_best,
+        warm_start=warm_start,
     )
     return run_plan(plan_study(objective, space, settings), callbacks=callbacks)
 

@@ -224,13 +224,24 @@ def test_a_changed_space_is_refused_and_the_index_kept(project, workdir):
     config = project(name="keep", n=2, tracking="null")
     assert hpo_cli("run", config, cwd=workdir).returncode == 0
     index = (workdir / ".hpo" / "keep" / "study.yaml").read_text()
-    (workdir / config).write_text((workdir / config).read_text().replace("[-3, 3]", "[-4, 4]"))
+    (workdir / config).write_text((workdir / config).read_text().replace("{float: [-3, 3]}", "{int: [-3, 3]}"))
     result = hpo_cli("run", config, cwd=workdir)
     assert result.returncode == 2
     assert result.stderr.startswith(
         "error: study_name: study 'keep' already exists in this storage with another search space"
     )
     assert (workdir / ".hpo" / "keep" / "study.yaml").read_text() == index
+
+
+def test_a_study_goes_on_after_its_bounds_changed(project, workdir):
+    config = project(name="wider", n=2, tracking="null")
+    assert hpo_cli("run", config, cwd=workdir).returncode == 0
+    text = (workdir / config).read_text().replace("[-3, 3]", "[-4, 4]")
+    (workdir / config).write_text(text.replace("n_trials: 2", "n_trials: 3"))
+    result = hpo_cli("run", config, "--trials", "3", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "study 'wider' goes on with new bounds (x: [-3, 3] -> [-4, 4]); kept its 2 trials" in result.stderr
+    assert "3 complete" in hpo_cli("show", "wider", cwd=workdir).stdout
 
 
 def test_bad_name_override(project, workdir):

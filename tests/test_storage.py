@@ -140,7 +140,7 @@ def test_resume_refuses_another_space(workdir):
     with pytest.raises(
         ConfigError, match="study_name: study 's' already exists in this storage with another search space"
     ):
-        hpo.tune(lambda p: p["x"], {"x": {"float": [0, 2]}}, n_trials=2, storage=storage, study_name="s", tracking=None)
+        hpo.tune(lambda p: p["x"], {"x": {"int": [0, 2]}}, n_trials=2, storage=storage, study_name="s", tracking=None)
     with pytest.raises(ConfigError, match="direction: study 's' exists with direction 'minimize', got 'maximize'"):
         hpo.tune(
             lambda p: p["x"],
