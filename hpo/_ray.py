@@ -507,19 +507,18 @@ class _RemoteReporter:
         self.posts.append(("tag", number, (key, value)))
 
     def checkpoint(self, number: int, blob: bytes) -> None:
-        # Sent at once (a worker that dies later has it out), not waited for: the trial goes on
-        # while it travels. The trial's end waits for the last one (see _run_remote).
+        # Sent at once, not waited for: the trial goes on while it travels (a worker dying just
+        # after may lose this one; the one before is in the hub). The trial's end waits for the
+        # last one (see _run_remote). The hub now holds a checkpoint: said with the result.
         self.sent = self._hub.checkpoint.remote(number, blob)
-        self._mark(number)
+        self.checkpointed = True
 
     def restore(self, number: int) -> bytes | None:
         import ray
 
-        self._mark(number)
-        return ray.get(self._hub.restore.remote(number))
-
-    def _mark(self, number: int) -> None:
-        self.checkpointed = True  # the hub may hold a checkpoint of this trial: said with the result
+        blob = ray.get(self._hub.restore.remote(number))
+        self.checkpointed = self.checkpointed or blob is not None
+        return blob
 
 
 _Packed = tuple[str, bool, dict[str, bytes]]

@@ -27,7 +27,7 @@ from hpo._validation import first_line
 class Reporter(Protocol):
     """Where a trial's reports go: the driver's study and tracker (or a proxy for them).
 
-    Two methods are optional (a reporter without them keeps a trial's checkpoints in the trial):
+    Two methods are optional (without them a trial's checkpoints go nowhere):
     ``checkpoint(number, blob)`` keeps the trial's latest checkpoint (encoded bytes), and
     ``restore(number) -> bytes | None`` returns the one an earlier attempt of this same trial
     left (a Ray task run again after its worker died).
@@ -69,7 +69,7 @@ class Trial:
         self.last_step: int | None = None
         self.kept: Any = None
         self._initial = checkpoint  # the checkpoint an interrupted run of this configuration left
-        self._latest: bytes | None = None
+        self._restored = False
 
     def report(self, value: float, step: int) -> None:
         """Report an intermediate value (e.g. a fold's score or an epoch's metric).
@@ -138,26 +138,28 @@ class Trial:
         """
         from hpo._checkpoints import encode
 
-        blob = encode(state)
-        self._latest = blob
-        save = getattr(self._reporter, "checkpoint", None)  # a Reporter of before checkpoints: kept here
+        save = getattr(self._reporter, "checkpoint", None)  # optional (see Reporter)
         if save is not None:
-            save(self.number, blob)
+            save(self.number, encode(state))
 
     def restore(self) -> Any:
-        """The last state this trial's configuration saved with :meth:`checkpoint`, or None.
+        """The state this trial's configuration was saved in by an attempt cut short, or None.
 
-        None on a fresh trial; on the rerun of an interrupted one, its last checkpoint. One
-        that cannot be read is reported in a warning line, and None is returned.
+        None on a fresh trial; on the rerun of an interrupted trial (or a Ray task run again
+        after its worker died), the last state it saved with :meth:`checkpoint`. It is what this
+        attempt starts from, also when asked again later (not what this attempt saved since).
+        One that cannot be read is reported in a warning line, and None is returned.
         """
         from hpo._checkpoints import decode
 
-        earlier = getattr(self._reporter, "restore", None)
-        blob = self._latest or (earlier(self.number) if earlier is not None else None) or self._initial
-        if blob is None:
+        if not self._restored:  # once: the hub of a Ray task run again holds the dead attempt's
+            self._restored = True
+            earlier = getattr(self._reporter, "restore", None)
+            self._initial = (earlier(self.number) if earlier is not None else None) or self._initial
+        if self._initial is None:
             return None
         try:
-            return decode(blob)
+            return decode(self._initial)
         except Exception as err:  # e.g. a class that no longer exists: start from scratch
             import logging
 

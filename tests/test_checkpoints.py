@@ -153,17 +153,21 @@ def test_keep_best_zero_leaves_no_file(tmp_path):
 
 
 def test_in_memory_study_checkpoints_in_a_folder_removed_at_its_end(tmp_path):
+    temp = Path(os.environ.get("TMPDIR", "/tmp"))
+    before = set(temp.glob("hpo-checkpoints-*"))
     seen = []
 
     def objective(params, trial):
         trial.checkpoint({"x": params["x"]})
-        seen.append(trial.restore())
+        # What this attempt started from (None: a fresh trial), not what it saved since.
+        seen.append(
+            (trial.restore(), [len(list(f.glob("*.ckpt"))) for f in set(temp.glob("hpo-checkpoints-*")) - before])
+        )
         return params["x"]
 
-    before = set(Path(os.environ.get("TMPDIR", "/tmp")).glob("hpo-checkpoints-*"))
     hpo.tune(objective, SPACE, n_trials=2, tracking=None)
-    assert seen == [{"x": seen[0]["x"]}, {"x": seen[1]["x"]}]
-    assert set(Path(os.environ.get("TMPDIR", "/tmp")).glob("hpo-checkpoints-*")) == before
+    assert seen == [(None, [1]), (None, [2])]  # the best and the running trial's
+    assert set(temp.glob("hpo-checkpoints-*")) == before
 
 
 def test_checkpoint_dir_and_keep_best_are_checked(tmp_path):

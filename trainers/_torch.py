@@ -206,6 +206,10 @@ class TorchTrainer(Trainer):
             ``latency_ms`` (milliseconds of inference per validation row). With any, the trial
             returns ``{val_<metric>: ..., "n_params": ..., "latency_ms": ...}`` and the study
             has several objectives; the pruner judges the metric (``prune_on: val_<metric>``).
+        checkpoint: Save the trial's whole training state after each epoch
+            (``trial.checkpoint``), so that an interrupted trial's rerun goes on from its last
+            epoch with the same metrics; ``False`` turns it off. Data-parallel trials
+            (``devices_per_trial`` > 1) are never checkpointed.
 
     Attributes:
         last_model_: The model of the last trial, with its best epoch's weights.
@@ -247,6 +251,7 @@ class TorchTrainer(Trainer):
         test_data: Any = None,
         devices_per_trial: int = 1,
         objectives: Sequence[str] = (),
+        checkpoint: bool = True,
     ) -> None:
         if not callable(model_fn):
             raise ConfigError(
@@ -327,6 +332,9 @@ class TorchTrainer(Trainer):
                 key="devices_per_trial", message=f"expected a positive integer, got {devices_per_trial!r}"
             )
         self.devices_per_trial = devices_per_trial
+        if not isinstance(checkpoint, bool):
+            raise ConfigError(key="checkpoint", message=f"expected true or false, got {checkpoint!r}")
+        self.checkpoint = checkpoint
         self.test_data = None if test_data is None else _as_tensors(test_data, "test_data")
         self.best_test_score_: float | None = None
         self._from_config = False  # errors found later name trainer.KEY
@@ -507,8 +515,14 @@ class TorchTrainer(Trainer):
             return run_data_parallel(partial(self._fit, params), trial, self.devices_per_trial)
         return self._fit(params, trial)
 
-    def _fit(self, params: dict[str, Any], trial: Trial) -> float | dict[str, float]:
-        """One trial's training; in a data-parallel trial, one rank's (``trial.rank``)."""
+    def _fit(self, params: dict[str, Any], trial: Trial, resume: bool = True) -> float | dict[str, float]:
+        """One trial's training; in a data-parallel trial, one rank's (``trial.rank``).
+
+        After each epoch the whole training state is saved with ``trial.checkpoint`` (one
+        process only: not in a data-parallel trial); with ``resume``, a checkpoint an earlier
+        attempt of this configuration left (``trial.restore()``) is loaded and the loop goes on
+        from the epoch after it, giving the metrics an uninterrupted run gives.
+        """
         import torch
 
         from ._finetune import add_lora, check_prefixes, param_groups, set_trainable
@@ -555,8 +569,47 @@ class TorchTrainer(Trainer):
         transform = self._trial_transform(model_params)
         grads = _GradMonitor(self.grad_monitor, self.grad_clip, scaled, self.vanishing, self.device)
         best_value, best_state, stale, epoch, checked = None, None, 0, 0, transform is None
+        best_epoch, start_epoch = -1, 0
+        # Each finished epoch's logged metrics, reported value and warning tag: a rerun with a
+        # new number (a new MLflow run) logs and reports them again, and carries them on.
+        history: list[dict[str, Any]] = []
+        # One state per trial: a data-parallel trial's ranks would need theirs saved together.
+        saving = self.checkpoint and world == 1
+        state = trial.restore() if saving and resume else None
+        if state is not None:
+            try:
+                start_epoch = self._load_checkpoint(state, model, optimizer, schedule, scaler, grads)
+                history = list(state["history"])
+                best_value, best_epoch, stale = state["best_value"], state["best_epoch"], state["stale"]
+                best_state, rng, saved_by = state["best_state"], state["rng"], state["number"]
+            except Exception as err:  # e.g. a model_fn changed since: the trial starts afresh
+                _logger.warning(
+                    "trial %s: its checkpoint does not fit this model (%s: %s); the trial starts from scratch",
+                    trial.number,
+                    type(err).__name__,
+                    " ".join(str(err).split())[:200],
+                )
+                return self._fit(params, trial, resume=False)
+            epoch = start_epoch - 1
+            if best_state is None:  # saved as the epoch's own weights (the best epoch was the last)
+                best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         try:
-            for epoch in range(loop["epochs"]):
+            if state is not None:
+                if saved_by != trial.number:
+                    # The rerun of an interrupted trial: a new number and MLflow run. Show the
+                    # epochs it goes on from there once each, and to the pruner (which may stop
+                    # it now); then the checkpoint is this number's (a Ray retry of it, with the
+                    # same number and run, must not show them twice).
+                    for epoch, record in enumerate(history):
+                        trial.log_metrics(record["metrics"], step=epoch)
+                        if record["tag"] is not None:
+                            trial.set_tag(_VANISHING_TAG, record["tag"])
+                        trial.report(record["value"], epoch)
+                    trial.checkpoint({**state, "number": trial.number})
+                # Last, right before the next epoch: nothing else may draw from them first.
+                _set_rng_state(rng, generator, self.device)
+            stopped = self.patience is not None and stale >= self.patience  # (early-stopped at the checkpoint)
+            for epoch in range(start_epoch, start_epoch if stopped else loop["epochs"]):
                 if loop["unfreeze"]:
                     set_trainable(model, self.freeze, loop["unfreeze"], epoch)
                 model.train()
@@ -616,31 +669,54 @@ class TorchTrainer(Trainer):
                     raise NonFiniteLoss(
                         f"validation loss is {val_loss}, {self._metric_name()} {value} at epoch {epoch}"
                     )
-                trial.log_metrics(
-                    {
-                        "train_loss": train_loss,
-                        "val_loss": val_loss,
-                        f"val_{self._metric_name()}": value,
-                        "lr": optimizer.param_groups[0]["lr"],
-                        "epoch_time": time.perf_counter() - start,
-                        **grad_metrics,
-                    },
-                    step=epoch,
-                )
+                metrics = {
+                    "train_loss": train_loss,
+                    "val_loss": val_loss,
+                    f"val_{self._metric_name()}": value,
+                    "lr": optimizer.param_groups[0]["lr"],
+                    "epoch_time": time.perf_counter() - start,
+                    **grad_metrics,
+                }
+                trial.log_metrics(metrics, step=epoch)
+                warning = None
                 if grads.vanishing_since is not None and grads.vanishing_since == epoch - self.vanishing["epochs"] + 1:
                     warning = (
                         f"gradient norm below {self.vanishing['threshold']:g} for {self.vanishing['epochs']} "
                         f"epochs from epoch {grads.vanishing_since}"
                     )
                     _logger.warning("trial %s: %s", trial.number, warning)
-                    trial.set_tag("hpo.warning.vanishing_gradients", warning)
+                    trial.set_tag(_VANISHING_TAG, warning)
                 schedule.after_epoch({"val_loss": val_loss, self.metric_name: value})
                 if better(value, best_value, self.direction, margin=self.min_delta):
-                    best_value, stale = value, 0
+                    best_value, best_epoch, stale = value, epoch, 0
                     best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
                 else:
                     stale += 1
+                history.append({"metrics": metrics, "value": value, "tag": warning})
                 trial.report(value, epoch)  # raises TrialPruned when the pruner stops the trial
+                if saving:
+                    # After the report, so every epoch a checkpoint holds was logged and reported
+                    # by the trial that saved it: a rerun of the same trial (a Ray retry) shows
+                    # none twice, and one cut short between the two trains the epoch again.
+                    trial.checkpoint(
+                        {
+                            "version": _CHECKPOINT_VERSION,
+                            "number": trial.number,
+                            "epoch": epoch,
+                            "model": model.state_dict(),
+                            "optimizer": optimizer.state_dict(),
+                            "schedule": _schedule_state(schedule),
+                            "scaler": scaler.state_dict(),
+                            "best_value": best_value,
+                            "best_epoch": best_epoch,
+                            # The same tensors as the model's when this epoch is the best: not twice.
+                            "best_state": None if best_epoch == epoch else best_state,
+                            "stale": stale,
+                            "vanishing_since": grads.vanishing_since,
+                            "rng": _rng_state(generator, self.device),
+                            "history": history,
+                        }
+                    )
                 if self.patience is not None and stale >= self.patience:
                     break
         finally:
@@ -656,6 +732,29 @@ class TorchTrainer(Trainer):
         values = {self.metric_name: best_value, **self._size_and_speed(model)}
         trial.keep((values, dict(params), best_state))
         return values
+
+    @staticmethod
+    def _load_checkpoint(
+        state: Mapping[str, Any], model: Any, optimizer: Any, schedule: Any, scaler: Any, grads: Any
+    ) -> int:
+        """Load a checkpoint's training state into a trial's freshly built loop.
+
+        Returns:
+            The epoch to go on from.
+
+        Raises:
+            ValueError: The checkpoint is of another version or kind.
+            RuntimeError: Its weights or optimizer state do not fit the model (e.g. ``model_fn``
+                changed since it was saved).
+        """
+        if not isinstance(state, Mapping) or state.get("version") != _CHECKPOINT_VERSION:
+            raise ValueError("not a checkpoint of this version of the torch trainer")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        _load_schedule_state(schedule, state["schedule"])
+        scaler.load_state_dict(state["scaler"])
+        grads.vanishing_since = state["vanishing_since"]
+        return int(state["epoch"]) + 1
 
     def _size_and_speed(self, model: Any) -> dict[str, float]:
         """The extra objectives of a trained model: ``n_params``, its parameter count, and
@@ -852,6 +951,7 @@ class TorchTrainer(Trainer):
             "seed": self.seed,
             "standardize": self.standardized_with is not None,
             "devices_per_trial": self.devices_per_trial,
+            "checkpoint": self.checkpoint,
             "data.train_rows": rows[0],
             "data.val_rows": rows[1],
             "data.test_rows": rows[2],
@@ -958,6 +1058,7 @@ class TorchTrainer(Trainer):
             "standardize",
             "devices_per_trial",
             "objectives",
+            "checkpoint",
         )
         check_keys(block, keys, "trainer")
         if "model" not in block:
@@ -1124,6 +1225,64 @@ def _check_transform(transform: Callable[[Any, Any], tuple[Any, Any]], x: Any, y
 
 
 _NEVER = float(2**31)  # "no such step yet", as a float on the device
+_VANISHING_TAG = "hpo.warning.vanishing_gradients"
+_CHECKPOINT_VERSION = 1  # of the state the loop saves after each epoch
+
+
+def _schedule_state(schedule: Schedule) -> dict[str, Any]:
+    """What a :class:`Schedule` needs to go on: its step count and its torch schedulers' states."""
+    return {
+        "steps": schedule.steps,
+        "warmup": None if schedule.warmup is None else schedule.warmup.state_dict(),
+        "main": None if schedule.main is None else schedule.main.state_dict(),
+    }
+
+
+def _load_schedule_state(schedule: Schedule, state: Mapping[str, Any]) -> None:
+    """Put a :class:`Schedule` back where :func:`_schedule_state` found it (after the optimizer's
+    own state is loaded: its param groups hold the learning rates)."""
+    if (schedule.warmup is None) != (state["warmup"] is None) or (schedule.main is None) != (state["main"] is None):
+        raise ValueError("the checkpoint's schedule is not this trial's")
+    schedule.steps = int(state["steps"])
+    if schedule.warmup is not None:
+        schedule.warmup.load_state_dict(state["warmup"])
+    if schedule.main is not None:
+        schedule.main.load_state_dict(state["main"])
+
+
+def _rng_state(generator: Any, device: Any) -> dict[str, Any]:
+    """Every random stream a trial draws from: torch's (dropout, initialization), the batch
+    order's generator (also a DataLoader's), the trial's CUDA device's, numpy's and Python's
+    (a model or transform may use them)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    state = {
+        "torch": torch.get_rng_state(),
+        "generator": generator.get_state(),
+        "numpy": np.random.get_state(),
+        "random": random.getstate(),
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any], generator: Any, device: Any) -> None:
+    """Set the streams :func:`_rng_state` saved (CUDA's when the trial runs on CUDA again)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["generator"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["random"])
+    if "cuda" in state and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], device)
 
 
 class _GradMonitor:
