@@ -64,6 +64,9 @@ bench: $(STAMP)
 	$(PY) benchmarks/multi_objective.py
 	$(PY) benchmarks/searchcv.py
 	$(PY) benchmarks/searchcv_parallel.py
+	$(PY) benchmarks/checkpoint.py
+	$(PY) benchmarks/checkpoint_transport.py
+	$(PY) benchmarks/warm_start.py
 
 clean:
 	rm -rf .hpo mlflow.db mlflow.db-wal mlflow.db-shm mlruns mlartifacts
