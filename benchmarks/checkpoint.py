@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
+from _common import standardized_digits  # noqa: E402
 
 import hpo  # noqa: E402
 from examples.models import cnn  # noqa: E402
@@ -49,19 +50,6 @@ from hpo.trainers import TorchTrainer  # noqa: E402
 PARAMS = {"channels": 32, "dropout": 0.1}
 BATCH, LR, WARMUP = 64, 3e-3, 1
 FULL, CUT = 20, 15  # part 2: epochs of the trial, and the epoch it is interrupted in
-
-
-def digits() -> tuple[Any, Any]:
-    """The digits, split 80/20 (stratified, seeded) and standardized with the training rows."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    X, y = load_digits(return_X_y=True)
-    X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
-    mean, std = X_train.mean(0), X_train.std(0)
-    std[std < 1e-8] = 1.0  # constant pixels stay unscaled, as StandardScaler does
-    t = lambda a: torch.tensor((a - mean) / std, dtype=torch.float32)  # noqa: E731
-    return (t(X_train), torch.tensor(y_train)), (t(X_val), torch.tensor(y_val))
 
 
 class _Driver:
@@ -239,7 +227,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)  # one: see torch_loop.py (a descheduled thread stalls each op)
-    train, val = digits()
+    train, val = standardized_digits()
     folder = Path(tempfile.mkdtemp(prefix="hpo-bench-checkpoint-"))
     try:
         part1(args, train, val, folder)

@@ -53,6 +53,7 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from _common import standardized_digits  # noqa: E402
 
 import hpo  # noqa: E402
 from examples.models import cnn  # noqa: E402
@@ -61,18 +62,6 @@ from hpo.trainers._torch import _GradMonitor, resolve_precision  # noqa: E402
 
 PARAMS = {"channels": 32, "dropout": 0.1}
 BATCH, LR, WARMUP = 64, 3e-3, 1
-
-
-def digits(device):
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    X, y = load_digits(return_X_y=True)
-    X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
-    mean, std = X_train.mean(0), X_train.std(0)
-    std[std < 1e-8] = 1.0  # constant pixels stay unscaled, as StandardScaler does
-    t = lambda a: torch.tensor((a - mean) / std, dtype=torch.float32)  # noqa: E731
-    return (t(X_train), torch.tensor(y_train)), (t(X_val), torch.tensor(y_val))
 
 
 def total_norm(grads):
@@ -269,7 +258,7 @@ def per_step(device, steps_per_epoch, number=400):
 
 
 def part1(args, device):
-    train, val = digits(device)
+    train, val = standardized_digits()
     sides = {}
     for feature, (hand, trainer) in FEATURES.items():
         sides[("hand", feature)] = lambda e, o=hand: hand_written(train, val, e, args.amp, device, **o)

@@ -90,6 +90,7 @@ class CheckpointStore:
         self.keep_best = keep_best
         self.direction = direction
         self._kept: list[tuple[float, int]] = []  # (loss, number) of the complete trials kept
+        self._files: set[int] = set()  # the trials with a file: the others cost no file system call
         self.peak = 0  # the most files the folder held at once (for the tests and benchmarks)
 
     def path(self, number: int) -> Path:
@@ -111,6 +112,7 @@ class CheckpointStore:
             file.write(header)
             file.write(blob)
         os.replace(tmp, target)
+        self._files.add(number)
         if new:
             self.peak = max(self.peak, len(self.files()))
 
@@ -143,7 +145,7 @@ class CheckpointStore:
             _logger.warning(
                 "trial %d: checkpoint %s is %s; not loaded, the trial starts from scratch", number, path, problem
             )
-            path.unlink(missing_ok=True)
+            self.drop(number)
             return None
         return blob
 
@@ -152,26 +154,30 @@ class CheckpointStore:
         try:
             os.replace(self.path(old), self.path(new))
         except FileNotFoundError:
-            pass
+            return
+        self._files.discard(old)
+        self._files.add(new)
 
     def drop(self, number: int) -> None:
         self.path(number).unlink(missing_ok=True)
+        self._files.discard(number)
 
     def ended(self, number: int, state: str, value: float | None) -> None:
         """Trial ``number`` ended: keep its file only while it is among the ``keep_best`` best
         complete trials (pruned and failed trials need theirs no more)."""
         from hpo._states import COMPLETE
 
+        if number not in self._files:
+            return  # the trial never checkpointed
         if state != COMPLETE or value is None or not math.isfinite(value) or self.keep_best == 0:
             self.drop(number)
             return
-        if not self.path(number).exists():
-            return  # the trial never checkpointed
         self._keep(number, value)
 
     def remember(self, number: int, value: float | None) -> None:
         """A complete trial of an earlier run whose file is still there (a resumed study)."""
         if value is not None and math.isfinite(value) and self.path(number).exists():
+            self._files.add(number)
             self._keep(number, value)
 
     def _keep(self, number: int, value: float) -> None:
