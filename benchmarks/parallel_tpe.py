@@ -1,76 +1,90 @@
-"""Search quality of parallel TPE (4 Ray workers, constant liar) against sequential TPE.
+"""Search quality of parallel TPE (4 Ray workers) against sequential TPE, reproducible or not.
 
-On Hartmann6 (6-D, [0, 1]^6, known minimum -3.32237; benchmarks/_functions.py), for each seed
-0..9: one study of 100 trials with hpo's inline executor (one trial after another) and one with
-the Ray executor, 4 workers of 0.5 CPU each on a local 2-CPU Ray. Both use hpo's default TPE
-(multivariate; with more than one worker hpo turns on Optuna's ``constant_liar``). Regret is the
-study's best value minus the known minimum; the table gives it per seed, its median and mean per
-side, and the ratio of the medians. The parallel objective sleeps 0.05 s before returning the
-function value, so that 4 trials really are in flight at once (otherwise a trial ends before the
-driver has asked TPE for the next, and the study is sequential in all but name); the sleep does
-not change any value. Wall times are per side, all
-seeds together; "in flight" is the parallel trials' summed ask-to-tell time over the wall time.
+On Hartmann6, Branin and Styblinski-Tang (5-D) (known minima; benchmarks/_functions.py), for each
+seed 0..9, three studies of 100 trials with hpo's default TPE: sequential (the inline executor,
+one trial after another), parallel (the Ray executor, 4 workers of 0.5 CPU each on a local 2-CPU
+Ray; hpo's TPE options for concurrent trials) and parallel with ``reproducible=True`` (each trial
+proposed from the trials that ended ``lag`` = 4 trials before it, the driver waiting for a late
+one). The parallel objectives sleep 0.02-0.08 s at random (unseeded) before returning the
+function's value, so that 4 trials really are in flight at once and finish in a different order
+in every run; the sleep changes no value. Regret is a study's best value minus the known minimum;
+the table gives its median and mean over the seeds, the median's ratio to the sequential one, the
+wall time of the side (all seeds) and the trials in flight on average (their summed ask-to-tell
+time over the wall time): what the reproducible side's waiting costs in throughput.
 
-Target: parallel TPE (4 workers) reaches a median regret within 1.3x of sequential
-TPE's on the same budget, over 10 seeds.
+Target: parallel TPE (4 workers) reaches a median regret within 1.3x of sequential TPE's on the
+same budget on Hartmann6, over 10 seeds; confirmed on the two other functions.
 
-Usage: python benchmarks/parallel_tpe.py [--trials 100 --seeds 10]
+Usage: python benchmarks/parallel_tpe.py [--trials 100 --seeds 10 --functions hartmann6,branin,styblinski_tang5]
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import random
 import statistics
 import sys
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from _functions import HARTMANN6, check  # noqa: E402  (benchmarks/_functions.py)
+from _functions import FUNCTIONS, HARTMANN6, TestFunction, check  # noqa: E402  (benchmarks/_functions.py)
 
 import hpo  # noqa: E402
 
-SPACE = {name: hpo.Float(low, high) for name, (low, high) in zip(HARTMANN6.names, HARTMANN6.bounds)}
-SLEEP_S = 0.05
 PARALLEL = {"kind": "ray", "workers": 4, "cpus_per_trial": 0.5}
+SLEEP_S = (0.02, 0.08)  # a parallel trial sleeps a random time in this range (unseeded)
 
 
-def hartmann6(params: dict[str, float]) -> float:
-    return HARTMANN6(params)
+class Sleepy:
+    """A test function whose trials sleep a random time first (unseeded: the workers finish in
+    another order in every run), so that 4 trials really are in flight at once; the sleep
+    changes no value."""
+
+    def __init__(self, function: TestFunction) -> None:
+        self.function = function
+
+    def __call__(self, params: dict[str, float]) -> float:
+        time.sleep(random.uniform(*SLEEP_S))
+        return self.function(params)
 
 
-def sleepy_hartmann6(params: dict[str, float]) -> float:
-    time.sleep(SLEEP_S)  # keeps a trial in flight while the driver asks TPE for the next ones
-    return HARTMANN6(params)
+def space(function: TestFunction) -> dict[str, Any]:
+    return {name: hpo.Float(low, high) for name, (low, high) in zip(function.names, function.bounds)}
 
 
-def run(objective: Callable[[dict[str, float]], float], seed: int, trials: int, executor: Any) -> tuple[float, float]:
-    """Regret of one study, and its trials' ask-to-tell seconds summed (for "in flight")."""
+def run(function: TestFunction, seed: int, trials: int, side: str) -> tuple[float, float, float]:
+    """Regret of one study, its trials' ask-to-tell seconds summed (for "in flight"), and its
+    wall time."""
+    parallel = side != "sequential"
+    start = time.perf_counter()
     study = hpo.tune(
-        objective,
-        SPACE,
+        Sleepy(function) if parallel else function,
+        space(function),
         n_trials=trials,
         direction="minimize",
         searcher="tpe",
         pruner="none",
         seed=seed,
         tracking=None,
-        executor=executor,
+        executor=PARALLEL if parallel else "inline",
+        reproducible=side == "reproducible",
     )
+    wall = time.perf_counter() - start
     busy = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in study.trials)
-    return HARTMANN6.regret(study.best_value), busy
+    return function.regret(study.best_value), busy, wall
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--functions", default="hartmann6,branin,styblinski_tang5")
     args = parser.parse_args()
     check()  # the known optima are right, or regrets mean nothing
     warnings.filterwarnings("ignore")
@@ -83,37 +97,38 @@ def main() -> None:
         num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False, runtime_env=worker_env()
     )
     # Warm the 4 worker processes up, as they are on a running cluster (not timed).
-    run(sleepy_hartmann6, 0, 8, PARALLEL)
-
+    run(HARTMANN6, 0, 8, "parallel")
+    sides = ("sequential", "parallel", "reproducible")
     seeds = range(args.seeds)
-    sides: dict[str, list[float]] = {"sequential": [], "parallel": []}
-    walls: dict[str, float] = {}
-    busy = 0.0  # parallel trials' summed ask-to-tell seconds
-    plan = (("sequential", hartmann6, "inline"), ("parallel", sleepy_hartmann6, PARALLEL))
-    for side, objective, executor in plan:
-        start = time.perf_counter()
-        for seed in seeds:
-            regret, seconds = run(objective, seed, args.trials, executor)
-            sides[side].append(regret)
-            if side == "parallel":
-                busy += seconds
-        walls[side] = time.perf_counter() - start
+    print(f"TPE, {args.trials} trials per study, seeds 0..{args.seeds - 1}; regret = best - minimum")
+    print("parallel: 4 Ray workers (0.5 CPU each, 2 CPUs), trials sleeping 0.02-0.08 s at random")
+    print(f"{'function':>17} {'side':>13} {'median':>9} {'mean':>9} {'/ seq':>6} {'wall s':>7} {'in flight':>9}")
+    verdicts = []
+    for name in args.functions.split(","):
+        function = FUNCTIONS[name]
+        medians = {}
+        for side in sides:
+            regrets, busy, wall = [], 0.0, 0.0
+            for seed in seeds:
+                regret, seconds, elapsed = run(function, seed, args.trials, side)
+                regrets.append(regret)
+                busy, wall = busy + seconds, wall + elapsed
+            medians[side] = statistics.median(regrets)
+            ratio = medians[side] / medians["sequential"] if medians["sequential"] else float("nan")
+            flight = f"{busy / wall:9.2f}" if side != "sequential" else f"{'':>9}"
+            print(
+                f"{name:>17} {side:>13} {medians[side]:9.4f} {statistics.mean(regrets):9.4f} {ratio:6.2f} "
+                f"{wall:7.1f} {flight}"
+            )
+        verdicts.append(
+            (name, medians["parallel"] / medians["sequential"], medians["reproducible"] / medians["sequential"])
+        )
     ray.shutdown()
-
-    seq, par = sides["sequential"], sides["parallel"]
-    print(f"Hartmann6 (minimum {HARTMANN6.optimum}), TPE, {args.trials} trials per study; regret = best - minimum")
-    print(f"  {'seed':>4}  {'sequential':>11}  {'parallel (4 workers)':>20}")
-    for seed, s, p in zip(seeds, seq, par):
-        print(f"  {seed:>4}  {s:11.4f}  {p:20.4f}")
-    print(f"  {'median':>6}{statistics.median(seq):11.4f}  {statistics.median(par):20.4f}")
-    print(f"  {'mean':>6}{statistics.mean(seq):11.4f}  {statistics.mean(par):20.4f}")
-    in_flight = busy / walls["parallel"]
-    print(
-        f"  wall: sequential {walls['sequential']:.1f} s, parallel {walls['parallel']:.1f} s "
-        f"({in_flight:.1f} trials in flight on average, {SLEEP_S} s sleep per trial)"
-    )
-    ratio = statistics.median(par) / statistics.median(seq)
-    print(f"  median regret parallel / sequential: {ratio:.2f}x (target <= 1.3x)")
+    for name, parallel, reproducible in verdicts:
+        met = "met" if parallel <= 1.3 else "missed"
+        print(
+            f"{name}: parallel / sequential {parallel:.2f}x ({met}, target <= 1.3x); reproducible {reproducible:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ _SETTINGS = (
     "checkpoint_dir",
     "keep_best",
     "warm_start",
+    "reproducible",
 )
 #: Every key of a config.
 KEYS = ("name", "objective", "trainer", "data", "space", *_SETTINGS)

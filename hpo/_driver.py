@@ -25,6 +25,7 @@ from hpo._objectives import ObjectiveValues
 from hpo._ownership import Owner, SharedBudget, live_owners, mark_interrupted, recover_interrupted
 from hpo._pareto import INTERMEDIATE, ObjectivePruner
 from hpo._plan import StudyPlan
+from hpo._reproducible import ReproducibleSampler, pruning_view, trial_seed
 from hpo._searchers import make_pruner, make_sampler, quiet_optuna, searcher_name
 from hpo._signals import sigterm_as_interrupt
 from hpo._states import COMPLETE, FAILED, INFEASIBLE, INTERRUPTED, PRUNED
@@ -34,6 +35,7 @@ from hpo._study import (
     ERROR,
     FAIL_REASON,
     REFERENCE_POINT,
+    SEED,
     SELECT,
     Study,
     better,
@@ -75,6 +77,8 @@ class TrialReporter:
         #: A study of several objectives: the pruner judges one (prune_on) in a study of its own.
         self.pruning = pruning
         self.checkpoints: CheckpointStore | None = None
+        #: A reproducible study's lag: the pruner judges each trial on the study's view for it.
+        self.lag: int | None = None
 
     def report(self, number: int, value: float, step: int) -> bool:
         trial = self.running[number]
@@ -84,7 +88,7 @@ class TrialReporter:
             prune = self.pruning is not None and self.pruning.report(number, value, step)
         else:
             trial.report(value, step)
-            prune = trial.should_prune()
+            prune = self._should_prune(trial)
         if self.tracker is not None:
             self.tracker.log_metrics(number, {"intermediate_value": value}, step)
         return prune
@@ -93,7 +97,14 @@ class TrialReporter:
         trial = self.running[number]
         if trial.study._is_multi_objective():
             return self.pruning is not None and self.pruning.should_prune(number)
-        return trial.should_prune()
+        return self._should_prune(trial)
+
+    def _should_prune(self, trial: optuna.trial.Trial) -> bool:
+        if self.lag is None:
+            return trial.should_prune()
+        study = trial.study
+        frozen = study._storage.get_trial(trial._trial_id)
+        return bool(study.pruner.prune(pruning_view(study, trial.number, self.lag), frozen))
 
     def log_metrics(self, number: int, metrics: Mapping[str, float], step: int | None) -> None:
         self.metrics.setdefault(number, {}).update(metrics)  # what outcome constraints read
@@ -233,6 +244,9 @@ class _Loop:
             )
         self.reporter = TrialReporter(tracker, pruning)
         self.reporter.checkpoints = checkpoints
+        sampler = study.sampler
+        self.lag: int | None = sampler.lag if isinstance(sampler, ReproducibleSampler) else None
+        self.reporter.lag = self.lag
         # With other processes possibly on the study, the storage decides whether n_trials has
         # room; alone, counting what this process asked is enough.
         self.budget = None
@@ -283,9 +297,19 @@ class _Loop:
     def _may_ask(self) -> bool:
         if time.monotonic() >= self.deadline:
             return False
+        if self.lag is not None and not self._view_is_final():
+            return False  # (a trial it must see as ended has not: wait for it)
         if self.budget is not None:
             return self.budget.may_ask(self.reporter.running)
         return self.asked < self.remaining
+
+    def _view_is_final(self) -> bool:
+        """Whether the next trial's view is final: every trial ``lag`` or more before it ended."""
+        assert self.lag is not None
+        trials = self.study.get_trials(deepcopy=False)
+        waiting = [t.number for t in trials if t.state.name == "WAITING"]
+        cutoff = (min(waiting) if waiting else len(trials)) - self.lag
+        return all(t.state.is_finished() for t in trials[: max(0, cutoff)])
 
     def _ask(self, distributions: Mapping[str, Any] | None) -> None:
         space = self.plan.space
@@ -327,7 +351,9 @@ class _Loop:
         if retry_of is not None and self.tracker is not None:  # its run links to the one cut short
             tags = {"hpo.retry_of": str(retry_of), "hpo.resumed": "true" if checkpoint is not None else "false"}
             self.tracker.set_tags(trial.number, tags)
-        self.plan.executor.submit(TrialJob(trial.number, params, self.plan.trial_timeout, checkpoint))
+        # A rerun has the seed of the trial it reruns: the same randomness as if never cut short.
+        seed = trial_seed(self.plan.seed, int(retry_of) if retry_of is not None else trial.number)
+        self.plan.executor.submit(TrialJob(trial.number, params, self.plan.trial_timeout, checkpoint, seed))
         self.asked += 1
 
     def _tell(self, res: TrialResult, on_kept: Any) -> None:
@@ -442,6 +468,8 @@ def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, int, set[str]]:
             study.set_user_attr(SELECT, plan.select.spec)
         if plan.reference_point is not None:
             study.set_user_attr(REFERENCE_POINT, list(plan.reference_point))
+        if plan.seed is not None:  # the trials' seeds derive from it (Study.trial_seed)
+            study.set_user_attr(SEED, plan.seed)
         if created and plan.warm_start is not None:
             plan.warm_start.apply(study, space)
         # (Warm trials count here: a seeded searcher must not replay its source's sequence.)
@@ -456,6 +484,10 @@ def _open_study(plan: StudyPlan) -> tuple[optuna.study.Study, int, set[str]]:
                 make_sampler(plan.searcher, space, seed=seed, concurrent=concurrent, n_objectives=n_objectives), plan
             )
 
+        if plan.reproducible:
+            study.sampler = ReproducibleSampler(
+                study.sampler, plan.lag if plan.lag is not None else executor.concurrency
+            )
         # Resume: trials a crash left running are failed as interrupted and queued again; those
         # another live process runs are its own.
         others = live_owners(study) if plan.storage is not None else set()

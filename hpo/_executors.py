@@ -24,13 +24,15 @@ __all__ = ["Executor", "InlineExecutor", "TrialJob"]
 
 @dataclass(frozen=True)
 class TrialJob:
-    """One trial to run: its number, parameters, how long it may run (seconds, or None), and
-    the checkpoint an interrupted run of its configuration left (``trial.restore()`` gets it)."""
+    """One trial to run: its number, parameters, how long it may run (seconds, or None), the
+    checkpoint an interrupted run of its configuration left (``trial.restore()`` gets it), and
+    its seed (``trial.seed``)."""
 
     number: int
     params: dict[str, Any]
     timeout: float | None = None
     checkpoint: bytes | None = None
+    seed: int | None = None
 
 
 class Executor(abc.ABC):
@@ -92,7 +94,7 @@ class InlineExecutor(Executor):
     def wait(self) -> list[TrialResult]:
         assert self._objective is not None and self._reporter is not None, "start() first"
         job = self._queue.popleft()
-        trial = Trial(job.number, job.params, self._reporter, job.checkpoint)
+        trial = Trial(job.number, job.params, self._reporter, job.checkpoint, job.seed)
         return [run_objective(self._objective, trial, self._catch, timeout=job.timeout)]
 
     def shutdown(self) -> None:

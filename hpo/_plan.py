@@ -37,7 +37,7 @@ from hpo._space import Space, _names, space_from_spec
 from hpo._storage import check_storage
 from hpo._tracking import DEFAULT, check_reachable, resolve_tracking_uri
 from hpo._trial import signature_problem
-from hpo._validation import did_you_mean
+from hpo._validation import check_keys, did_you_mean
 from hpo._warm_start import WarmStart, check_warm_start
 
 __all__ = ["Settings", "StudyPlan", "as_space", "plan_study"]
@@ -71,6 +71,7 @@ class Settings:
     checkpoint_dir: Any = None
     keep_best: Any = 1
     warm_start: Any = None
+    reproducible: Any = None
 
 
 @dataclass
@@ -114,6 +115,10 @@ class StudyPlan:
     keep_best: int = 1
     #: What earlier studies tell the searcher, and configurations to run first.
     warm_start: WarmStart | None = None
+    #: A reproducible parallel study: each trial asked and judged against a fixed view of the
+    #: study, lagging ``lag`` trials (None: the executor's concurrency); see hpo._reproducible.
+    reproducible: bool = False
+    lag: int | None = None
 
     @property
     def multi(self) -> bool:
@@ -217,6 +222,7 @@ def plan_study(objective: Callable[..., Any], space: Any, settings: Settings | N
         check_feasible(plan.constraints, space, seed=seed)
     if plan.tracking_uri is not None:
         check_reachable(plan.tracking_uri)
+    plan.reproducible, plan.lag = _check_reproducible(s.reproducible)
     plan.checkpoint_dir = _check_folder(s.checkpoint_dir, "checkpoint_dir")
     plan.keep_best = _check_count(s.keep_best, "keep_best")
     if s.warm_start is not None:
@@ -225,13 +231,31 @@ def plan_study(objective: Callable[..., Any], space: Any, settings: Settings | N
     return plan
 
 
+def _check_reproducible(value: Any) -> tuple[bool, int | None]:
+    """``reproducible``: true, false, or ``{lag: N}`` (how many trials before the one asked it
+    does not see end; by default the executor's concurrency)."""
+    if value is None or isinstance(value, bool):
+        return bool(value), None
+    if isinstance(value, Mapping):
+        check_keys(value, ("lag",), "reproducible")
+        lag = value.get("lag")
+        if isinstance(lag, bool) or not isinstance(lag, int) or lag < 0:
+            raise ConfigError(f"expected a non-negative integer, got {lag!r}", key="reproducible.lag")
+        return True, lag
+    raise ConfigError(f"expected true, false or {{lag: N}}, got {value!r}", key="reproducible")
+
+
 def _check_folder(value: Any, key: str) -> Path | None:
     if value is None:
         return None
     if not isinstance(value, (str, Path)) or not str(value).strip():
         raise ConfigError(f"expected a folder path, got {value!r}", key=key)
-    path = Path(value).expanduser()
-    if path.exists() and not path.is_dir():
+    try:
+        path = Path(value).expanduser()
+        is_file = path.exists() and not path.is_dir()
+    except (ValueError, OSError, RuntimeError) as err:  # a NUL byte, ~unknown-user, too long
+        raise ConfigError(f"bad folder path {str(value)!r}: {err}", key=key) from None
+    if is_file:
         raise ConfigError(f"{str(path)!r} is a file, expected a folder", key=key)
     return path
 

@@ -34,6 +34,7 @@ from hpo._validation import first_line
 HARD_STOP_GRACE_S = 5.0
 CONNECT_TIMEOUT_S = 5.0  # a cluster address that does not answer by then is an error, not a hang
 UNITS = 10_000  # Ray counts resources in 1/10000ths: the finest fraction a trial may ask for
+REFRESH_S = 1.0  # how often the cluster's resources are looked at again while a study runs
 
 
 class RayExecutor(Executor):
@@ -85,12 +86,24 @@ class RayExecutor(Executor):
         # Until open() has seen the cluster, assume this machine's CPUs and no GPU limit.
         self._concurrency = self._fit({"CPU": float(os.cpu_count() or 1)}, check=False)
         self._opened = False
+        self._refresh_at = math.inf  # when to look at the cluster's resources again (once open)
         self._own_ray = False
         self._pending: dict[Any, int] = {}
         self._deadlines: dict[Any, tuple[float, float]] = {}  # ref -> (hard deadline, trial_timeout)
 
     @property
     def concurrency(self) -> int:
+        """Trials at once that the cluster's resources allow now (see the class docstring):
+        looked at again at most every ``REFRESH_S`` seconds, so that a node added to the cluster
+        (``ray start --address``, the autoscaler) or lost changes it while the study runs."""
+        if self._opened and time.monotonic() >= self._refresh_at:
+            import ray
+
+            self._refresh_at = time.monotonic() + REFRESH_S
+            try:
+                self._concurrency = self._fit(ray.cluster_resources(), check=False, now=True)
+            except Exception:  # the GCS busy or restarting: keep the last figure
+                pass
         return self._concurrency
 
     def open(self) -> None:
@@ -132,9 +145,17 @@ class RayExecutor(Executor):
             self._shutdown_own_ray()  # nothing of the study runs: leave no Ray behind
             raise
         self._opened = True
+        self._refresh_at = time.monotonic() + REFRESH_S
 
-    def _fit(self, have: Mapping[str, float], check: bool = True) -> int:
+    def _fit(self, have: Mapping[str, float], check: bool = True, now: bool = False) -> int:
         """Trials at once that the resources ``have`` allow (see the class docstring).
+
+        Args:
+            have: The cluster's resources.
+            check: Refuse a trial that asks for more than ``have`` holds.
+            now: ``have`` is the cluster as it is (a resource it lacks, e.g. with its node
+                lost, allows one trial, which waits in Ray's queue for it); else an estimate
+                before the cluster is seen (a resource it lacks bounds nothing).
 
         Raises:
             ConfigError: With ``check``, a trial asks for more of a resource than ``have`` holds.
@@ -144,6 +165,9 @@ class RayExecutor(Executor):
         for kind, asked in asks.items():
             available = have.get(kind, 0.0)
             # In Ray's own units: 1 // 0.1 would be 9 in floats.
+            if asked > 0 and now and _units(asked) > _units(available):
+                bounds.append(1)
+                continue
             if asked <= 0 or (not check and _units(asked) > _units(available)):
                 continue  # no bound; or, for an estimate, the cluster may have more than `have`
             if _units(asked) > _units(available):
@@ -176,7 +200,7 @@ class RayExecutor(Executor):
 
     def submit(self, job: TrialJob) -> None:
         ref = self._task.remote(
-            self._objective, job.number, job.params, self._hub, self._catch, job.timeout, job.checkpoint
+            self._objective, job.number, job.params, self._hub, self._catch, job.timeout, job.checkpoint, job.seed
         )
         self._pending[ref] = job.number
         if job.timeout is not None:
@@ -554,9 +578,10 @@ def _run_remote(
     catch: Any,
     timeout: float | None,
     checkpoint: bytes | None = None,
+    seed: int | None = None,
 ) -> tuple[TrialResult, list[tuple[str, int, Any]]]:
     reporter = _RemoteReporter(hub)
-    result = run_objective(objective, Trial(number, params, reporter, checkpoint), catch, timeout=timeout)
+    result = run_objective(objective, Trial(number, params, reporter, checkpoint, seed), catch, timeout=timeout)
     if reporter.checkpointed:
         if reporter.sent is not None:
             import ray

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 FAIL_REASON = "hpo:fail_reason"
 #: The user attribute of a trial a warm start added (its value: the source).
 WARM_START = "hpo:warm_start"
+#: The study user attribute of its seed (a trial's seed derives from it).
+SEED = "hpo:seed"
 #: Optuna's system attribute of a trial's constraint values (<= 0: met), as its samplers read it.
 CONSTRAINTS = "constraints"
 ERROR = "hpo:error"
@@ -237,6 +239,15 @@ class Study:
         """Every trial of this study, in order of number (not the warm start's: see
         :attr:`warm_trials`)."""
         return [t for t in self.optuna_study.get_trials(deepcopy=False) if WARM_START not in t.user_attrs]
+
+    def trial_seed(self, trial: optuna.trial.FrozenTrial) -> int | None:
+        """The seed ``trial`` ran with (``Trial.seed``; a rerun has the seed of the trial it
+        reruns), None when the study has no seed."""
+        from hpo._checkpoints import RETRY_OF
+        from hpo._reproducible import trial_seed
+
+        number = trial.user_attrs.get(RETRY_OF, trial.number)
+        return trial_seed(self.optuna_study.user_attrs.get(SEED), int(number))
 
     @property
     def warm_trials(self) -> list[optuna.trial.FrozenTrial]:

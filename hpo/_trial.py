@@ -58,13 +58,23 @@ class Trial:
     Attributes:
         number: The trial's number in the study, from 0.
         params: The hyperparameters of this trial.
+        seed: A seed for the trial's own randomness (model initialization, shuffling), derived
+            from the study's seed and the trial's number: the same in every run of the study,
+            different for each trial (a rerun of an interrupted trial has the seed of the trial
+            it reruns). None when the study has no seed.
     """
 
     def __init__(
-        self, number: int, params: dict[str, Any], reporter: Reporter, checkpoint: bytes | None = None
+        self,
+        number: int,
+        params: dict[str, Any],
+        reporter: Reporter,
+        checkpoint: bytes | None = None,
+        seed: int | None = None,
     ) -> None:
         self.number = number
         self.params = params
+        self.seed = seed
         self._reporter = reporter
         self.last_step: int | None = None
         self.kept: Any = None

@@ -59,6 +59,7 @@ def tune(
     checkpoint_dir: str | None = None,
     keep_best: int = 1,
     warm_start: str | Mapping[str, Any] | list[Mapping[str, Any]] | None = None,
+    reproducible: bool | Mapping[str, int] | None = None,
     **unknown: Any,
 ) -> Study:
     """Search ``space`` for the hyperparameters that optimize ``objective``.
@@ -139,6 +140,11 @@ def tune(
             with ``"defaults"`` for parameters the earlier trials lack. Their complete trials
             that fit ``space`` are told to the searcher (state ``warm``, not counted in
             ``n_trials``); what did not fit is said in one line.
+        reproducible: With several trials at once, give the same trials in every run of the
+            study with the same ``seed`` and number of workers, whatever order the workers finish
+            in: each trial is proposed, and judged by the pruner, from the trials that had ended
+            ``lag`` trials before it (``{"lag": N}``; by default the number of trials at once),
+            the driver waiting for a late trial when needed. See :mod:`hpo._reproducible`.
         **unknown: No other keyword is accepted: each is a :class:`ConfigError` saying where
             that setting lives in hpo (``n_jobs`` -> ``executor``, ``param_grid`` -> ``space``,
             ``n_iter`` -> ``n_trials``, ``random_state`` -> ``seed``, ``scoring`` and ``cv`` ->
@@ -180,6 +186,7 @@ def tune(
         checkpoint_dir=checkpoint_dir,
         keep_best=keep_best,
         warm_start=warm_start,
+        reproducible=reproducible,
     )
     return run_plan(plan_study(objective, space, settings), callbacks=callbacks)
 

@@ -407,6 +407,14 @@ def _valid_top_level(key: str, value: Any) -> bool:
         # The base config has direction: maximize and one scorer: any value of these is one
         # too many (several objectives have their own tests, tests/test_objectives.py).
         return value is None
+    if key == "checkpoint_dir":
+        return value is None or (isinstance(value, str) and bool(value.strip()) and "\x00" not in value)
+    if key == "keep_best":
+        return _is_int(value) and value >= 0
+    if key == "warm_start":
+        return value is None or value == []  # (an empty list: no configuration to run first)
+    if key == "reproducible":
+        return value is None or isinstance(value, bool)
     raise AssertionError(f"hpo has a new top-level key {key!r}: say in _valid_top_level which values it takes")
 
 

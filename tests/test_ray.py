@@ -517,3 +517,35 @@ def test_a_retried_task_restores_its_checkpoint(tmp_path):
     inline = hpo.tune(dies_once, {"x": hpo.Float(0, 1)}, **kwargs)
     assert [t.value for t in study.trials] == [t.value for t in inline.trials]
     assert len(list((tmp_path / "checkpoints" / "s").glob("*.ckpt"))) == 1  # the best trial's
+
+
+def sleeps_at_random(params, trial):
+    """Reports after sleeps of random length (unseeded: workers finish in another order each run)."""
+    import random
+    import time
+
+    for step in range(3):
+        time.sleep(random.uniform(0.0, 0.05))
+        trial.report(params["x"] ** 2 + params["y"] + 0.01 * step, step)
+    return params["x"] ** 2 + params["y"] + (trial.seed % 1000) / 1e6
+
+
+@pytest.mark.parametrize("searcher", ["tpe", "random", "grid"])
+def test_a_reproducible_study_gives_the_same_trials_whatever_order_workers_finish(searcher):
+    space = {"x": hpo.Float(-2, 2, step=0.5), "y": hpo.Float(0, 1, step=0.25)}
+    tables = []
+    for _ in range(2):
+        study = hpo.tune(
+            sleeps_at_random,
+            space,
+            n_trials=20,
+            seed=3,
+            searcher=searcher,
+            pruner={"name": "median", "n_startup_trials": 3},
+            tracking=None,
+            reproducible=True,
+            executor={"kind": "ray", "workers": 3, "cpus_per_trial": 0.5},
+        )
+        tables.append(study.trials_df()[["number", "state", "value", "params.x", "params.y"]])
+    assert tables[0].equals(tables[1])
+    assert set(tables[0]["state"]) == {"complete", "pruned"}  # pruning was on, and decided alike

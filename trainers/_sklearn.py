@@ -498,21 +498,30 @@ class SklearnTrainer(Trainer):
         n = len(self.y)
         return {k: _safe_indexing(v, indices) if _per_row(v, n) else v for k, v in self.fit_params.items()}
 
-    def _model(self, params: Mapping[str, Any]) -> Any:
+    def _model(self, params: Mapping[str, Any], seed: int | None = None) -> Any:
         """A fresh, unfitted estimator with ``params``: a clone of the trainer's, or of the branch
-        ``params["estimator"]`` names when the space chooses it (with the rest of ``params``)."""
+        ``params["estimator"]`` names when the space chooses it (with the rest of ``params``).
+
+        An estimator whose ``random_state`` is left at None (a forest, a boosting) gets ``seed``
+        (the trial's seed): its randomness, and so the trial's value, is the same in every run.
+        """
         from sklearn.base import clone
 
         if self.estimator is not None:
-            return clone(self.estimator).set_params(**params)
-        rest = dict(params)
-        branch = rest.pop(CHOOSER, None)
-        if not isinstance(branch, str):
-            raise ConfigError(
-                key="params",
-                message=f"the space chooses the estimator, but these params name none ({CHOOSER!r}): {dict(params)!r}",
-            )
-        return clone(self._branch(branch)).set_params(**rest)
+            model = clone(self.estimator).set_params(**params)
+        else:
+            rest = dict(params)
+            branch = rest.pop(CHOOSER, None)
+            if not isinstance(branch, str):
+                raise ConfigError(
+                    key="params",
+                    message=f"the space chooses the estimator, but these params name none ({CHOOSER!r}): "
+                    f"{dict(params)!r}",
+                )
+            model = clone(self._branch(branch)).set_params(**rest)
+        if seed is not None and "random_state" not in params and model.get_params().get("random_state", 0) is None:
+            model.set_params(random_state=seed)
+        return model
 
     def _branch(self, name: str) -> Any:
         """The estimator of the branch ``name`` of the space's ``estimator`` choice, built once:
@@ -546,12 +555,14 @@ class SklearnTrainer(Trainer):
         self._branches[name] = estimator
         return estimator
 
-    def _fit_and_score(self, params: dict[str, Any], train: Any, test: Any) -> dict[str, float]:
+    def _fit_and_score(
+        self, params: dict[str, Any], train: Any, test: Any, seed: int | None = None
+    ) -> dict[str, float]:
         """One fold: ``fit_time`` (s), every scorer's score by name, and ``predict_time`` (the
         seconds of one ``predict`` of the fold's validation rows) when it is an objective."""
         from sklearn.utils import _safe_indexing
 
-        model = self._model(params)
+        model = self._model(params, seed)
         start = time.perf_counter()
         model.fit(_safe_indexing(self.X, train), _safe_indexing(self.y, train), **self._fit_params(train))
         out = {"fit_time": time.perf_counter() - start}
@@ -629,12 +640,12 @@ class SklearnTrainer(Trainer):
                 trial.checkpoint(measured)
             folds = self.folds[first : first + batch]
             if batch == 1:
-                results = [self._fit_and_score(params, *folds[0])]
+                results = [self._fit_and_score(params, *folds[0], trial.seed)]
             else:
                 from joblib import Parallel, delayed
 
                 results = Parallel(n_jobs=len(folds))(
-                    delayed(self._fit_and_score)(params, train, test) for train, test in folds
+                    delayed(self._fit_and_score)(params, train, test, trial.seed) for train, test in folds
                 )
             for step, fold in enumerate(results, start=first):
                 score = fold[self.reported_objective]
@@ -723,7 +734,7 @@ class SklearnTrainer(Trainer):
 
         chosen = study.selected_trial
         params = study.objective_params(chosen.params)
-        model = self._model(params)
+        model = self._model(params, study.trial_seed(chosen))
         model.fit(self.X, self.y, **self.fit_params)
         if self.y_test is not None:
             # The one time the test rows are scored: the search never saw them.
