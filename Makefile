@@ -67,6 +67,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/checkpoint.py
 	$(PY) benchmarks/checkpoint_transport.py
 	$(PY) benchmarks/warm_start.py
+	$(PY) benchmarks/resource_metrics.py
 
 clean:
 	rm -rf .hpo mlflow.db mlflow.db-wal mlflow.db-shm mlruns mlartifacts

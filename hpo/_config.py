@@ -42,6 +42,7 @@ _SETTINGS = (
     "keep_best",
     "warm_start",
     "reproducible",
+    "resource_metrics",
 )
 #: Every key of a config.
 KEYS = ("name", "objective", "trainer", "data", "space", *_SETTINGS)

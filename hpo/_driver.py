@@ -26,6 +26,7 @@ from hpo._ownership import Owner, SharedBudget, live_owners, mark_interrupted, r
 from hpo._pareto import INTERMEDIATE, ObjectivePruner
 from hpo._plan import StudyPlan
 from hpo._reproducible import ReproducibleSampler, pruning_view, trial_seed
+from hpo._resources import ResourceMonitor
 from hpo._searchers import make_pruner, make_sampler, quiet_optuna, searcher_name
 from hpo._signals import sigterm_as_interrupt
 from hpo._states import COMPLETE, FAILED, INFEASIBLE, INTERRUPTED, PRUNED
@@ -272,6 +273,8 @@ class _Loop:
         objective = as_two_argument(self.plan.objective)
         if self.plan.objectives is not None:  # named: the result checked against them in the trial
             objective = ObjectiveValues(objective, self.plan.objectives)
+        if self.plan.resource_metrics is not None:  # sampled beside the objective, where it runs
+            objective = ResourceMonitor(objective, self.plan.resource_metrics)
         executor.start(objective, self.reporter, self.plan.catch)
         # A flat space is asked with its distributions; a conditional one define-by-run.
         distributions = None if self.plan.space.conditional else self.plan.space.to_optuna()

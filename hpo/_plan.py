@@ -72,6 +72,7 @@ class Settings:
     keep_best: Any = 1
     warm_start: Any = None
     reproducible: Any = None
+    resource_metrics: Any = None
 
 
 @dataclass
@@ -119,6 +120,8 @@ class StudyPlan:
     #: study, lagging ``lag`` trials (None: the executor's concurrency); see hpo._reproducible.
     reproducible: bool = False
     lag: int | None = None
+    #: Seconds between samples of each trial's CPU, memory and GPUs (None: not sampled).
+    resource_metrics: float | None = None
 
     @property
     def multi(self) -> bool:
@@ -223,6 +226,7 @@ def plan_study(objective: Callable[..., Any], space: Any, settings: Settings | N
     if plan.tracking_uri is not None:
         check_reachable(plan.tracking_uri)
     plan.reproducible, plan.lag = _check_reproducible(s.reproducible)
+    plan.resource_metrics = _check_resource_metrics(s.resource_metrics)
     plan.checkpoint_dir = _check_folder(s.checkpoint_dir, "checkpoint_dir")
     plan.keep_best = _check_count(s.keep_best, "keep_best")
     if s.warm_start is not None:
@@ -243,6 +247,27 @@ def _check_reproducible(value: Any) -> tuple[bool, int | None]:
             raise ConfigError(f"expected a non-negative integer, got {lag!r}", key="reproducible.lag")
         return True, lag
     raise ConfigError(f"expected true, false or {{lag: N}}, got {value!r}", key="reproducible")
+
+
+#: Seconds between two samples of a trial's resources, unless ``resource_metrics`` says.
+RESOURCE_INTERVAL_S = 10.0
+
+
+def _check_resource_metrics(value: Any) -> float | None:
+    """``resource_metrics``: true (every 10 s), false, or ``{interval: SECONDS}``."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return RESOURCE_INTERVAL_S
+    if isinstance(value, Mapping):
+        check_keys(value, ("interval",), "resource_metrics")
+        interval = value.get("interval", RESOURCE_INTERVAL_S)
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 < interval < math.inf:
+            raise ConfigError(
+                f"expected a positive number of seconds, got {interval!r}", key="resource_metrics.interval"
+            )
+        return float(interval)
+    raise ConfigError(f"expected true, false or {{interval: SECONDS}}, got {value!r}", key="resource_metrics")
 
 
 def _check_folder(value: Any, key: str) -> Path | None:

@@ -80,6 +80,9 @@ class Trial:
         self.kept: Any = None
         self._initial = checkpoint  # the checkpoint an interrupted run of this configuration left
         self._restored = False
+        #: Called before each report or metric, in the trial's thread (the resource monitor's
+        #: samples go out then, in order with the trial's own records).
+        self._before_records: list[Callable[[], None]] = []
 
     def report(self, value: float, step: int) -> None:
         """Report an intermediate value (e.g. a fold's score or an epoch's metric).
@@ -95,6 +98,8 @@ class Trial:
         value = float(value)
         step = int(step)
         self.last_step = step
+        for hook in self._before_records:
+            hook()
         if self._reporter.report(self.number, value, step):
             raise optuna.TrialPruned(f"trial {self.number} pruned at step {step}")
 
@@ -104,10 +109,12 @@ class Trial:
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
         """Log one extra metric to the trial's MLflow run."""
-        self._reporter.log_metrics(self.number, {key: float(value)}, step)
+        self.log_metrics({key: value}, step)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Log several extra metrics to the trial's MLflow run at one step."""
+        for hook in self._before_records:
+            hook()
         self._reporter.log_metrics(self.number, {k: float(v) for k, v in metrics.items()}, step)
 
     def log_artifact(self, path: str, artifact_path: str | None = None) -> None:

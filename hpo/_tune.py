@@ -60,6 +60,7 @@ def tune(
     keep_best: int = 1,
     warm_start: str | Mapping[str, Any] | list[Mapping[str, Any]] | None = None,
     reproducible: bool | Mapping[str, int] | None = None,
+    resource_metrics: bool | Mapping[str, float] | None = None,
     **unknown: Any,
 ) -> Study:
     """Search ``space`` for the hyperparameters that optimize ``objective``.
@@ -145,6 +146,9 @@ def tune(
             in: each trial is proposed, and judged by the pruner, from the trials that had ended
             ``lag`` trials before it (``{"lag": N}``; by default the number of trials at once),
             the driver waiting for a late trial when needed. See :mod:`hpo._reproducible`.
+        resource_metrics: Log each trial's own CPU, memory and GPUs (those it was given) to its
+            MLflow run as ``system/...`` metrics: ``True`` (every 10 s) or ``{"interval": S}``.
+            Off by default. See :mod:`hpo._resources`.
         **unknown: No other keyword is accepted: each is a :class:`ConfigError` saying where
             that setting lives in hpo (``n_jobs`` -> ``executor``, ``param_grid`` -> ``space``,
             ``n_iter`` -> ``n_trials``, ``random_state`` -> ``seed``, ``scoring`` and ``cv`` ->
@@ -187,6 +191,7 @@ def tune(
         keep_best=keep_best,
         warm_start=warm_start,
         reproducible=reproducible,
+        resource_metrics=resource_metrics,
     )
     return run_plan(plan_study(objective, space, settings), callbacks=callbacks)
 

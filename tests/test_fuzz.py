@@ -413,7 +413,7 @@ def _valid_top_level(key: str, value: Any) -> bool:
         return _is_int(value) and value >= 0
     if key == "warm_start":
         return value is None or value == []  # (an empty list: no configuration to run first)
-    if key == "reproducible":
+    if key in ("reproducible", "resource_metrics"):
         return value is None or isinstance(value, bool)
     raise AssertionError(f"hpo has a new top-level key {key!r}: say in _valid_top_level which values it takes")
 
