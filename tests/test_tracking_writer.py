@@ -91,7 +91,10 @@ def test_study_run_writes_are_retried_through_an_outage(workdir, server, spawn):
     from mlflow import MlflowClient
 
     proc = _run_until_study_end(spawn, workdir, server, "parent-back", retry_s=120, plots="true")
-    time.sleep(2.0)  # the writer meets the store away with the study run's writes pending
+    # The writer meets the store away with the study run's writes pending. (The driver prints
+    # the writer's warnings at the end, so the outage is timed: 2 s was too short for a writer
+    # on a busy machine to reach those writes before the store came back.)
+    time.sleep(6.0)
     server.start()
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
