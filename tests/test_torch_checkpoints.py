@@ -237,15 +237,9 @@ def local_ray():
     ray = pytest.importorskip("ray")
     from hpo._ray import worker_env
 
-    previous = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = "disabled"  # a local Ray for this test process only
     ray.init(num_cpus=1, include_dashboard=False, logging_level="WARNING", runtime_env=worker_env())
     yield
     ray.shutdown()
-    if previous is None:
-        os.environ.pop("RAY_AUTH_MODE", None)
-    else:
-        os.environ["RAY_AUTH_MODE"] = previous
 
 
 def test_a_retried_ray_task_resumes_to_the_uninterrupted_metrics(local_ray, workdir, tracking_uri, mlflow_client):
