@@ -38,16 +38,20 @@ def _tracking_option(value: str | None) -> Any:
     return None if value.lower() in ("none", "off", "null") else value
 
 
+def _known(home: Path) -> str:
+    """``; known studies: a, b`` (the studies of the folder ``home``), or nothing."""
+    known = sorted(p.parent.name for p in home.glob(f"*/{INDEX}")) if home.is_dir() else []
+    return f"; known studies: {', '.join(known)}" if known else ""
+
+
 def _read_index(name: str, directory: str | None) -> dict[str, Any]:
     import yaml
 
     file = _home(directory) / name / INDEX
     if not file.is_file():
         home = _home(directory)
-        known = sorted(p.parent.name for p in home.glob(f"*/{INDEX}")) if home.is_dir() else []
-        hint = f"; known studies: {', '.join(known)}" if known else ""
         elsewhere = "; studies run elsewhere: pass --dir DIR or set $HPO_HOME"
-        raise StudyNotFoundError(f"study: no study named {name!r} in {str(home)!r}{hint}{elsewhere}")
+        raise StudyNotFoundError(f"study: no study named {name!r} in {str(home)!r}{_known(home)}{elsewhere}")
     return yaml.safe_load(file.read_text())
 
 
@@ -87,9 +91,7 @@ def _warm_start_source(settings: Any, directory: str | None, key: str) -> Any:
         return {**named, "storage": _read_index(name, directory)["storage"]}
     if settings.storage is not None:
         return {**named, "storage": settings.storage}
-    known = sorted(p.parent.name for p in home.glob(f"*/{INDEX}")) if home.is_dir() else []
-    hint = f"; known studies: {', '.join(known)}" if known else ""
-    raise ConfigError(key=key, message=f"no study named {name!r} in {str(home)!r}{hint}")
+    raise ConfigError(key=key, message=f"no study named {name!r} in {str(home)!r}{_known(home)}")
 
 
 def _execute(config: Any, overrides: dict[str, Any], directory: str | None, quiet: bool) -> None:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpo._exceptions import ConfigError
 from hpo._study import WARM_START
-from hpo._validation import check_keys, did_you_mean, first_line
+from hpo._validation import check_keys, did_you_mean
 
 if TYPE_CHECKING:
     import optuna
@@ -295,12 +295,7 @@ def _fit(
                     continue
                 filled[path] += 1
             value = given[path]
-            distribution = domains[path].to_optuna()
-            try:
-                inside = distribution._contains(distribution.to_internal_repr(value))
-            except (ValueError, TypeError):
-                inside = False
-            if not inside:
+            if not _inside(domains[path], value):
                 outside[path] += 1
                 problem = True
             params[path] = value
@@ -336,17 +331,21 @@ def _check_enqueue(configs: Any, space: Space) -> list[dict[str, Any]]:
             if path not in domains:
                 hint = did_you_mean(path, domains)
                 raise ConfigError(key=f"{key}[{i}]", message=f"unknown parameter {path!r}{hint}")
-            distribution = domains[path].to_optuna()
-            try:
-                inside = distribution._contains(distribution.to_internal_repr(value))
-            except (ValueError, TypeError) as err:
-                inside, _ = False, first_line(err)
-            if not inside:
+            if not _inside(domains[path], value):
                 raise ConfigError(
                     key=f"{key}[{i}].{path}", message=f"{value!r} is outside the space ({domains[path]!r})"
                 )
         out.append(dict(config))
     return out
+
+
+def _inside(domain: Any, value: Any) -> bool:
+    """Whether ``value`` is one the new space's ``domain`` could propose (as Optuna reads it)."""
+    distribution = domain.to_optuna()
+    try:
+        return bool(distribution._contains(distribution.to_internal_repr(value)))
+    except (ValueError, TypeError):  # e.g. a choice the domain does not have
+        return False
 
 
 def _shown(storage: Any) -> str:

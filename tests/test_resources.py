@@ -26,16 +26,18 @@ def busy(params, trial):
     return params["x"]
 
 
-def test_each_trials_cpu_and_memory_reach_its_run(tracking_uri, mlflow_client):
+def check_resources_logged(tracking_uri, mlflow_client, study_name, **tune):
+    """Run two busy trials with resource metrics every 0.05 s; check each trial's run got them."""
     hpo.tune(
         busy,
         {"x": hpo.Float(0, 1)},
         n_trials=2,
-        study_name="res",
+        study_name=study_name,
         tracking=tracking_uri,
         resource_metrics={"interval": 0.05},
+        **tune,
     )
-    _, children = study_runs(mlflow_client, "res")
+    _, children = study_runs(mlflow_client, study_name)
     for run in children:
         cpu = mlflow_client.get_metric_history(run.info.run_id, "system/process_cpu_percentage")
         memory = mlflow_client.get_metric_history(run.info.run_id, "system/process_memory_megabytes")
@@ -43,6 +45,10 @@ def test_each_trials_cpu_and_memory_reach_its_run(tracking_uri, mlflow_client):
         assert max(m.value for m in cpu) > 50  # a busy core
         assert max(m.value for m in memory) > 50  # the 50 MB it held, and the interpreter
         assert not any(k.startswith("system/gpu") for k in run.data.metrics)  # no GPU here
+
+
+def test_each_trials_cpu_and_memory_reach_its_run(tracking_uri, mlflow_client):
+    check_resources_logged(tracking_uri, mlflow_client, "res")
 
 
 def test_off_by_default_and_checked():
