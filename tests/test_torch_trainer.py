@@ -764,3 +764,14 @@ def test_bad_objectives(objectives, message):
     with pytest.raises(ConfigError) as info:
         TorchTrainer(mlp, TRAIN, VAL, objectives=objectives)
     assert str(info.value).startswith(message), str(info.value)
+
+
+def test_trials_tied_at_the_best_value_each_keep_their_weights_whatever_order_they_end_in():
+    # On Ray trials end in any order; the study's best among tied trials depends on its storage.
+    trainer = TorchTrainer(mlp, TRAIN, VAL, epochs=1, device="cpu")
+    trainer.on_trial_kept(1, (0.5, {"hidden": 16}, {"w": 1}))
+    trainer.on_trial_kept(0, (0.5, {"hidden": 32}, {"w": 0}))
+    trainer.on_trial_kept(2, (0.4, {"hidden": 8}, {"w": 2}))
+    assert sorted(trainer._best) == [0, 1]
+    trainer.on_trial_kept(3, (0.6, {"hidden": 8}, {"w": 3}))
+    assert list(trainer._best) == [3]

@@ -353,7 +353,8 @@ class TorchTrainer(Trainer):
         self.standardized_with = standardized_with
         self.last_model_: Any = None
         self.best_model_: Any = None
-        self._best: tuple[float, dict[str, Any], dict[str, Any]] | None = None  # value, params, weights
+        # The trials with the best value so far: number -> (value, params, weights).
+        self._best: dict[int, tuple[float, dict[str, Any], dict[str, Any]]] = {}
         self.model_flavor = "pytorch"
         self.extra_objectives = _extra_objectives(objectives)
         if self.extra_objectives:  # several: the metric, then the model's size and speed (minimized)
@@ -825,8 +826,14 @@ class TorchTrainer(Trainer):
         value, _, _ = kept
         if self.objectives is not None:
             self._keep_on_front(number, kept)
-        elif better(value, None if self._best is None else self._best[0], self.direction):
-            self._best = kept
+        else:
+            best = next(iter(self._best.values()))[0] if self._best else None
+            if better(value, best, self.direction):
+                self._best = {number: kept}
+            elif value == best:
+                # Tied: which one the study calls best depends on its storage and on the order
+                # trials ended in (workers finish in any order); keep each.
+                self._best[number] = kept
 
     def _keep_on_front(self, number: int, kept: Any) -> None:
         """Add a trial's weights unless another kept trial dominates it; drop those it dominates
@@ -849,7 +856,7 @@ class TorchTrainer(Trainer):
     def __getstate__(self) -> dict[str, Any]:
         # Shipped to Ray workers once per study: without models and weights of earlier trials.
         state = dict(self.__dict__)
-        state.update(_best=None, _front={}, last_model_=None, best_model_=None)
+        state.update(_best={}, _front={}, last_model_=None, best_model_=None)
         return state
 
     def check_executor(self, executor: Any) -> None:
@@ -979,11 +986,11 @@ class TorchTrainer(Trainer):
         import torch
 
         chosen = study.selected_trial  # the best, or with several objectives select's pick
-        kept = self._front.get(chosen.number) if self.objectives is not None else self._best
+        kept = (self._front if self.objectives is not None else self._best).get(chosen.number)
         if kept is None or kept[1] != study.selected_params:
             return  # the trial ran elsewhere (another process): its weights are not here
         _, params, state = kept
-        self._best, self._front = None, {}  # the next study with this trainer starts afresh
+        self._best, self._front = {}, {}  # the next study with this trainer starts afresh
         model = self.model_fn({k: v for k, v in params.items() if not is_loop_param(k)})
         lora = self._trial_settings(params)[0]["lora"]
         if lora:  # the adapters the weights have, then folded in: the plain architecture
