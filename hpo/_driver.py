@@ -86,7 +86,7 @@ class TrialReporter:
         if trial.study._is_multi_objective():
             # Optuna's Trial.report refuses several objectives (and its TPE fails on a pruned
             # trial that has intermediate values there): the pruner's twin study keeps them.
-            prune = self.pruning is not None and self.pruning.report(number, value, step)
+            prune = self.pruning is not None and self.pruning.report(number, value, step, self.lag)
         else:
             trial.report(value, step)
             prune = self._should_prune(trial)
@@ -97,7 +97,7 @@ class TrialReporter:
     def should_prune(self, number: int) -> bool:
         trial = self.running[number]
         if trial.study._is_multi_objective():
-            return self.pruning is not None and self.pruning.should_prune(number)
+            return self.pruning is not None and self.pruning.should_prune(number, self.lag)
         return self._should_prune(trial)
 
     def _should_prune(self, trial: optuna.trial.Trial) -> bool:

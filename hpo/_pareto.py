@@ -147,6 +147,9 @@ def _volume(losses: Any, ref: Any) -> float:
     return float(compute_hypervolume(losses, ref)) if len(losses) else 0.0
 
 
+_FOR = "hpo:for"  # a twin trial's user attribute: the number of the trial it stands for
+
+
 class ObjectivePruner:
     """An Optuna pruner applied to one named objective of a multi-objective study.
 
@@ -190,19 +193,28 @@ class ObjectivePruner:
                     params={"_": 0.5},
                     distributions=self._distribution,
                     intermediate_values={int(k): float(v) for k, v in t.user_attrs.get(INTERMEDIATE, {}).items()},
+                    user_attrs={_FOR: t.number},
                 )
             )
 
     def start(self, number: int) -> None:
-        self.twins[number] = self.study.ask(self._distribution)
+        twin = self.twins[number] = self.study.ask(self._distribution)
+        twin.set_user_attr(_FOR, number)
 
-    def report(self, number: int, value: float, step: int) -> bool:
+    def report(self, number: int, value: float, step: int, lag: int | None = None) -> bool:
+        self.twins[number].report(value, step)
+        return self.should_prune(number, lag)
+
+    def should_prune(self, number: int, lag: int | None = None) -> bool:
+        """Whether to prune trial ``number``; in a reproducible study (``lag``), judged on the
+        twin study's view for it (see hpo._reproducible)."""
         twin = self.twins[number]
-        twin.report(value, step)
-        return twin.should_prune()
+        if lag is None:
+            return twin.should_prune()
+        from hpo._reproducible import pruning_view
 
-    def should_prune(self, number: int) -> bool:
-        return self.twins[number].should_prune()
+        view = pruning_view(self.study, number, lag, number_of=lambda t: t.user_attrs[_FOR])
+        return bool(self.study.pruner.prune(view, self.study._storage.get_trial(twin._trial_id)))
 
     def end(self, number: int, state: str, values: Sequence[float] | None) -> dict[int, float]:
         """End the trial's twin as the trial ended; returns the values it reported, by step."""

@@ -17,7 +17,7 @@ sampler; the pruner through :func:`pruning_view`. With a seed, every trial also 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Container, Sequence
+from collections.abc import Callable, Container, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -41,11 +41,26 @@ def trial_seed(seed: int | None, number: int) -> int | None:
 
 class StudyView:
     """A study as trial ``number`` may see it (see the module docstring); other attributes are
-    the study's own (its storage, directions, ...)."""
+    the study's own (its storage, directions, ...).
 
-    def __init__(self, study: optuna.study.Study, number: int, lag: int) -> None:
+    Args:
+        study: The study.
+        number: The trial whose view it is.
+        lag: How many trials before it are shown as running.
+        number_of: The trial number each of ``study``'s trials stands for, when it is not their
+            own (the pruner's twin study of a study of several objectives).
+    """
+
+    def __init__(
+        self,
+        study: optuna.study.Study,
+        number: int,
+        lag: int,
+        number_of: Callable[[optuna.trial.FrozenTrial], int] | None = None,
+    ) -> None:
         self._study = study
         self._number = number
+        self._number_of = number_of or (lambda t: t.number)
         self._cutoff = number - lag
         self._trials: list[optuna.trial.FrozenTrial] | None = None
 
@@ -56,11 +71,12 @@ class StudyView:
         if self._trials is None:
             shown = []
             for t in self._study._get_trials(deepcopy=False, use_cache=False):
-                if t.number < self._cutoff:
+                number = self._number_of(t)
+                if number < self._cutoff:
                     shown.append(t)
-                elif t.number < self._number:
+                elif number < self._number:
                     shown.append(_as_running(t))
-                elif t.number == self._number:
+                elif number == self._number:
                     shown.append(t)  # the trial itself, as it is
             self._trials = shown
         return self._trials
@@ -102,10 +118,15 @@ def _as_running(trial: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial:
     )
 
 
-def pruning_view(study: optuna.study.Study, number: int, lag: int) -> Any:
+def pruning_view(
+    study: optuna.study.Study,
+    number: int,
+    lag: int,
+    number_of: Callable[[optuna.trial.FrozenTrial], int] | None = None,
+) -> Any:
     """What the pruner may compare trial ``number`` with: the trials that had ended before it was
-    asked (numbered below ``number - lag``), and the others as running."""
-    return StudyView(study, number, lag)
+    asked (numbered below ``number - lag``), and the others as running (see :class:`StudyView`)."""
+    return StudyView(study, number, lag, number_of)
 
 
 class ReproducibleSampler:

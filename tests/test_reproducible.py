@@ -90,3 +90,28 @@ def test_inline_reproducible_study_equals_the_plain_one():
     plain = hpo.tune(lambda p: p["x"] ** 2 + p["y"] ** 2, space, **kwargs)
     lagged = hpo.tune(lambda p: p["x"] ** 2 + p["y"] ** 2, space, reproducible={"lag": 0}, **kwargs)
     assert [t.params for t in plain.trials] == [t.params for t in lagged.trials]
+
+
+@pytest.mark.parametrize("lag", [2, None])
+def test_pruning_one_of_several_objectives_judges_the_view_not_the_order_trials_ended(lag):
+    from hpo._objectives import check_objectives
+    from hpo._pareto import ObjectivePruner
+
+    objectives = check_objectives(None, None, {"loss": "minimize", "size": "minimize"}, None)
+
+    def decision(trial_2_ends_first: bool) -> bool:
+        pruner = ObjectivePruner(optuna.pruners.MedianPruner(n_startup_trials=0), objectives, "loss")
+        for number in range(4):
+            pruner.start(number)
+        pruner.report(0, 1.0, 0)
+        pruner.end(0, "complete", [1.0, 0.0])
+        pruner.report(2, 0.2, 0)  # trial 2 does well
+        if trial_2_ends_first:
+            pruner.end(2, "complete", [0.2, 0.0])
+        # Trial 3 reports 0.7: better than trial 0 alone, worse than the median of trials 0 and 2.
+        return pruner.report(3, 0.7, 0, lag)
+
+    if lag is None:  # without a view the decision depends on whether trial 2 had ended
+        assert decision(True) != decision(False)
+    else:  # trial 3 is judged on trial 0 only (trials 1 and 2 are within the lag), in both orders
+        assert decision(True) is decision(False) is False
