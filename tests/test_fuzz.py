@@ -414,7 +414,7 @@ def _valid_top_level(key: str, value: Any) -> bool:
     if key == "warm_start":
         return value is None or value == []  # (an empty list: no configuration to run first)
     if key in ("reproducible", "resource_metrics"):
-        return value is None or isinstance(value, bool)
+        return value is None or isinstance(value, bool) or value == {}  # {}: on, with the defaults
     raise AssertionError(f"hpo has a new top-level key {key!r}: say in _valid_top_level which values it takes")
 
 
