@@ -21,7 +21,9 @@ import logging
 import math
 import os
 import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,9 @@ HARD_STOP_GRACE_S = 5.0
 CONNECT_TIMEOUT_S = 5.0  # a cluster address that does not answer by then is an error, not a hang
 UNITS = 10_000  # Ray counts resources in 1/10000ths: the finest fraction a trial may ask for
 REFRESH_S = 1.0  # how often the cluster's resources are looked at again while a study runs
+# The longest the first trial waits for the worker processes of the trials that run at once
+# (a busy cluster that cannot give them all at once starts the study with what it has).
+WARM_UP_S = 10.0
 
 
 class RayExecutor(Executor):
@@ -89,6 +94,8 @@ class RayExecutor(Executor):
         self._refresh_at = math.inf  # when to look at the cluster's resources again (once open)
         self._own_ray = False
         self._pending: dict[Any, int] = {}
+        self._hub: Any = None  # the study's hub actor, from start() to shutdown()
+        self._poll: Any = None
         self._deadlines: dict[Any, tuple[float, float]] = {}  # ref -> (hard deadline, trial_timeout)
 
     @property
@@ -147,6 +154,34 @@ class RayExecutor(Executor):
         self._opened = True
         self._refresh_at = time.monotonic() + REFRESH_S
 
+    def _warm_up(self) -> None:
+        """Have the worker processes of the trials that run at once started before the first trial.
+
+        Ray keeps about as many idle worker processes as a node has CPUs: 4 trials of 0.5 CPU
+        on 2 CPUs otherwise start 2 processes (a second or more of imports each) while their
+        first trials wait, and those trials' times (and timeouts) include it. One task per trial
+        slot, with a trial's resources, holds its process until all have one (the hub's
+        barrier), so each gets a process of its own; then they return and leave their
+        processes idle, for the trials. A busy cluster that cannot give them all within
+        ``WARM_UP_S`` starts the study with what it has.
+        """
+        import ray
+
+        task = ray.remote(_warm_up).options(**self._options(), max_retries=0)
+        n, token = self.concurrency, uuid.uuid4().hex
+        warming = [task.remote(self._hub, token, n) for _ in range(n)]
+        _, late = ray.wait(warming, num_returns=n, timeout=WARM_UP_S + 1)
+        for ref in late:
+            ray.cancel(ref)
+
+    def _options(self) -> dict[str, Any]:
+        """What each trial's task asks Ray for."""
+        return {
+            "num_cpus": self.cpus_per_trial,
+            "num_gpus": self.gpus_per_trial,
+            "resources": {k: v for k, v in self.resources_per_trial.items() if v > 0},
+        }
+
     def _fit(self, have: Mapping[str, float], check: bool = True, now: bool = False) -> int:
         """Trials at once that the resources ``have`` allow (see the class docstring).
 
@@ -188,15 +223,14 @@ class RayExecutor(Executor):
         self._reporter = reporter
         self._catch = catch
         self._objective = ray.put(objective)  # shipped to the object store once per study
-        self._hub: Any = ray.remote(_Hub).options(num_cpus=0).remote()  # an actor handle
-        self._poll: Any = None
+        self._hub = _take_hub()
+        self._poll = None
         self._task = ray.remote(_run_remote).options(
-            num_cpus=self.cpus_per_trial,
-            num_gpus=self.gpus_per_trial,
-            resources={k: v for k, v in self.resources_per_trial.items() if v > 0},
+            **self._options(),
             max_retries=self.max_retries,  # reruns of a trial whose worker process died
             retry_exceptions=False,  # the objective's exceptions are results, not worker deaths
         )
+        self._warm_up()
 
     def submit(self, job: TrialJob) -> None:
         ref = self._task.remote(
@@ -297,8 +331,8 @@ class RayExecutor(Executor):
             ray.cancel(ref, force=True)
         self._pending.clear()
         self._deadlines.clear()
-        if getattr(self, "_hub", None) is not None:
-            ray.kill(self._hub)  # also ends the open long-poll call
+        if self._hub is not None:
+            _give_back_hub(self._hub)  # also ends the open long-poll call
             self._hub, self._poll = None, None
         self._shutdown_own_ray()
 
@@ -306,6 +340,8 @@ class RayExecutor(Executor):
         import ray
 
         if self._own_ray:
+            with _HUBS_LOCK:
+                _IDLE_HUBS.clear()  # they end with this Ray
             ray.shutdown()
             self._own_ray = False
             self._opened = False  # a next study starts a Ray again
@@ -442,14 +478,19 @@ class _Hub:
     """The actor between workers and the driver (async: a report waits for its decision)."""
 
     def __init__(self) -> None:
+        self._generation = 0  # one per study the hub has served (see reset)
+        self._arrived: Any = None  # set when the queue gets something; the long poll waits on it
+        self._clear()
+
+    def _clear(self) -> None:
         self._queue: list[tuple[str, int, Any]] = []
         self._waiting: dict[tuple[int, int], Any] = {}
         self._decisions: dict[tuple[int, int], bool] = {}
-        self._arrived: Any = None  # set when the queue gets something; the long poll waits on it
         # Each running trial's latest checkpoint: handed to a rerun of its task (its worker
         # died), and sent to the driver with the next batch (only the latest, if several came).
         self._checkpoints: dict[int, bytes] = {}
         self._unsent: set[int] = set()
+        self._gathered: dict[str, tuple[int, Any]] = {}  # warm-up token -> (tasks come, all here)
 
     async def report(self, number: int, value: float, step: int, posts: list[tuple[str, int, Any]]) -> bool:
         import asyncio
@@ -465,9 +506,12 @@ class _Hub:
         """The driver's long poll: returns once there is something to hand over."""
         import asyncio
 
+        generation = self._generation
         while not self._queue and not self._unsent:
             self._arrived = asyncio.Event()
             await self._arrived.wait()
+            if self._generation != generation:
+                return []  # the study ended (reset)
         queue, self._queue = self._queue, []
         queue += [("checkpoint", number, self._checkpoints[number]) for number in sorted(self._unsent)]
         self._unsent.clear()
@@ -489,6 +533,25 @@ class _Hub:
             self._unsent.discard(number)
             return [("checkpoint", number, blob)]
         return []
+
+    async def gather(self, token: str, n: int, patience: float) -> None:
+        """A barrier for a study's warm-up tasks (``token``): returns once ``n`` have come, or
+        after ``patience`` seconds."""
+        import asyncio
+
+        count, event = self._gathered.get(token, (0, asyncio.Event()))
+        self._gathered[token] = (count + 1, event)
+        if count + 1 >= n:
+            event.set()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(event.wait(), patience)
+
+    async def reset(self) -> None:
+        """The study ended (its tasks have ended or were stopped): forget it, end its long poll."""
+        self._generation += 1
+        self._clear()
+        if self._arrived is not None:
+            self._arrived.set()
 
     async def decide(self, number: int, step: int, prune: bool) -> None:
         self._decisions[(number, step)] = prune
@@ -568,6 +631,51 @@ def _unpack(packed: _Packed, folder: Path) -> str:
         (target / relative).parent.mkdir(parents=True, exist_ok=True)
         (target / relative).write_bytes(data)
     return str(target)
+
+
+def _warm_up(hub: Any, token: str, n: int) -> None:
+    """A warm-up task (see RayExecutor._warm_up): holds its worker process until ``n`` have one."""
+    import ray
+
+    ray.get(hub.gather.remote(token, n, WARM_UP_S))
+
+
+# Hubs that no study uses now, by (Ray job, driver's node): a study takes one and gives it back
+# (reset) rather than starting and killing an actor each time. An actor's process is not
+# pooled by Ray: starting one costs a second, and killing it took one of Ray's idle worker
+# processes with it, which the next study's trials then had to start again.
+_IDLE_HUBS: dict[tuple[str, str], list[Any]] = {}
+_HUBS_LOCK = threading.Lock()
+
+
+def _hub_key() -> tuple[str, str]:
+    import ray
+
+    context = ray.get_runtime_context()
+    return context.get_job_id(), context.get_node_id()
+
+
+def _take_hub() -> Any:
+    import ray
+
+    with _HUBS_LOCK:
+        idle = _IDLE_HUBS.get(_hub_key())
+        if idle:
+            return idle.pop()
+    return ray.remote(_Hub).options(num_cpus=0).remote()
+
+
+def _give_back_hub(hub: Any) -> None:
+    """Reset the hub for the next study; one that does not answer (died) is dropped."""
+    import ray
+
+    try:
+        ray.get(hub.reset.remote(), timeout=HARD_STOP_GRACE_S)
+    except Exception:
+        ray.kill(hub)
+        return
+    with _HUBS_LOCK:
+        _IDLE_HUBS.setdefault(_hub_key(), []).append(hub)
 
 
 def _run_remote(
