@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --constraint constraints.txt
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install demo ui test lint browser bench clean
+.PHONY: help install demo ui test lint browser postgres bench clean
 
 help:
 	@echo "make demo    set up .venv and run the quick-start study (digits, TPE, MLflow in ./mlflow.db)"
@@ -18,7 +18,7 @@ help:
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PIP) -e ".[dev,bench,torch,ray]"
+	$(PIP) -e ".[dev,bench,torch,ray,postgres]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -30,10 +30,11 @@ demo: $(STAMP)
 ui: $(STAMP)
 	$(VENV)/bin/hpo ui digits-svc
 
-# The browser test needs Debian's chromium and its driver: installed here when we are root and
-# apt can reach Debian's packages; otherwise that one test skips and says why.
+# The browser test needs Debian's chromium and its driver, the PostgreSQL tests Debian's
+# PostgreSQL 15 server: installed here when we are root and apt can reach Debian's packages;
+# otherwise those tests skip and say why.
 
-test: lint browser
+test: lint browser postgres
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
@@ -46,6 +47,14 @@ browser:
 	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
 	    { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1; }; } \
 	  && echo "installed Debian's chromium and chromium-driver for the browser test"; } || echo "no chromium: the browser test will skip"
+
+PG_BIN := /usr/lib/postgresql/15/bin
+
+postgres:
+	@test -x $(PG_BIN)/initdb -a -x $(PG_BIN)/pg_ctl || { [ "$$(id -u)" = 0 ] && \
+	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null 2>&1; }; } \
+	  && echo "installed Debian's PostgreSQL 15 server for the PostgreSQL tests"; } || echo "no PostgreSQL 15 server: the PostgreSQL tests will skip"
 
 bench: $(STAMP)
 	$(PY) benchmarks/overhead.py

@@ -5,9 +5,11 @@ Who runs which trial of a shared study (ownership, heartbeat, recovery) is ``hpo
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +18,14 @@ from hpo._exceptions import ConfigError
 
 if TYPE_CHECKING:
     import optuna
+
+_logger = logging.getLogger("hpo")
+
+#: How long a storage call keeps retrying while its database server does not answer (a
+#: restart, a fail-over), and the longest pause between tries.
+RETRY_S = 120.0
+RETRY_MAX_PAUSE_S = 5.0
+CONNECT_TIMEOUT_S = 5  # a database server that does not answer by then is an error, not a hang
 
 _JOURNAL_SUFFIXES = (".journal", ".log", ".jsonl")
 _RDB_SCHEMES = ("sqlite", "postgresql", "mysql", "oracle", "mssql")
@@ -89,10 +99,46 @@ def _check_rdb(url: str) -> str:
     except ImportError as err:
         scheme = url.split(":", 1)[0]
         message = f"the database driver for {scheme!r} is not installed ({err})"
+        if scheme.startswith("postgresql"):
+            message += ": pip install 'hpo[postgres]' and write postgresql+psycopg://..."
         raise ConfigError(key="storage", message=message) from None
     except Exception as err:  # sqlalchemy's ArgumentError for a URL it cannot parse
         raise ConfigError(key="storage", message=f"cannot use {url!r}: {err}") from None
+    reason = database_unreachable(url)
+    if reason is not None:
+        raise ConfigError(key="storage", message=reason)
     return url
+
+
+def shown_url(url: str) -> str:
+    """A database URL as messages show it: its password masked."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@", 1)[-1]  # unparsable: at least no credentials
+
+
+def database_unreachable(url: str) -> str | None:
+    """Why the database server of an RDB URL (not sqlite) refuses a login, in one line; None when
+    it accepts one (checked before any trial runs: a wrong password, a server down, a missing
+    database)."""
+    if url.startswith("sqlite"):
+        return None
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    connect_args = {"connect_timeout": CONNECT_TIMEOUT_S} if url.startswith(("postgresql", "mysql")) else {}
+    try:
+        engine = create_engine(url, poolclass=NullPool, connect_args=connect_args)
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception as err:
+        detail = " ".join(str(getattr(err, "orig", None) or err).split())  # one line
+        return f"cannot connect to {shown_url(url)!r}: {detail}"
+    return None
 
 
 def is_sqlite_file(path: Path) -> bool:
@@ -143,14 +189,16 @@ def _open_rdb(url: str) -> optuna.storages.RDBStorage:
     """
     import random
 
-    from optuna.storages import RDBStorage
     from sqlalchemy.exc import DBAPIError, IntegrityError
 
+    # A server's pooled connections die with a restart: checked before use, then replaced.
+    engine_kwargs = {} if url.startswith("sqlite") else {"pool_pre_ping": True}
     delay = 0.05
     for attempt in range(_CREATION_RETRIES):
         try:
             with _sqlite_lock(url):
-                return RDBStorage(url)
+                storage: optuna.storages.RDBStorage = retrying_rdb_storage()(url, engine_kwargs=engine_kwargs)
+                return storage
         except DBAPIError as err:
             message = str(err.orig).lower()
             concurrent = isinstance(err, IntegrityError) or any(s in message for s in _CONCURRENT)
@@ -159,6 +207,68 @@ def _open_rdb(url: str) -> optuna.storages.RDBStorage:
         time.sleep(delay * random.uniform(0.5, 1.5))  # jitter: the racers do not meet again
         delay = min(delay * 2, 1.0)
     raise AssertionError("unreachable")
+
+
+def _connection_lost(err: BaseException) -> bool:
+    """Whether a storage error means the database server did not answer (restarting, down)
+    rather than a refused statement."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    for e in (err, err.__cause__):
+        if isinstance(e, OperationalError) or (isinstance(e, DBAPIError) and e.connection_invalidated):
+            return True
+    return False
+
+
+def _retrying(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        deadline, pause, warned = time.monotonic() + RETRY_S, 0.1, False
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as err:
+                if not _connection_lost(err) or time.monotonic() + pause > deadline:
+                    raise
+                if not warned:
+                    detail = " ".join(str(getattr(err.__cause__, "orig", None) or err).split())
+                    _logger.warning(
+                        "storage: the database does not answer, retrying for up to %g s: %s", RETRY_S, detail
+                    )
+                    warned = True
+            time.sleep(pause)
+            pause = min(pause * 2, RETRY_MAX_PAUSE_S)
+
+    return call
+
+
+def retrying_rdb_storage() -> type:
+    """The class ``RetryingRDBStorage`` (below), made once on first use."""
+    cls = globals().get("RetryingRDBStorage")
+    if cls is None:
+        cls = globals()["RetryingRDBStorage"] = _make_retrying_rdb_storage()
+    return cls
+
+
+def _make_retrying_rdb_storage() -> type:
+    from optuna.storages import BaseStorage, RDBStorage
+
+    # Every storage call the study, its sampler and pruner, and hpo's ownership make.
+    names = [n for n in dir(BaseStorage) if not n.startswith("__") and callable(getattr(RDBStorage, n, None))]
+    names += ["record_heartbeat", "_get_stale_trial_ids", "_get_trials"]
+    methods = {n: _retrying(getattr(RDBStorage, n)) for n in sorted(set(names)) if hasattr(RDBStorage, n)}
+    doc = """An Optuna RDB storage whose calls wait for a database server that stopped answering
+    (a restart, a fail-over): each retries, pausing up to ``RETRY_MAX_PAUSE_S`` between tries,
+    for up to ``RETRY_S`` seconds, then raises. Statements the server refuses raise at once."""
+    return type("RetryingRDBStorage", (RDBStorage,), {**methods, "__doc__": doc, "__module__": __name__})
+
+
+def __getattr__(name: str) -> Any:
+    # The class derives from Optuna's, which `import hpo` must not import: made on first use
+    # (also when pickle looks it up by name).
+    if name == "RetryingRDBStorage":
+        return retrying_rdb_storage()
+    raise AttributeError(name)
 
 
 @contextmanager

@@ -89,7 +89,8 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
     """Fail fast, before any trial runs, when the tracking store plainly cannot work.
 
     Raises:
-        TrackingError: The sqlite folder is missing or read-only, or the server does not answer.
+        TrackingError: The sqlite folder is missing or read-only, or the server (an MLflow
+            server, a database) does not answer or refuses the login.
     """
     path = sqlite_path(uri)
     if path is not None:
@@ -103,6 +104,13 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
             raise TrackingError(f"tracking: {str(path)!r} exists and is not a sqlite database")
         return
     parts = urllib.parse.urlsplit(uri)
+    if parts.scheme.split("+", 1)[0] in ("postgresql", "mysql", "mssql"):  # a database as MLflow's store
+        from hpo._storage import database_unreachable
+
+        reason = database_unreachable(uri)
+        if reason is not None:
+            raise TrackingError(f"tracking: {reason}")
+        return
     if parts.scheme in ("http", "https"):
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:

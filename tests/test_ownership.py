@@ -43,9 +43,12 @@ def _load(storage):
     return optuna.load_study(study_name="shared", storage=open_storage(check_storage(storage)))
 
 
-@pytest.mark.parametrize("storage_kind", ["journal", "sqlite"])
-def test_two_processes_share_one_study(workdir, tracking_uri, mlflow_client, storage_kind, spawn):
-    storage = str(workdir / "study.journal") if storage_kind == "journal" else f"sqlite:///{workdir / 'optuna.db'}"
+@pytest.mark.parametrize("storage_kind", ["journal", "sqlite", "postgresql"])
+def test_two_processes_share_one_study(request, workdir, tracking_uri, mlflow_client, storage_kind, spawn):
+    if storage_kind == "postgresql":
+        storage = request.getfixturevalue("postgres").new_database()
+    else:
+        storage = str(workdir / "study.journal") if storage_kind == "journal" else f"sqlite:///{workdir / 'optuna.db'}"
     (workdir / "shared.py").write_text(SHARED)
 
     def start(seed):

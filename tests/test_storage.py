@@ -11,7 +11,7 @@ import pytest
 
 import hpo
 from hpo import ConfigError
-from tests.conftest import hpo_env, study_runs
+from tests.conftest import hpo_cli, hpo_env, study_runs
 
 CRASHING = """
 import os, signal, sys
@@ -223,6 +223,7 @@ import hpo
 
 folder, me, rounds, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 name = "race" if sys.argv[6] == "one" else f"race-{me}"  # one study for all, or one each
+url = sys.argv[7]  # the new database of round k: url.format(k=k)
 if sys.argv[5] == "retries":  # as on a database server, with no file beside it to lock
     import contextlib
     hpo._storage._sqlite_lock = lambda url: contextlib.nullcontext()
@@ -238,20 +239,36 @@ for k in range(rounds):
     (folder / f"ready-{k}-{me}").touch()
     wait_for(folder / f"go-{k}")  # the barrier: every racer opens the new file at once
     study = hpo.tune(lambda p: p["x"] ** 2, {"x": {"float": [-1, 1]}}, n_trials=n, seed=int(me),
-                     storage=f"sqlite:///{folder / f'race-{k}.db'}", study_name=name, tracking=None)
+                     storage=url.format(k=k), study_name=name, tracking=None)
     print("ROUND", k, len(study.trials), flush=True)
 """
 
 
-@pytest.mark.parametrize(("guard", "studies"), [("lock", "each"), ("retries", "each"), ("lock", "one")])
-def test_processes_creating_one_new_sqlite_storage_at_once_all_succeed(workdir, spawn, guard, studies):
-    # Optuna's creation of a new database's schema races (IntegrityError on alembic_version):
-    # processes open one new file at the same moment, round after round, each for a study of
-    # its own; or all for one study, which they create at once (the driver's race: a process
-    # must not read the study before its creator has tagged it with its space).
+@pytest.mark.parametrize(
+    ("database", "guard", "studies"),
+    [
+        ("sqlite", "lock", "each"),
+        ("sqlite", "retries", "each"),
+        ("sqlite", "lock", "one"),
+        ("postgresql", "retries", "one"),
+    ],
+)
+def test_processes_creating_one_new_storage_at_once_all_succeed(request, workdir, spawn, database, guard, studies):
+    # Optuna's creation of a new database's schema races (IntegrityError on alembic_version;
+    # on PostgreSQL also "relation already exists"): processes open one new database at the
+    # same moment, round after round, each for a study of its own; or all for one study, which
+    # they create at once (the driver's race: a process must not read the study before its
+    # creator has tagged it with its space).
     racers, rounds, n_trials = 4, 4, 3
+    if database == "postgresql":
+        postgres = request.getfixturevalue("postgres")
+        urls = [postgres.new_database(f"race_{k}") for k in range(rounds)]
+        template = postgres.url("race_{k}")
+    else:
+        urls = [f"sqlite:///{workdir / f'race-{k}.db'}" for k in range(rounds)]
+        template = f"sqlite:///{workdir}/race-{{k}}.db"
     (workdir / "racer.py").write_text(RACER)
-    args = [str(workdir), "", str(rounds), str(n_trials), guard, studies]
+    args = [str(workdir), "", str(rounds), str(n_trials), guard, studies, template]
     procs = [spawn([sys.executable, "racer.py", *args[:1], str(i), *args[2:]], cwd=workdir) for i in range(racers)]
     for k in range(rounds):
         deadline = time.monotonic() + 120
@@ -266,7 +283,7 @@ def test_processes_creating_one_new_sqlite_storage_at_once_all_succeed(workdir, 
         assert proc.returncode == 0, err[-3000:]
         assert out.count("ROUND") == rounds, err[-3000:]
     for k in range(rounds):
-        storage = hpo._storage.open_storage(hpo._storage.check_storage(f"sqlite:///{workdir / f'race-{k}.db'}"))
+        storage = hpo._storage.open_storage(hpo._storage.check_storage(urls[k]))
         if studies == "one":  # n_trials holds across the processes; surplus asks were dropped
             states = [hpo._study.trial_state(t) for t in optuna.load_study(study_name="race", storage=storage).trials]
             assert states.count("complete") == n_trials and set(states) <= {"complete", "interrupted"}, states
@@ -274,3 +291,82 @@ def test_processes_creating_one_new_sqlite_storage_at_once_all_succeed(workdir, 
         for i in range(racers):
             trials = optuna.load_study(study_name=f"race-{i}", storage=storage).trials
             assert [hpo._study.trial_state(t) for t in trials] == ["complete"] * n_trials
+
+
+# -- PostgreSQL (a real server, see the postgres fixture) ------------------------------------
+
+PG_CONFIG = """
+name: pg
+objective: pg_objective:quadratic
+space:
+  x: {{float: [-3, 3]}}
+n_trials: 3
+storage: {storage}
+tracking: {tracking}
+"""
+
+
+@pytest.mark.parametrize("key", ["storage", "tracking"])
+@pytest.mark.parametrize("fault", ["password", "no server", "no database"])
+def test_a_postgresql_url_that_cannot_be_used_is_one_line_before_any_trial(workdir, postgres, key, fault):
+    (workdir / "pg_objective.py").write_text("def quadratic(params):\n    return params['x'] ** 2\n")
+    bad = {
+        "password": postgres.url("postgres", password="wrong"),
+        "no server": f"postgresql+psycopg://hpo:secret@127.0.0.1:{postgres.port + 1}/postgres",
+        "no database": postgres.url("missing"),
+    }[fault]
+    good = {"storage": f"sqlite:///{workdir / 'study.db'}", "tracking": "null"}
+    (workdir / "pg.yaml").write_text(PG_CONFIG.format(**{**good, key: bad}))
+    result = hpo_cli("run", "pg.yaml", cwd=workdir)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {key}: cannot connect to 'postgresql+psycopg://hpo:***@")
+    assert {"password": "password authentication failed", "no server": "Connection refused"}.get(
+        fault, 'database "missing" does not exist'
+    ) in lines[0]
+    assert "wrong" not in result.stderr and "secret" not in result.stderr  # no password shown
+    assert sorted(p.name for p in workdir.iterdir()) == ["pg.yaml", "pg_objective.py"]  # nothing written
+
+
+RESTARTED = """
+import sys, time
+from pathlib import Path
+import hpo
+
+def objective(params, trial):
+    if trial.number == 4:
+        Path("restart").touch()  # the test restarts the database server now
+    time.sleep(0.2)
+    trial.report(params["x"], 0)
+    return params["x"] ** 2
+
+study = hpo.tune(objective, {"x": {"float": [-2, 2]}}, n_trials=20, seed=0, storage=sys.argv[1],
+                 study_name="restarted", tracking=sys.argv[2], pruner="median")
+print("DONE", study.mlflow_run_id, study.counts())
+"""
+
+
+def test_a_database_restarted_mid_study_costs_no_trial(workdir, postgres, spawn):
+    # The study's storage and its MLflow store are both on the server; it stops for 3 s.
+    storage, tracking = postgres.new_database(), postgres.new_database()
+    (workdir / "restarted.py").write_text(RESTARTED)
+    proc = spawn([sys.executable, "restarted.py", storage, tracking], cwd=workdir)
+    deadline = time.monotonic() + 120
+    while not (workdir / "restart").exists():
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()[1][-3000:]
+        time.sleep(0.05)
+    postgres.stop()
+    time.sleep(3)
+    postgres.start()
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    assert "storage: the database does not answer, retrying" in err
+    trials = optuna.load_study(study_name="restarted", storage=hpo._storage.open_storage(storage)).trials
+    states = [hpo._study.trial_state(t) for t in trials]
+    assert len(trials) == 20 and set(states) <= {"complete", "pruned"}, states  # none failed, none lost
+    from mlflow import MlflowClient
+
+    parents, children = study_runs(MlflowClient(tracking), "restarted")
+    assert [r.info.status for r in parents] == ["FINISHED"]
+    assert sorted(int(r.data.tags["hpo.trial_number"]) for r in children) == list(range(20))
+    assert {r.info.status for r in children} == {"FINISHED"}
