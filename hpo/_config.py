@@ -43,6 +43,7 @@ _SETTINGS = (
     "warm_start",
     "reproducible",
     "resource_metrics",
+    "child_runs",
 )
 #: Every key of a config.
 KEYS = ("name", "objective", "trainer", "data", "space", *_SETTINGS)

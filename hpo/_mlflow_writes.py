@@ -262,6 +262,12 @@ class StudyStore:
         if rec.end:
             self.client.set_terminated(rec.run_id, STATUS[rec.end[1]], rec.end[0])
 
+    def delete_trial_run(self, number: int) -> None:
+        """Delete the run of a trial (child_runs top_k: ranked out by better ones)."""
+        run_id = self.run_ids.pop(number, None)
+        if run_id is not None:
+            self.client.delete_run(run_id)
+
     def children(self, condition: str = "") -> Iterator[Any]:
         """The parent's child runs (that also meet ``condition``), page by page."""
         query = f"tags.`mlflow.parentRunId` = '{self.parent_run_id}'" + (f" and {condition}" if condition else "")

@@ -73,6 +73,7 @@ class Settings:
     warm_start: Any = None
     reproducible: Any = None
     resource_metrics: Any = None
+    child_runs: Any = None
 
 
 @dataclass
@@ -122,6 +123,8 @@ class StudyPlan:
     lag: int | None = None
     #: Seconds between samples of each trial's CPU, memory and GPUs (None: not sampled).
     resource_metrics: float | None = None
+    #: Which trials get an MLflow run: "all", "none", or the number of best ones (top_k).
+    child_runs: str | int = "all"
 
     @property
     def multi(self) -> bool:
@@ -227,6 +230,7 @@ def plan_study(objective: Callable[..., Any], space: Any, settings: Settings | N
         check_reachable(plan.tracking_uri)
     plan.reproducible, plan.lag = _check_reproducible(s.reproducible)
     plan.resource_metrics = _check_resource_metrics(s.resource_metrics)
+    plan.child_runs = _check_child_runs(s.child_runs, multi=plan.multi)
     plan.checkpoint_dir = _check_folder(s.checkpoint_dir, "checkpoint_dir")
     plan.keep_best = _check_count(s.keep_best, "keep_best")
     if s.warm_start is not None:
@@ -247,6 +251,24 @@ def _check_reproducible(value: Any) -> tuple[bool, int | None]:
             raise ConfigError(f"expected a non-negative integer, got {lag!r}", key="reproducible.lag")
         return True, lag
     raise ConfigError(f"expected true, false or {{lag: N}}, got {value!r}", key="reproducible")
+
+
+def _check_child_runs(value: Any, multi: bool) -> str | int:
+    """``child_runs``: ``all`` (default), ``none``, or ``{top_k: N}``."""
+    if value is None or value == "all":
+        return "all"
+    if value == "none":
+        return "none"
+    if isinstance(value, Mapping):
+        check_keys(value, ("top_k",), "child_runs")
+        k = value.get("top_k")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ConfigError(f"expected a positive integer, got {k!r}", key="child_runs.top_k")
+        if multi:
+            message = "ranks trials by one value; a study of several objectives takes all or none"
+            raise ConfigError(message, key="child_runs.top_k")
+        return k
+    raise ConfigError(f"expected all, none or {{top_k: N}}, got {value!r}", key="child_runs")
 
 
 #: Seconds between two samples of a trial's resources, unless ``resource_metrics`` says.

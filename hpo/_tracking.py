@@ -154,10 +154,14 @@ class Tracker:
         self._staging: Path | None = None  # copies of logged artifacts, until the writer is done
         self.warnings: list[str] = []
         self._plots = False  # set by start()
+        self.child_runs: str | int = "all"  # set by start()
         env = dict(os.environ)
         # The writer must import this same hpo, also when it is not installed.
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        # MLflow prints "View run ... at: URL" for every run it ends on a server: hundreds of
+        # lines; hpo says where the study run is, once.
+        env.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "hpo._tracking_writer", uri],
             stdin=subprocess.PIPE,
@@ -183,6 +187,8 @@ class Tracker:
         metric: str | None = None,
         datasets: Iterable[Mapping[str, str]] = (),
         shared: bool = False,
+        child_runs: str | int = "all",
+        direction: str = "minimize",
     ) -> None:
         """Open (or, on resume, reopen) the study's parent run.
 
@@ -203,7 +209,10 @@ class Tracker:
             datasets: Dataset cards, logged to the parent run with ``mlflow.log_input``.
             shared: Other live processes run this study now: the trial runs left running are
                 theirs, not a crash's, and are not ended.
+            child_runs: Which trials get a run: ``all``, ``none``, or the number of best ones.
+            direction: The study's direction, by which ``child_runs`` ranks trials.
         """
+        self.child_runs = child_runs
         self._plots = plots
         self._outbox.put(
             wire.Start(
@@ -222,6 +231,8 @@ class Tracker:
                 metric=metric,
                 datasets=tuple(dict(card) for card in datasets),
                 shared=shared,
+                child_runs=child_runs,
+                direction=direction,
             )
         )
 
@@ -414,6 +425,8 @@ def open_study_run(
         metric=metric if isinstance(metric, str) else None,
         datasets=cards() if callable(cards) else (),
         shared=shared,
+        child_runs=plan.child_runs,
+        direction=plan.direction,
     )
 
 

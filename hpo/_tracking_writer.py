@@ -21,6 +21,7 @@ from the study storage.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import os
 import queue
@@ -36,7 +37,7 @@ from typing import Any
 from hpo import _wire as wire
 from hpo._mlflow_writes import StudyStore, TrialRecord, now_ms
 from hpo._processes import yield_cpu_to_trials
-from hpo._states import INTERRUPTED
+from hpo._states import COMPLETE, INTERRUPTED
 from hpo._validation import first_line
 
 _UNREACHABLE = (
@@ -78,6 +79,12 @@ class Writer:
         self.retry_at = 0.0
         self._backoff = 0.5
         self.plots: Any = None  # a hpo._plots.PlotProcess when plots are on
+        # child_runs top_k / none: the trials whose runs are kept, as (rank, number), best
+        # first (rank: the value, negated when maximizing); runs of trials ranked out, to delete.
+        self.top_k: int | None = start.child_runs if isinstance(start.child_runs, int) else None
+        self.all_runs = start.child_runs == "all"
+        self.kept: list[tuple[float, int]] = []
+        self.ranked_out: list[int] = []
 
     # -- events ------------------------------------------------------------------------------
 
@@ -103,15 +110,43 @@ class Writer:
                 rec.artifacts.append((event.path, event.artifact_path))
                 rec.dirty = True
         elif isinstance(event, wire.TrialEnd):
-            self._record(event.number, event.end_ms).finish(event.end_ms, event.state, event.value, event.error)
+            rec = self._record(event.number, event.end_ms)
+            rec.finish(event.end_ms, event.state, event.value, event.error)
+            if not self.all_runs:
+                self._select(rec)
         elif isinstance(event, wire.Reconcile):
-            self._reconcile = event.trials  # done by flush(), once the store can be read
+            if self.all_runs:  # (with fewer child runs, trials without a run are expected)
+                self._reconcile = event.trials  # done by flush(), once the store can be read
         elif isinstance(event, wire.LogModel):
             self._parent("model", functools.partial(self._log_model, event))
         elif isinstance(event, wire.Best):
             self.parent_metrics.append(Metric("best_value", event.value, event.ts, event.number))
             if self.start.metric:  # the same, under the score's own name
                 self.parent_metrics.append(Metric(f"best_{self.start.metric}", event.value, event.ts, event.number))
+
+    def _select(self, rec: TrialRecord) -> None:
+        """With ``child_runs`` top_k or none, an ended trial: its value goes to the study run as
+        ``trial_value``; its run is written only while it ranks among the top_k complete trials."""
+        from mlflow.entities import Metric
+
+        assert rec.end is not None
+        end_ms, state, value, _ = rec.end
+        if state == COMPLETE and value is not None:
+            self.parent_metrics.append(Metric("trial_value", value, end_ms, rec.number))
+        if self.top_k is None or state != COMPLETE or value is None:
+            del self.trials[rec.number]
+            return
+        rank = value if self.start.direction == "minimize" else -value
+        if len(self.kept) == self.top_k:
+            if rank >= self.kept[-1][0]:  # not better than the k-th (a tie: the earlier stays)
+                del self.trials[rec.number]
+                return
+            _, out = self.kept.pop()
+            if out in self.trials:  # not written yet: never will be
+                del self.trials[out]
+            else:
+                self.ranked_out.append(out)
+        bisect.insort(self.kept, (rank, rec.number))
 
     def _log_model(self, event: wire.LogModel) -> None:
         from hpo._model_logging import log_model
@@ -148,7 +183,8 @@ class Writer:
             self.parent_writes
             or self.parent_metrics
             or self._reconcile is not None
-            or any(rec.dirty for rec in self.trials.values())
+            or self.ranked_out
+            or any(rec.dirty and (self.all_runs or rec.end) for rec in self.trials.values())
         )
 
     def flush(self) -> None:
@@ -176,7 +212,7 @@ class Writer:
                 return
             self._reconcile = None
         for number, rec in list(self.trials.items()):
-            if not rec.dirty:
+            if not rec.dirty or not (self.all_runs or rec.end):  # top_k: written once ended among the best
                 continue
             written = self._guard(number, f"trial {number}", functools.partial(self.store.write_trial, rec))
             if written is None:
@@ -184,6 +220,11 @@ class Writer:
             rec.dirty = False
             if rec.end:
                 del self.trials[number]
+        while self.ranked_out:
+            number = self.ranked_out[0]
+            if self._guard(number, f"trial {number}", functools.partial(self.store.delete_trial_run, number)) is None:
+                return
+            self.ranked_out.pop(0)
         if self.parent_metrics:
             metrics = self.parent_metrics
             if self._guard(None, "best_value", lambda: self.store.log_parent_metrics(metrics)) is None:
@@ -237,6 +278,8 @@ class Writer:
         for rec in list(self.trials.values()):  # trials the driver never ended: killed
             if rec.end is None:
                 rec.finish(now_ms(), INTERRUPTED, None, None)
+                if not self.all_runs:
+                    self._select(rec)
         for artifact_file, text in summary.get("texts", {}).items():  # summary.md, best_params.yaml, trials.csv
             self._parent(artifact_file, functools.partial(self.store.log_parent_text, text, artifact_file))
         if summary.get("test"):  # the held-out test score the objective's on_study_end stored

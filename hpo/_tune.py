@@ -61,6 +61,7 @@ def tune(
     warm_start: str | Mapping[str, Any] | list[Mapping[str, Any]] | None = None,
     reproducible: bool | Mapping[str, int] | None = None,
     resource_metrics: bool | Mapping[str, float] | None = None,
+    child_runs: str | Mapping[str, int] | None = None,
     **unknown: Any,
 ) -> Study:
     """Search ``space`` for the hyperparameters that optimize ``objective``.
@@ -149,6 +150,11 @@ def tune(
         resource_metrics: Log each trial's own CPU, memory and GPUs (those it was given) to its
             MLflow run as ``system/...`` metrics: ``True`` (every 10 s) or ``{"interval": S}``.
             Off by default. See :mod:`hpo._resources`.
+        child_runs: Which trials get a run of their own under the study's MLflow run: ``"all"``
+            (default), ``{"top_k": N}`` (the N best complete trials: a trial's run is written
+            when it ends among them, and deleted when N better ones have ended), or ``"none"``.
+            The study run still holds ``trials.csv``, the summary, the plots, ``best_value`` and
+            each complete trial's value as ``trial_value`` (step: the trial's number).
         **unknown: No other keyword is accepted: each is a :class:`ConfigError` saying where
             that setting lives in hpo (``n_jobs`` -> ``executor``, ``param_grid`` -> ``space``,
             ``n_iter`` -> ``n_trials``, ``random_state`` -> ``seed``, ``scoring`` and ``cv`` ->
@@ -192,6 +198,7 @@ def tune(
         warm_start=warm_start,
         reproducible=reproducible,
         resource_metrics=resource_metrics,
+        child_runs=child_runs,
     )
     return run_plan(plan_study(objective, space, settings), callbacks=callbacks)
 

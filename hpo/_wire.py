@@ -110,6 +110,10 @@ class Start(NamedTuple):
     datasets: tuple[dict[str, str], ...] = ()
     #: Other live processes run this study now: the trial runs left running are theirs.
     shared: bool = False
+    #: Which trials get a run: "all", "none", or the number of best ones (see hpo.tune).
+    child_runs: str | int = "all"
+    #: The study's direction (what top_k ranks by).
+    direction: str = "minimize"
 
 
 class TrialStart(NamedTuple):

@@ -415,6 +415,12 @@ def _valid_top_level(key: str, value: Any) -> bool:
         return value is None or value == []  # (an empty list: no configuration to run first)
     if key in ("reproducible", "resource_metrics"):
         return value is None or isinstance(value, bool) or value == {}  # {}: on, with the defaults
+    if key == "child_runs":
+        return (
+            value is None
+            or value in ("all", "none")
+            or (isinstance(value, dict) and set(value) == {"top_k"} and _is_int(value["top_k"]) and value["top_k"] >= 1)
+        )
     raise AssertionError(f"hpo has a new top-level key {key!r}: say in _valid_top_level which values it takes")
 
 

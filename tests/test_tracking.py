@@ -316,3 +316,52 @@ def test_a_study_run_says_where_it_came_from_and_links_its_best_trial(tmp_path, 
     (model,) = mlflow.search_logged_models(experiment_ids=[parent.info.experiment_id], output_format="list")
     assert model.tags["mlflow.source.name"] == script and model.tags["mlflow.source.git.commit"] == commit
     assert model.params["C"] == best[0].data.params["C"]
+
+
+@pytest.mark.parametrize("child_runs", [{"top_k": 3}, "none"])
+def test_fewer_child_runs_keep_the_best_and_the_study_run_keeps_every_value(tracking_uri, mlflow_client, child_runs):
+    def objective(params, trial):
+        trial.report(params["x"], 0)
+        if trial.number in (2, 7):
+            raise hpo.TrialPruned()  # (pruned trials rank nowhere)
+        trial.log_metrics({"twice": 2 * params["x"]})
+        return params["x"] ** 2
+
+    study = hpo.tune(
+        objective,
+        {"x": hpo.Float(-3, 3)},
+        n_trials=14,
+        seed=1,
+        study_name="fewer",
+        tracking=tracking_uri,
+        pruner="none",
+        child_runs=child_runs,
+    )
+    complete = sorted((t.value, t.number) for t in study.trials if t.state.name == "COMPLETE")
+    assert len(complete) == 12
+    parents, children = study_runs(mlflow_client, "fewer")  # deleted runs are not listed
+    kept = sorted(int(r.data.tags["hpo.trial_number"]) for r in children)
+    assert kept == (sorted(n for _, n in complete[:3]) if child_runs != "none" else [])
+    for run in children:  # a kept run has everything its trial logged
+        assert run.info.status == "FINISHED"
+        assert run.data.metrics["twice"] == pytest.approx(2 * float(run.data.params["x"]))
+    (parent,) = parents
+    assert parent.info.status == "FINISHED"
+    values = mlflow_client.get_metric_history(parent.info.run_id, "trial_value")
+    assert sorted((m.step, m.value) for m in values) == sorted((n, v) for v, n in complete)
+    artifacts = {a.path for a in mlflow_client.list_artifacts(parent.info.run_id)}
+    assert {"trials.csv", "summary.md"} <= artifacts
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("some", "child_runs: expected all, none or {top_k: N}, got 'some'"),
+        ({"top_k": 0}, "child_runs.top_k: expected a positive integer, got 0"),
+        ({"top": 3}, "child_runs: unknown key 'top'"),
+    ],
+)
+def test_bad_child_runs(value, message):
+    with pytest.raises(ConfigError) as info:
+        hpo.tune(lambda p: 0.0, {"x": hpo.Float(0, 1)}, n_trials=1, tracking=None, child_runs=value)
+    assert str(info.value).startswith(message)
