@@ -646,6 +646,7 @@ def _warm_up(hub: Any, token: str, n: int) -> None:
 # processes with it, which the next study's trials then had to start again.
 _IDLE_HUBS: dict[tuple[str, str], list[Any]] = {}
 _HUBS_LOCK = threading.Lock()
+_HEAD_RESOURCE = "node:__internal_head__"  # what Ray gives the head node alone
 
 
 def _hub_key() -> tuple[str, str]:
@@ -657,12 +658,18 @@ def _hub_key() -> tuple[str, str]:
 
 def _take_hub() -> Any:
     import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     with _HUBS_LOCK:
         idle = _IDLE_HUBS.get(_hub_key())
         if idle:
             return idle.pop()
-    return ray.remote(_Hub).options(num_cpus=0).remote()
+    # On the head node, whose loss ends the cluster anyway: a worker node lost takes only its
+    # trials with it, not the study's hub (Ray would otherwise place it on any node).
+    heads = [n["NodeID"] for n in ray.nodes() if n.get("Alive") and _HEAD_RESOURCE in n.get("Resources", {})]
+    node = heads[0] if heads else ray.get_runtime_context().get_node_id()
+    where = NodeAffinitySchedulingStrategy(node, soft=False)
+    return ray.remote(_Hub).options(num_cpus=0, scheduling_strategy=where).remote()
 
 
 def _give_back_hub(hub: Any) -> None:
