@@ -77,6 +77,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/checkpoint_transport.py
 	$(PY) benchmarks/warm_start.py
 	$(PY) benchmarks/resource_metrics.py
+	$(PY) benchmarks/scale.py
 
 clean:
 	rm -rf .hpo mlflow.db mlflow.db-wal mlflow.db-shm mlruns mlartifacts
