@@ -221,7 +221,7 @@ def test_the_documented_two_node_deployment_runs_and_survives_losing_the_worker(
     (worker_node,) = nodes - {head_node}
     marker = tmp_path / "on-worker"
     (project / "study.yaml").write_text(STUDY.format(name="cluster-kill", n_trials=8, deployment=deployment))
-    settings = {"marker": str(marker), "worker_node": worker_node, "sleep": 1.0}
+    settings = {"marker": str(marker), "worker_node": worker_node, "sleep": 0.6}
     (project / "settings.json").write_text(json.dumps(settings))
     study = spawn([sys.executable, "-m", "hpo", *run[1:]], cwd=project, env=env)
     deadline = time.monotonic() + 120

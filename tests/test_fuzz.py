@@ -52,7 +52,7 @@ from tests.conftest import hpo_env
 
 TMP = "@TMP@"  # replaced by the case's temporary folder in everything written or passed
 KEYS = tuple(hpo._config.KEYS)  # the top-level keys; each needs an oracle in _valid_top_level
-SEARCHERS = ("grid", "random", "tpe")
+SEARCHERS = ("grid", "random", "tpe", "gp", "cmaes", "qmc", "nsga2", "nsga3", "auto")
 PRUNERS = ("none", "median", "successive_halving", "hyperband", "asha", "sha", "nop")
 SPLITTERS = ("kfold", "stratified", "timeseries", "group", "stratified_group")
 BUILTINS = ("digits", "breast_cancer", "wine", "iris", "diabetes")

@@ -306,8 +306,9 @@ tracking: {tracking}
 """
 
 
-@pytest.mark.parametrize("key", ["storage", "tracking"])
-@pytest.mark.parametrize("fault", ["password", "no server", "no database"])
+@pytest.mark.parametrize(
+    ("key", "fault"), [("storage", "password"), ("storage", "no server"), ("tracking", "no database")]
+)
 def test_a_postgresql_url_that_cannot_be_used_is_one_line_before_any_trial(workdir, postgres, key, fault):
     (workdir / "pg_objective.py").write_text("def quadratic(params):\n    return params['x'] ** 2\n")
     bad = {
