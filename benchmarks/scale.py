@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO))
 from _common import migrated_store  # noqa: E402  (benchmarks/_common.py)
 
 import hpo  # noqa: E402
-from tests._servers import Postgres, free_port  # noqa: E402
+from tests._servers import Postgres, free_port, wait_for_port  # noqa: E402
 
 SPACE = {"x": hpo.Float(-10, 10), "y": hpo.Float(-10, 10)}
 
@@ -62,17 +62,10 @@ def mlflow_server(backend: str, folder: Path) -> tuple[subprocess.Popen, str]:
         env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         start_new_session=True,  # its uvicorn workers are ended with it
     )
-    import socket
-
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((folder / "server.log").read_text()[-2000:]) from None
-            time.sleep(0.3)
+    try:
+        wait_for_port(port, proc, timeout=120)
+    except RuntimeError as err:
+        raise RuntimeError(f"{err}: {(folder / 'server.log').read_text()[-2000:]}") from None
     return proc, f"http://127.0.0.1:{port}"
 
 

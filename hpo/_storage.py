@@ -131,10 +131,8 @@ def database_unreachable(url: str) -> str | None:
 
     connect_args = {"connect_timeout": CONNECT_TIMEOUT_S} if url.startswith(("postgresql", "mysql")) else {}
     try:
-        engine = create_engine(url, poolclass=NullPool, connect_args=connect_args)
-        with engine.connect():
-            pass
-        engine.dispose()
+        with create_engine(url, poolclass=NullPool, connect_args=connect_args).connect():
+            pass  # (NullPool: the connection closes here, nothing is left to dispose of)
     except Exception as err:
         detail = " ".join(str(getattr(err, "orig", None) or err).split())  # one line
         return f"cannot connect to {shown_url(url)!r}: {detail}"

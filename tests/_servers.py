@@ -16,6 +16,30 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: float = 60.0) -> None:
+    """Until something listens on 127.0.0.1:``port`` (a starting server).
+
+    Raises:
+        RuntimeError: ``proc`` (the server) ended first, or nothing listened by ``timeout``.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if proc is not None and proc.poll() is not None:
+                detail = proc.communicate()[1] if proc.stderr is not None else ""
+                raise RuntimeError(
+                    f"{proc.args[:3]} ended before listening on {port}: {(detail or '')[-3000:]}"
+                ) from None
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:g} s") from None
+            time.sleep(0.2)
+
+
 PG_BIN = Path(os.environ.get("HPO_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_USER, PG_PASSWORD = "hpo", "hpo-test-password"
 

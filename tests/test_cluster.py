@@ -11,9 +11,9 @@ import re
 import secrets
 import shlex
 import signal
-import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import optuna
 import pytest
 
 import hpo
+from tests._servers import wait_for_port
 from tests.conftest import PG_BIN, PG_PASSWORD, descendants, free_port, hpo_env, study_runs
 
 pytest.importorskip("ray")
@@ -89,18 +90,6 @@ def _doc_commands() -> tuple[dict[str, str], list[str], str]:
     return env, commands, yaml
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            assert proc.poll() is None, f"{proc.args[:3]} ended: {proc.communicate()[1][-3000:]}"
-            assert time.monotonic() < deadline, f"nothing listens on {port}"
-            time.sleep(0.2)
-
-
 def _one(commands: list[str], start: str) -> list[str]:
     found = [c for c in commands if c.startswith(start)]
     assert len(found) == 1, f"docs/cluster.md: expected one command starting {start!r}, found {found}"
@@ -156,7 +145,7 @@ def test_the_documented_two_node_deployment_runs_and_survives_losing_the_worker(
     # Test-only flags: in the foreground (ended with the test), a temp folder per node (Ray's
     # unix sockets: short paths), 1 CPU each (one trial per node at a time), no dashboard.
     short = Path(os.environ.get("TMPDIR", "/tmp"))
-    head_temp, worker_temp = (Path(tempfile_dir(short, name)) for name in ("head", "worker"))
+    head_temp, worker_temp = (tempfile.mkdtemp(prefix=f"hpo-{name}-", dir=short) for name in ("head", "worker"))
     head = local(_one(commands, "ray start --head"))
     head = [
         ray_cli,
@@ -170,12 +159,12 @@ def test_the_documented_two_node_deployment_runs_and_survives_losing_the_worker(
     # Ray notices a lost node within seconds (by default about half a minute).
     ray_env = {**env, "RAY_health_check_period_ms": "500", "RAY_health_check_failure_threshold": "3"}
     head_proc = spawn(head, env=ray_env, stdout=subprocess.DEVNULL)
-    _wait_for_port(head_port, head_proc)
+    wait_for_port(head_port, head_proc, timeout=90)
     worker = local(_one(commands, "ray start --address"))
     worker = [ray_cli, *worker[1:], "--block", "--disable-usage-stats", f"--temp-dir={worker_temp}"]
     worker = [a if not a.startswith("--num-cpus") else "--num-cpus=1" for a in worker]
     worker_proc = spawn(worker, env=ray_env, stdout=subprocess.DEVNULL)
-    _wait_for_port(mlflow_port, mlflow_proc)
+    wait_for_port(mlflow_port, mlflow_proc, timeout=90)
     run = local(_one(commands, "hpo run"))
     deployment = "\n".join(local([line for line in yaml.splitlines()]))
     server_uri = f"http://127.0.0.1:{mlflow_port}"
@@ -242,12 +231,6 @@ def test_the_documented_two_node_deployment_runs_and_survives_losing_the_worker(
     assert [p.info.status for p in parents] == ["FINISHED"]
     assert sorted(int(r.data.tags["hpo.trial_number"]) for r in children) == list(range(8))
     assert {r.info.status for r in children} == {"FINISHED"}
-
-
-def tempfile_dir(parent: Path, name: str) -> str:
-    import tempfile
-
-    return tempfile.mkdtemp(prefix=f"hpo-{name}-", dir=parent)
 
 
 RAY_STATE = """

@@ -100,6 +100,7 @@ def test_a_node_added_mid_study_raises_the_trials_at_once(tmp_path, spawn):
     import tempfile
     from pathlib import Path
 
+    from tests._servers import wait_for_port
     from tests.conftest import free_port, hpo_env
 
     env = hpo_env(RAY_AUTH_MODE="disabled")
@@ -111,7 +112,7 @@ def test_a_node_added_mid_study_raises_the_trials_at_once(tmp_path, spawn):
     temp = tempfile.mkdtemp(prefix="hpo-ray-")
     head = ["start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false", f"--temp-dir={temp}"]
     spawn([ray_cli, *head, *common], **quiet)
-    _wait_for_port(port)
+    wait_for_port(port)
     (tmp_path / "growing.py").write_text(GROWING)
     grown = tmp_path / "grow-now"
     study = spawn([sys.executable, "growing.py", f"127.0.0.1:{port}", str(grown)], cwd=tmp_path, env=env)
@@ -129,18 +130,3 @@ def test_a_node_added_mid_study_raises_the_trials_at_once(tmp_path, spawn):
     assert _overlap([(s, e) for s, e, _ in rows[:3]]) == 1  # one CPU: one trial at a time
     assert _overlap([(s, e) for s, e, _ in rows[8:]]) >= 2, rows
     assert len({node for _, _, node in rows}) == 2
-
-
-def _wait_for_port(port: int, timeout: float = 60.0) -> None:
-    """Until something listens on 127.0.0.1:``port`` (a starting Ray head's GCS)."""
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
