@@ -5,10 +5,15 @@ Who runs which trial of a shared study (ownership, heartbeat, recovery) is ``hpo
 
 from __future__ import annotations
 
+import copy
+import datetime
 import functools
+import json
 import logging
 import os
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -218,26 +223,40 @@ def _connection_lost(err: BaseException) -> bool:
     return False
 
 
+_retry_state = threading.local()  # whether this thread is inside a retried call already
+
+
 def _retrying(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        deadline, pause, warned = time.monotonic() + RETRY_S, 0.1, False
+        if getattr(_retry_state, "active", False):  # (a retried call calling another: one loop)
+            return method(self, *args, **kwargs)
+        deadline, pause, warned, lost = time.monotonic() + RETRY_S, 0.1, False, False
         while True:
+            _retry_state.active = True
             try:
-                return method(self, *args, **kwargs)
+                return method(self, *args, **kwargs) if not lost else self._after_lost_reply(method, args, kwargs)
             except Exception as err:
                 if not _connection_lost(err) or time.monotonic() + pause > deadline:
                     raise
+                lost = True
                 if not warned:
                     detail = " ".join(str(getattr(err.__cause__, "orig", None) or err).split())
                     _logger.warning(
                         "storage: the database does not answer, retrying for up to %g s: %s", RETRY_S, detail
                     )
                     warned = True
+            finally:
+                _retry_state.active = False
             time.sleep(pause)
             pause = min(pause * 2, RETRY_MAX_PAUSE_S)
 
     return call
+
+
+#: The trial system attribute a new trial is created with: a call whose reply was lost (the
+#: server committed, then the connection dropped) finds its trial by it instead of making another.
+CREATED = "hpo:created"
 
 
 def retrying_rdb_storage() -> type:
@@ -249,16 +268,91 @@ def retrying_rdb_storage() -> type:
 
 
 def _make_retrying_rdb_storage() -> type:
+    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.storages import BaseStorage, RDBStorage
+    from optuna.storages._rdb.storage import _create_scoped_session
+    from optuna.trial import FrozenTrial, TrialState
 
-    # Every storage call the study, its sampler and pruner, and hpo's ownership make.
+    class _Base(RDBStorage):
+        def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
+            if template_trial is None:  # what RDBStorage makes without one: a running trial, started now
+                template_trial = FrozenTrial(
+                    number=-1,
+                    state=TrialState.RUNNING,
+                    value=None,
+                    datetime_start=datetime.datetime.now(),
+                    datetime_complete=None,
+                    params={},
+                    distributions={},
+                    user_attrs={},
+                    system_attrs={},
+                    intermediate_values={},
+                    trial_id=-1,
+                )
+            else:
+                template_trial = copy.copy(template_trial)
+            # (The token is made once, before the retries, so that a retry can look for it.)
+            template_trial.system_attrs = {**template_trial.system_attrs, CREATED: uuid.uuid4().hex}
+            return self._create_with_token(study_id, template_trial)
+
+        def _create_with_token(self, study_id: int, template_trial: FrozenTrial) -> FrozenTrial:
+            # RDBStorage._create_new_trial's own retries (on any storage error) would make a
+            # second trial after a lost reply: one try here, the retries are the wrapper's.
+            from optuna.storages._rdb import models
+
+            with _create_scoped_session(self.scoped_session) as session:
+                # (The lock: the trial's number counts the trials before it.)
+                models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
+                trial = self._get_prepared_new_trial(study_id, template_trial, session)
+                frozen = copy.deepcopy(template_trial)
+                frozen.number, frozen.datetime_start = int(trial.number), trial.datetime_start
+                frozen._trial_id = int(trial.trial_id)
+            return frozen
+
+        def _after_lost_reply(self, method: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
+            """Call ``method`` again after a try whose reply was lost: it may have been done."""
+            name = method.__name__
+            if name == "_create_with_token":
+                done = self._trial_created(args[1].system_attrs[CREATED])
+                if done is not None:
+                    return done
+            try:
+                return method(self, *args, **kwargs)
+            except UpdateFinishedTrialError:
+                if name != "set_trial_state_values":
+                    raise
+                # Finished by the try that lost its reply? Then this call is done.
+                trial_id, state = args[0], args[1] if len(args) > 1 else kwargs["state"]
+                values = args[2] if len(args) > 2 else kwargs.get("values")
+                trial = self.get_trial(trial_id)
+                if trial.state != state or (values is not None and list(trial.values or ()) != list(values)):
+                    raise
+                return True
+
+        def _trial_created(self, token: str) -> FrozenTrial | None:
+            from optuna.storages._rdb import models
+
+            with _create_scoped_session(self.scoped_session) as session:
+                row = (
+                    session.query(models.TrialSystemAttributeModel)
+                    .filter_by(key=CREATED, value_json=json.dumps(token))
+                    .first()
+                )
+                trial_id = None if row is None else int(row.trial_id)
+            return None if trial_id is None else self.get_trial(trial_id)
+
+    # Every storage call the study, its sampler and pruner, and hpo's ownership make, also the
+    # private ones Optuna's cache calls (creating a trial, setting a parameter).
     names = [n for n in dir(BaseStorage) if not n.startswith("__") and callable(getattr(RDBStorage, n, None))]
-    names += ["record_heartbeat", "_get_stale_trial_ids", "_get_trials"]
-    methods = {n: _retrying(getattr(RDBStorage, n)) for n in sorted(set(names)) if hasattr(RDBStorage, n)}
+    names += ["record_heartbeat", "_get_stale_trial_ids", "_get_trials", "_set_trial_param", "_get_best_trial_id"]
+    names = [n for n in names if n != "create_new_trial"] + ["_create_with_token"]  # (it calls the one below)
+    methods = {n: _retrying(getattr(_Base, n)) for n in sorted(set(names)) if hasattr(_Base, n)}
     doc = """An Optuna RDB storage whose calls wait for a database server that stopped answering
     (a restart, a fail-over): each retries, pausing up to ``RETRY_MAX_PAUSE_S`` between tries,
-    for up to ``RETRY_S`` seconds, then raises. Statements the server refuses raise at once."""
-    return type("RetryingRDBStorage", (RDBStorage,), {**methods, "__doc__": doc, "__module__": __name__})
+    for up to ``RETRY_S`` seconds, then raises. Statements the server refuses raise at once.
+    A retry after a lost reply does not do twice what the server did once: a new trial carries
+    a token to find it by, and a trial already finished as asked is not an error."""
+    return type("RetryingRDBStorage", (_Base,), {**methods, "__doc__": doc, "__module__": __name__})
 
 
 def __getattr__(name: str) -> Any:

@@ -89,3 +89,31 @@ def test_two_processes_share_one_study(request, workdir, tracking_uri, mlflow_cl
     numbers = sorted(int(r.data.tags["hpo.trial_number"]) for r in children)
     assert numbers == sorted(t.number for t in ended)  # one run per trial, none doubled
     assert all(r.info.status == "FINISHED" for r in children)
+
+
+def test_the_budget_counts_slots_as_trials_end_between_its_reads(workdir):
+    from optuna.trial import TrialState, create_trial
+
+    from hpo._ownership import SharedBudget, mark_interrupted
+    from hpo._study import WARM_START
+
+    study = optuna.create_study(storage=open_storage(check_storage(f"sqlite:///{workdir / 'b.db'}")))
+    budget = SharedBudget(study, n_trials=3)
+    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    study.add_trial(create_trial(params={"x": 0.1}, distributions=dist, value=1.0, user_attrs={WARM_START: "old"}))
+    first, second = study.ask(dist), study.ask(dist)  # numbers 1, 2
+    assert budget.may_ask({}) and budget.fits(2)  # warm: no slot; two running
+    study.tell(first, 0.5)
+    mark_interrupted(study, second._trial_id, second.number, dict(second.params))  # no slot; enqueued again
+    third = study.ask(dist)  # the rerun, number 3
+    assert budget.fits(3) and budget.may_ask({3: third})  # slots: 1 ended, 3 running
+    fourth = study.ask(dist)
+    assert budget.fits(4) and not budget.may_ask({3: third, 4: fourth})  # 1, 3, 4: full
+    fifth = study.ask(dist)
+    assert not budget.fits(5)  # a fourth slot
+    study.tell(third, state=TrialState.FAIL)  # a failed trial keeps its slot
+    mark_interrupted(study, fifth._trial_id, 5, {}, reason="surplus")
+    assert not budget.may_ask({4: fourth})
+    mark_interrupted(study, fourth._trial_id, 4, dict(fourth.params))  # its rerun waits: room again
+    assert budget.may_ask({})
+    assert budget._ended == 2 and budget._not_slots == [0, 2, 4, 5]

@@ -371,3 +371,44 @@ def test_a_database_restarted_mid_study_costs_no_trial(workdir, postgres, spawn)
     assert [r.info.status for r in parents] == ["FINISHED"]
     assert sorted(int(r.data.tags["hpo.trial_number"]) for r in children) == list(range(20))
     assert {r.info.status for r in children} == {"FINISHED"}
+
+
+def _lose_replies(storage, when):
+    """Make the server's reply to a committed storage call get lost (the connection drops right
+    after the commit) once for each commit that ``when(session)`` picks."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+
+    lost = []
+
+    @event.listens_for(storage.scoped_session, "after_flush")
+    def picked(session, context):
+        if when(session):
+            session.connection().info["lose"] = True
+
+    @event.listens_for(storage.engine, "commit")
+    def lose(connection):
+        if connection.info.pop("lose", False):
+            connection.connection.dbapi_connection.commit()  # the server commits...
+            lost.append(True)  # ...and its reply never comes
+            raise OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+
+    return lost
+
+
+def test_a_retry_after_a_lost_reply_does_not_do_the_call_twice(workdir, caplog):
+    from optuna.storages._rdb import models
+
+    storage = hpo._storage.open_storage(f"sqlite:///{workdir / 'lost.db'}")
+    study = optuna.create_study(storage=storage)
+    new_trial = lambda s: any(isinstance(o, models.TrialModel) for o in s.new)  # noqa: E731
+    finished = lambda s: any(isinstance(o, models.TrialModel) and o.state.is_finished() for o in s.dirty)  # noqa: E731
+    lost = _lose_replies(storage, lambda s: new_trial(s) or finished(s))
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    study.tell(trial, 1.0)  # (a second try finds it finished: done, not an error)
+    study.enqueue_trial({"x": 0.5})  # a waiting trial made from a template
+    assert len(lost) == 3
+    assert "storage: the database does not answer, retrying" in caplog.text
+    trials = study.get_trials(deepcopy=False)
+    assert [(t.number, t.state.name, t.values) for t in trials] == [(0, "COMPLETE", [1.0]), (1, "WAITING", None)]
+    assert trials[1].system_attrs["fixed_params"] == {"x": 0.5}
