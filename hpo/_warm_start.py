@@ -224,12 +224,40 @@ def _from_mlflow(
     runs = client.search_runs(ids, "tags.`hpo.state` = 'complete'", max_results=50_000)
     paths = space.paths()
     records = []
+    has_run = set()
     for run in runs:
-        if "hpo.trial_number" not in run.data.tags or any(m not in run.data.metrics for m in metrics):
+        tags = run.data.tags
+        if "hpo.trial_number" not in tags or any(m not in run.data.metrics for m in metrics):
             continue
+        has_run.add((tags.get("mlflow.parentRunId"), tags["hpo.trial_number"]))
         values = [run.data.metrics[m] for m in metrics]
         records.append(_Record({k: _parsed(v, paths.get(k)) for k, v in run.data.params.items()}, values))
+    # With child_runs top_k or none most trials have no run: their study run's trials.csv has them.
+    for parent in client.search_runs(ids, "tags.`hpo.role` = 'study'", max_results=50_000):
+        for row in _trials_csv(client, parent.info.run_id):
+            if row.get("state") != "complete" or (parent.info.run_id, row.get("number")) in has_run:
+                continue
+            try:
+                values = [float(row[m]) for m in metrics]
+            except (KeyError, ValueError):  # another study's objectives
+                continue
+            params = {k[len("params.") :]: v for k, v in row.items() if k.startswith("params.") and v != ""}
+            records.append(_Record({k: _parsed(v, paths.get(k)) for k, v in params.items()}, values))
     return f"MLflow experiment {name!r}", records
+
+
+def _trials_csv(client: Any, run_id: str) -> list[dict[str, str]]:
+    """The rows of a study run's ``trials.csv``; none if it has none (a study still running, killed)."""
+    import csv
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            path = client.download_artifacts(run_id, "trials.csv", folder)
+        except Exception:  # (MLflow raises several kinds for a missing artifact, by store)
+            return []
+        with open(path, newline="") as file:
+            return list(csv.DictReader(file))
 
 
 def _parsed(text: str, domain: Any) -> Any:

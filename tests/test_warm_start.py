@@ -137,6 +137,26 @@ def test_from_an_mlflow_experiment(tracking_uri):
         hpo.tune(quadratic, SPACE, n_trials=1, tracking=tracking_uri, warm_start={"mlflow_experiment": "nope"})
 
 
+@pytest.mark.parametrize("child_runs", ["none", {"top_k": 2}])
+def test_from_an_mlflow_experiment_whose_trials_have_no_runs(tracking_uri, child_runs):
+    # Trials without a run of their own are read from their study run's trials.csv, once each.
+    old = hpo.tune(
+        quadratic,
+        SPACE,
+        n_trials=5,
+        searcher="random",
+        seed=3,
+        study_name="few",
+        tracking=tracking_uri,
+        child_runs=child_runs,
+    )
+    study = hpo.tune(
+        quadratic, SPACE, n_trials=1, tracking=None, warm_start={"mlflow_experiment": "few", "tracking": tracking_uri}
+    )
+    warm = sorted((t.value, t.params["x"], t.params["k"]) for t in study.warm_trials)
+    assert warm == sorted((t.value, t.params["x"], t.params["k"]) for t in old.trials)
+
+
 def test_a_study_goes_on_after_its_bounds_changed(tmp_path, caplog):
     storage = str(tmp_path / "s.journal")
     kwargs = dict(storage=storage, study_name="s", tracking=None, seed=0)
