@@ -34,8 +34,12 @@ ui: $(STAMP)
 # PostgreSQL 15 server: installed here when we are root and apt can reach Debian's packages;
 # otherwise those tests skip and say why.
 
+# Two test processes (pytest-xdist), each test file whole in one of them: its module fixtures
+# (a local Ray, a server) start once. Most slow tests wait on processes they started.
+TEST_WORKERS ?= 2
+
 test: lint browser postgres
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -24,6 +24,17 @@ __all__ = ["PG_BIN", "PG_PASSWORD", "Postgres", "free_port"]  # (tests import th
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # With several test processes (pytest-xdist), two local Rays starting at once on a fresh
+    # machine would each make Ray's token file (~/.ray/auth_token), and one's workers would
+    # then read the other's token: it is made once here, before the test processes start.
+    if hasattr(config, "workerinput") or (Path.home() / ".ray" / "auth_token").exists():
+        return
+    ray = shutil.which("ray", path=str(Path(sys.executable).parent))
+    if ray is not None:
+        subprocess.run([ray, "get-auth-token", "--generate"], capture_output=True, timeout=120)
+
+
 @pytest.fixture(scope="session")
 def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Creating a fresh MLflow database runs its migrations (~3 s); do it once, copy it per test.

@@ -21,7 +21,14 @@ def local_ray():
     # One real local Ray for the module; the executor leaves a Ray it did not start running.
     from hpo._ray import worker_env
 
-    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, logging_level="WARNING", runtime_env=worker_env())
+    ray.init(
+        address="local",
+        num_cpus=2,
+        num_gpus=1,
+        include_dashboard=False,
+        logging_level="WARNING",
+        runtime_env=worker_env(),
+    )
     yield
     ray.shutdown()
 

@@ -20,6 +20,7 @@ def local_ray():
     from hpo._ray import worker_env
 
     ray.init(
+        address="local",  # (never a cluster another test started)
         num_cpus=16,
         num_gpus=1,
         resources={"accel": 2},

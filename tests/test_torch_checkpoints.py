@@ -237,7 +237,7 @@ def local_ray():
     ray = pytest.importorskip("ray")
     from hpo._ray import worker_env
 
-    ray.init(num_cpus=1, include_dashboard=False, logging_level="WARNING", runtime_env=worker_env())
+    ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level="WARNING", runtime_env=worker_env())
     yield
     ray.shutdown()
 
