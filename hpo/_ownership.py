@@ -119,7 +119,10 @@ def recover_interrupted(study: optuna.study.Study, live: Collection[str] = ()) -
             continue
         if owner is None and live and trial.datetime_start and now - trial.datetime_start.timestamp() < GRACE_S:
             continue  # just asked by a live process that has not claimed it yet
-        mark_interrupted(study, trial._trial_id, trial.number, trial.params)
+        # (A waiting trial popped by a call whose reply was lost was never suggested: its
+        # configuration is still the one it was queued with.)
+        params = trial.params or trial.system_attrs.get("fixed_params") or {}
+        mark_interrupted(study, trial._trial_id, trial.number, params)
         recovered.append(trial)
     return recovered
 

@@ -117,3 +117,17 @@ def test_the_budget_counts_slots_as_trials_end_between_its_reads(workdir):
     mark_interrupted(study, fourth._trial_id, 4, dict(fourth.params))  # its rerun waits: room again
     assert budget.may_ask({})
     assert budget._ended == 2 and budget._not_slots == [0, 2, 4, 5]
+
+
+def test_a_queued_trial_taken_but_never_suggested_is_queued_again(workdir):
+    # What a lost reply to taking a queued trial leaves: a running trial with no owner and no params.
+    from hpo._ownership import recover_interrupted
+
+    study = optuna.create_study(storage=open_storage(check_storage(f"sqlite:///{workdir / 'q.db'}")))
+    study.enqueue_trial({"x": 0.25})
+    waiting = study.get_trials(deepcopy=False)[0]
+    study._storage.set_trial_state_values(waiting._trial_id, optuna.trial.TrialState.RUNNING)
+    assert [t.number for t in recover_interrupted(study)] == [0]
+    trials = study.get_trials(deepcopy=False)
+    assert [trial_state(t) for t in trials] == ["interrupted", "waiting"]
+    assert trials[1].system_attrs["fixed_params"] == {"x": 0.25}
