@@ -234,7 +234,7 @@ def _from_mlflow(
         records.append(_Record({k: _parsed(v, paths.get(k)) for k, v in run.data.params.items()}, values))
     # With child_runs top_k or none most trials have no run: their study run's trials.csv has them.
     for parent in client.search_runs(ids, "tags.`hpo.role` = 'study'", max_results=50_000):
-        for row in _trials_csv(client, parent.info.run_id):
+        for row in _study_run_trials(client, parent.info.run_id):
             if row.get("state") != "complete" or (parent.info.run_id, row.get("number")) in has_run:
                 continue
             try:
@@ -246,7 +246,7 @@ def _from_mlflow(
     return f"MLflow experiment {name!r}", records
 
 
-def _trials_csv(client: Any, run_id: str) -> list[dict[str, str]]:
+def _study_run_trials(client: Any, run_id: str) -> list[dict[str, str]]:
     """The rows of a study run's ``trials.csv``; none if it has none (a study still running, killed)."""
     import csv
     import tempfile
