@@ -208,8 +208,9 @@ def _from_mlflow(
     if experiment is None:
         raise ConfigError(key=f"{KEY}.mlflow_experiment", message=f"no MLflow experiment {name!r} at {uri}")
     ids = [experiment.experiment_id]
+    # Every study run, the latest first: its direction is checked; all their trials are read.
     parents = client.search_runs(
-        ids, "tags.`hpo.role` = 'study'", order_by=["attributes.start_time DESC"], max_results=1
+        ids, "tags.`hpo.role` = 'study'", order_by=["attributes.start_time DESC"], max_results=50_000
     )
     if not parents:
         raise ConfigError(key=f"{KEY}.mlflow_experiment", message=f"experiment {name!r} holds no hpo study run")
@@ -233,7 +234,7 @@ def _from_mlflow(
         values = [run.data.metrics[m] for m in metrics]
         records.append(_Record({k: _parsed(v, paths.get(k)) for k, v in run.data.params.items()}, values))
     # With child_runs top_k or none most trials have no run: their study run's trials.csv has them.
-    for parent in client.search_runs(ids, "tags.`hpo.role` = 'study'", max_results=50_000):
+    for parent in parents:
         for row in _study_run_trials(client, parent.info.run_id):
             if row.get("state") != "complete" or (parent.info.run_id, row.get("number")) in has_run:
                 continue
